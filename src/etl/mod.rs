@@ -27,6 +27,7 @@ pub mod header;
 pub mod kernel;
 pub mod known;
 pub mod lz77;
+pub mod payload;
 pub mod record;
 pub mod sorter;
 pub mod stats;
@@ -43,6 +44,7 @@ pub use extended::{ExtendedData, ExtendedItem};
 pub use guid::Guid;
 pub use header::{ClockType, TraceHeader};
 pub use record::{Descriptor, Event, HeaderKind, Location};
+pub use payload::{EventRow, Payload};
 pub use sorter::Events;
 pub use stats::TraceStats;
 

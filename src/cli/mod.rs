@@ -1,0 +1,99 @@
+//! Command-line interface. Parses arguments, runs a library call, prints.
+//! Exit codes: 0 success, 2 error (one line on stderr), 0 on a closed pipe.
+
+mod dump;
+mod progress;
+mod stats;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "rhscope",
+    version,
+    about = "Finds the cluster API calls that hang failover-cluster resources, from ETW traces",
+    long_about = None
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// What a trace holds: buffers, records per header kind, threads,
+    /// processes, providers, time range, lost events, skipped data.
+    Stats {
+        /// The .etl file.
+        trace: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        read: ReadOpts,
+    },
+    /// One line per event: time, ids, provider, descriptor, decoded fields
+    /// (raw payload hex where not decoded).
+    Dump {
+        /// The .etl file.
+        trace: PathBuf,
+        #[arg(long, value_enum, default_value_t = DumpFormat::Jsonl)]
+        format: DumpFormat,
+        /// Only events of this provider (GUID or name); repeatable.
+        #[arg(long, value_name = "GUID|NAME")]
+        provider: Vec<String>,
+        /// Stop after this many events.
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+        #[command(flatten)]
+        read: ReadOpts,
+    },
+}
+
+#[derive(clap::Args, Clone, Copy)]
+struct ReadOpts {
+    /// Fail on the first corrupt buffer or record instead of skipping it.
+    #[arg(long)]
+    strict: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DumpFormat {
+    Jsonl,
+    Csv,
+}
+
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Stats { trace, json, read } => stats::run(&trace, json, read),
+        Command::Dump {
+            trace,
+            format,
+            provider,
+            limit,
+            read,
+        } => dump::run(&trace, format, &provider, limit, read),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "rhscope: {e:#}");
+            2
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
