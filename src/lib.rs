@@ -1,1 +1,2 @@
 pub mod etl;
+pub mod output;

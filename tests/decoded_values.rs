@@ -28,13 +28,76 @@ fn rows(file: &str) -> Vec<EventRow> {
 fn trace_headers() {
     // Every value here is also what dissect.etl reads from these headers.
     let expect = [
-        ("AMSITrace.etl", "AMSITraceSession", 8, "10.0.1.5", 18362, 3, r"c:\work\AMSITrace.etl", -60),
-        ("lxcore_kernel.etl", "lxcore_kernel", 6, "10.0.1.5", 19041, 0, r"C:\Prog\lxcore_kernel.etl", -480),
-        ("powershell.etl", "usermode_trace", 32, "10.0.1.5", 22623, 0, r"C:\Users\aaaaa\output1.etl", 300),
-        ("SelfDescribingSingleEvent.etl", "Relogger", 12, "10.0.2.0", 22000, 0, "[multiple files]", 480),
-        ("primitive-types.etl", "solar_system", 8, "10.0.1.5", 19043, 0, r"C:\primitive-types_000004.etl", -120),
-        ("gcevents.etl", "PerfViewSession", 8, "10.0.1.5", 19045, 0, r"C:\Dev\runtime\CoreLab\PerfViewData.etl", 480),
-        ("net.4.5.2.x86.etl", "Relogger", 8, "6.2.2.0", 9200, 0, "[multiple files]", 480),
+        (
+            "AMSITrace.etl",
+            "AMSITraceSession",
+            8,
+            "10.0.1.5",
+            18362,
+            3,
+            r"c:\work\AMSITrace.etl",
+            -60,
+        ),
+        (
+            "lxcore_kernel.etl",
+            "lxcore_kernel",
+            6,
+            "10.0.1.5",
+            19041,
+            0,
+            r"C:\Prog\lxcore_kernel.etl",
+            -480,
+        ),
+        (
+            "powershell.etl",
+            "usermode_trace",
+            32,
+            "10.0.1.5",
+            22623,
+            0,
+            r"C:\Users\aaaaa\output1.etl",
+            300,
+        ),
+        (
+            "SelfDescribingSingleEvent.etl",
+            "Relogger",
+            12,
+            "10.0.2.0",
+            22000,
+            0,
+            "[multiple files]",
+            480,
+        ),
+        (
+            "primitive-types.etl",
+            "solar_system",
+            8,
+            "10.0.1.5",
+            19043,
+            0,
+            r"C:\primitive-types_000004.etl",
+            -120,
+        ),
+        (
+            "gcevents.etl",
+            "PerfViewSession",
+            8,
+            "10.0.1.5",
+            19045,
+            0,
+            r"C:\Dev\runtime\CoreLab\PerfViewData.etl",
+            480,
+        ),
+        (
+            "net.4.5.2.x86.etl",
+            "Relogger",
+            8,
+            "6.2.2.0",
+            9200,
+            0,
+            "[multiple files]",
+            480,
+        ),
     ];
     for (file, logger, cpus, os, build, lost, log_file, bias) in expect {
         let t = Trace::open(common::data(file)).unwrap();
@@ -52,8 +115,14 @@ fn trace_headers() {
     }
     let t = Trace::open(common::data("lxcore_kernel.etl")).unwrap();
     let h = t.header();
-    assert_eq!(h.start_time.unwrap().to_rfc3339(), "2020-07-14T12:04:31.138736300+00:00");
-    assert_eq!(h.boot_time.unwrap().to_rfc3339(), "2020-07-14T08:59:32.500+00:00");
+    assert_eq!(
+        h.start_time.unwrap().to_rfc3339(),
+        "2020-07-14T12:04:31.138736300+00:00"
+    );
+    assert_eq!(
+        h.boot_time.unwrap().to_rfc3339(),
+        "2020-07-14T08:59:32.500+00:00"
+    );
     let t = Trace::open(common::data("net.4.5.2.x86.etl")).unwrap();
     // Relogged with compression (EVENT_TRACE_COMPRESSED_MODE) by a 64-bit relogger.
     assert_ne!(t.header().log_file_mode & 0x0400_0000, 0);
@@ -68,10 +137,14 @@ fn powershell_provider_and_descriptors() {
     let rows = rows("powershell.etl");
     let mine: Vec<&EventRow> = rows.iter().filter(|r| r.provider == ps).collect();
     assert_eq!(mine.len(), 112);
-    assert!(mine.iter().all(|r| r.provider_name.as_deref() == Some("Microsoft-Windows-PowerShell")));
+    assert!(mine
+        .iter()
+        .all(|r| r.provider_name.as_deref() == Some("Microsoft-Windows-PowerShell")));
     let mut by_descriptor: BTreeMap<(u16, u8, u8, u16, u8), usize> = BTreeMap::new();
     for r in &mine {
-        *by_descriptor.entry((r.id, r.version, r.opcode, r.task, r.level)).or_default() += 1;
+        *by_descriptor
+            .entry((r.id, r.version, r.opcode, r.task, r.level))
+            .or_default() += 1;
     }
     // Same table as dissect.etl gives for this file.
     let expect: BTreeMap<(u16, u8, u8, u16, u8), usize> = [
@@ -88,7 +161,9 @@ fn powershell_provider_and_descriptors() {
     .collect();
     assert_eq!(by_descriptor, expect);
     // Manifest events keep their payload raw until a manifest is given.
-    assert!(mine.iter().all(|r| r.fields.is_none() && r.payload.is_some()));
+    assert!(mine
+        .iter()
+        .all(|r| r.fields.is_none() && r.payload.is_some()));
 }
 
 #[test]
@@ -96,12 +171,18 @@ fn primitive_types_tracelogging_fields() {
     let rows = rows("primitive-types.etl");
     let tl: Vec<&EventRow> = rows.iter().filter(|r| r.kind == "event_header").collect();
     assert_eq!(tl.len(), 5);
-    let planets: Vec<&str> = tl.iter().map(|r| r.fields.as_ref().unwrap()["string_type"].as_str().unwrap()).collect();
+    let planets: Vec<&str> = tl
+        .iter()
+        .map(|r| r.fields.as_ref().unwrap()["string_type"].as_str().unwrap())
+        .collect();
     assert_eq!(planets, ["Mercury", "Venus", "Earth", "Mars", "Jupiter"]);
     for r in &tl {
         assert_eq!(r.event.as_deref(), Some("PrimitiveTypesTest"));
         assert_eq!(r.provider_name.as_deref(), Some("solar_system"));
-        assert_eq!(r.provider.to_string(), "d3dd3dd4-aac2-4e2a-8dd4-a8fb61b77615");
+        assert_eq!(
+            r.provider.to_string(),
+            "d3dd3dd4-aac2-4e2a-8dd4-a8fb61b77615"
+        );
         assert_eq!(r.level, 5);
     }
     let mercury = tl[0].fields.as_ref().unwrap();
@@ -139,15 +220,22 @@ fn amsi_tracelogging_strings_and_counted_arrays() {
     let rows = rows("AMSITrace.etl");
     let tl: Vec<&EventRow> = rows.iter().filter(|r| r.kind == "event_header").collect();
     assert_eq!(tl.len(), 19);
-    assert!(tl.iter().all(|r| r.provider_name.as_deref() == Some("AmsiTrace") && r.event.as_deref() == Some("AmsiScript")));
+    assert!(tl
+        .iter()
+        .all(|r| r.provider_name.as_deref() == Some("AmsiTrace")
+            && r.event.as_deref() == Some("AmsiScript")));
     let first = tl[0].fields.as_ref().unwrap();
     assert_eq!(first["Engine"], json!("VBScript"));
     let script = "IWshShell3.Run(\"powershell.exe -nop -w 1 -enc RwBlAHQALQBBAGwAaQBhAHMA\", \"0\", \"true\");\r\n";
     assert_eq!(first["Script"], json!(script));
     // "Raw Script" is a variable-count UInt16 array with out-type STRING.
     assert_eq!(first["Raw Script"], json!(script));
-    let engines: std::collections::BTreeSet<&str> = tl.iter().map(|r| r.fields.as_ref().unwrap()["Engine"].as_str().unwrap()).collect();
-    assert!(engines.iter().any(|e| e.starts_with("PowerShell_C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe")));
+    let engines: std::collections::BTreeSet<&str> = tl
+        .iter()
+        .map(|r| r.fields.as_ref().unwrap()["Engine"].as_str().unwrap())
+        .collect();
+    assert!(engines.iter().any(|e| e
+        .starts_with("PowerShell_C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe")));
 }
 
 #[test]
@@ -165,11 +253,23 @@ fn typed_values_from_the_library_api() {
         };
         let guid = tl.fields.iter().find(|f| f.name == "guid_type").unwrap();
         assert!(matches!(guid.value, Value::Guid(_)));
-        let t = tl.fields.iter().find(|f| f.name == "file_time_type").unwrap();
-        let Value::Time(t) = t.value else { panic!("FILETIME not a time") };
+        let t = tl
+            .fields
+            .iter()
+            .find(|f| f.name == "file_time_type")
+            .unwrap();
+        let Value::Time(t) = t.value else {
+            panic!("FILETIME not a time")
+        };
         // Logged within a few ms of the event itself.
-        assert!((t - ev.time()).num_milliseconds().abs() < 5, "{t} vs {}", ev.time());
-        assert!(serde_json::to_string(&Fields(&tl.fields)).unwrap().contains("\"uint16_type\""));
+        assert!(
+            (t - ev.time()).num_milliseconds().abs() < 5,
+            "{t} vs {}",
+            ev.time()
+        );
+        assert!(serde_json::to_string(&Fields(&tl.fields))
+            .unwrap()
+            .contains("\"uint16_type\""));
         seen += 1;
     }
     assert_eq!(seen, 5);
@@ -181,7 +281,11 @@ fn kernel_process_and_thread_events_of_the_net_trace() {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for r in &rows {
         assert!(r.decode_error.is_none(), "{r:?}");
-        if let Some(e) = r.event.as_deref().filter(|e| e.starts_with("Process/") || e.starts_with("Thread/")) {
+        if let Some(e) = r
+            .event
+            .as_deref()
+            .filter(|e| e.starts_with("Process/") || e.starts_with("Thread/"))
+        {
             *counts.entry(e.to_string()).or_default() += 1;
         }
     }
@@ -215,18 +319,36 @@ fn kernel_process_and_thread_events_of_the_net_trace() {
     let mut start = None;
     while let Some(ev) = events.next_event() {
         if let Ok(Payload::Kernel(k @ KernelEvent::Process { .. })) = ev.unwrap().decode_payload() {
-            if matches!(k, KernelEvent::Process { lifetime: rhscope::etl::kernel::Lifetime::Start, .. }) {
+            if matches!(
+                k,
+                KernelEvent::Process {
+                    lifetime: rhscope::etl::kernel::Lifetime::Start,
+                    ..
+                }
+            ) {
                 start = Some(k);
             }
         }
     }
-    let Some(KernelEvent::Process { process_id, parent_id, session_id, image_file_name, command_line, user_sid, .. }) = start else {
+    let Some(KernelEvent::Process {
+        process_id,
+        parent_id,
+        session_id,
+        image_file_name,
+        command_line,
+        user_sid,
+        ..
+    }) = start
+    else {
         panic!("no process start")
     };
     assert_eq!((process_id, parent_id, session_id), (3644, 3508, 1));
     assert_eq!(image_file_name, "Test.x86.exe");
     assert_eq!(command_line.as_deref(), Some("Test.x86.exe"));
-    assert_eq!(user_sid.as_deref(), Some("S-1-5-21-2935914779-1618742390-1451969622-1001"));
+    assert_eq!(
+        user_sid.as_deref(),
+        Some("S-1-5-21-2935914779-1618742390-1451969622-1001")
+    );
 }
 
 #[test]
@@ -240,6 +362,11 @@ fn kernel_thread_rundown_matches_the_record_headers() {
         .map(|r| r.fields.as_ref().unwrap()["process_id"].as_u64().unwrap())
         .collect();
     assert_eq!(pids.len(), 35);
-    let threads: Vec<&EventRow> = rows.iter().filter(|r| r.event.as_deref() == Some("Thread/DCStart")).collect();
-    assert!(threads.iter().all(|r| pids.contains(&r.fields.as_ref().unwrap()["process_id"].as_u64().unwrap())));
+    let threads: Vec<&EventRow> = rows
+        .iter()
+        .filter(|r| r.event.as_deref() == Some("Thread/DCStart"))
+        .collect();
+    assert!(threads
+        .iter()
+        .all(|r| pids.contains(&r.fields.as_ref().unwrap()["process_id"].as_u64().unwrap())));
 }

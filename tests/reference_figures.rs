@@ -97,7 +97,12 @@ const REFERENCE: &[Reference] = &[
     Reference {
         file: "net.4.5.2.x86.etl",
         records: 168_298,
-        kinds: &[("system", 4474), ("perfinfo", 115_091), ("full_header", 8235), ("event_header", 40_498)],
+        kinds: &[
+            ("system", 4474),
+            ("perfinfo", 115_091),
+            ("full_header", 8235),
+            ("event_header", 40_498),
+        ],
         threads: 715,
         first: "2020-07-29T00:06:19.798423000Z",
         last: "2020-07-29T00:06:33.006886600Z",
@@ -132,14 +137,28 @@ fn every_fixture_matches_the_independent_parser() {
         let s = TraceStats::collect(&trace, true, |_, _| {}).unwrap();
         assert_eq!(s.records, r.records, "{}: records", r.file);
         for (kind, n) in s.kinds.iter() {
-            let want = r.kinds.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n);
+            let want = r
+                .kinds
+                .iter()
+                .find(|(k, _)| k == kind)
+                .map_or(0, |(_, n)| *n);
             assert_eq!(*n, want, "{}: {kind} records", r.file);
         }
         assert_eq!(s.threads, r.threads, "{}: distinct thread ids", r.file);
         assert_eq!(s.first.as_deref(), Some(r.first), "{}: first", r.file);
         assert_eq!(s.last.as_deref(), Some(r.last), "{}: last", r.file);
-        assert_eq!(dissect_time(r.first), r.reference_first, "{}: reference first", r.file);
-        assert_eq!(dissect_time(r.last), r.reference_last, "{}: reference last", r.file);
+        assert_eq!(
+            dissect_time(r.first),
+            r.reference_first,
+            "{}: reference first",
+            r.file
+        );
+        assert_eq!(
+            dissect_time(r.last),
+            r.reference_last,
+            "{}: reference last",
+            r.file
+        );
         assert!(s.skipped.is_empty(), "{}: {:?}", r.file, s.skipped);
     }
 }

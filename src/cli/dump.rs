@@ -1,7 +1,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use rhscope::etl::{known, EventRow, Guid, Trace};
 
 use super::{progress, DumpFormat, ReadOpts};
@@ -47,11 +47,31 @@ impl ProviderFilter {
 const CSV_COLUMNS: &str =
     "time,timestamp,cpu,pid,tid,kind,provider,provider_name,id,version,level,opcode,task,keyword,event,fields,payload,decode_error";
 
-pub fn run(path: &Path, format: DumpFormat, providers: &[String], limit: Option<u64>, opts: ReadOpts) -> Result<()> {
+pub fn run(
+    path: &Path,
+    format: DumpFormat,
+    providers: &[String],
+    limit: Option<u64>,
+    output: Option<&Path>,
+    opts: ReadOpts,
+) -> Result<()> {
     let trace = Trace::open(path)?;
     let filter = ProviderFilter::new(providers);
+    super::with_output(output, &[path], |out| {
+        dump(&trace, out, format, &filter, limit, opts)
+    })
+}
+
+fn dump(
+    trace: &Trace,
+    out: &mut dyn Write,
+    format: DumpFormat,
+    filter: &ProviderFilter,
+    limit: Option<u64>,
+    opts: ReadOpts,
+) -> Result<()> {
+    let path = trace.path();
     let bar = progress::bar(trace.len(), opts.quiet);
-    let mut out = io::BufWriter::new(io::stdout().lock());
     if matches!(format, DumpFormat::Csv) {
         writeln!(out, "{CSV_COLUMNS}")?;
     }
@@ -82,19 +102,18 @@ pub fn run(path: &Path, format: DumpFormat, providers: &[String], limit: Option<
         let row = EventRow::new(&ev);
         match format {
             DumpFormat::Jsonl => {
-                serde_json::to_writer(&mut out, &row)?;
+                serde_json::to_writer(&mut *out, &row)?;
                 writeln!(out)?;
             }
-            DumpFormat::Csv => write_csv(&mut out, &row)?,
+            DumpFormat::Csv => write_csv(out, &row)?,
         }
         written += 1;
     }
     bar.finish_and_clear();
-    out.flush().context("writing output")?;
     Ok(())
 }
 
-fn write_csv(out: &mut impl Write, r: &EventRow) -> io::Result<()> {
+fn write_csv(out: &mut dyn Write, r: &EventRow) -> io::Result<()> {
     let opt = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_default();
     let cells = [
         r.time.clone(),

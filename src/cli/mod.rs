@@ -6,7 +6,7 @@ mod progress;
 mod stats;
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -32,6 +32,9 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Write to this file (atomically) instead of standard output.
+        #[arg(short, long, value_name = "PATH")]
+        output: Option<PathBuf>,
         #[command(flatten)]
         read: ReadOpts,
     },
@@ -48,6 +51,9 @@ enum Command {
         /// Stop after this many events.
         #[arg(long, value_name = "N")]
         limit: Option<u64>,
+        /// Write to this file (atomically) instead of standard output.
+        #[arg(short, long, value_name = "PATH")]
+        output: Option<PathBuf>,
         #[command(flatten)]
         read: ReadOpts,
     },
@@ -72,14 +78,20 @@ enum DumpFormat {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Stats { trace, json, read } => stats::run(&trace, json, read),
+        Command::Stats {
+            trace,
+            json,
+            output,
+            read,
+        } => stats::run(&trace, json, output.as_deref(), read),
         Command::Dump {
             trace,
             format,
             provider,
             limit,
+            output,
             read,
-        } => dump::run(&trace, format, &provider, limit, read),
+        } => dump::run(&trace, format, &provider, limit, output.as_deref(), read),
     };
     match result {
         Ok(()) => 0,
@@ -91,9 +103,33 @@ pub fn main() -> i32 {
     }
 }
 
+/// Runs `write` against standard output, or against `path` written
+/// atomically (never over one of `inputs`).
+fn with_output(
+    path: Option<&Path>,
+    inputs: &[&Path],
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    match path {
+        None => {
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            write(&mut out)?;
+            out.flush()?;
+            Ok(())
+        }
+        Some(path) => rhscope::output::write_atomically(path, inputs, write),
+    }
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+        let kind = c
+            .downcast_ref::<io::Error>()
+            .map(io::Error::kind)
+            .or_else(|| {
+                c.downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind)
+            });
+        kind == Some(io::ErrorKind::BrokenPipe)
     })
 }

@@ -10,7 +10,9 @@ pub fn bar(total_bytes: u64, quiet: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total_bytes);
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {wide_bar} {eta}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {wide_bar} {eta}")
+    {
         bar.set_style(style);
     }
     bar

@@ -129,7 +129,9 @@ impl BufferInfo {
         let start = self.offset as usize;
         let raw = &file[start..start + self.size as usize];
         if !self.compressed {
-            return Ok(BufferBytes::Mapped(&raw[..self.filled.min(self.size) as usize]));
+            return Ok(BufferBytes::Mapped(
+                &raw[..self.filled.min(self.size) as usize],
+            ));
         }
         let mut out = Vec::with_capacity(self.filled as usize);
         out.extend_from_slice(&raw[..BUFFER_HEADER_SIZE]);
@@ -142,11 +144,7 @@ impl BufferInfo {
         if out.len() != self.filled as usize {
             return Err(EtlError::Decompress {
                 offset: self.offset,
-                detail: format!(
-                    "gives {} bytes, header says {}",
-                    out.len(),
-                    self.filled
-                ),
+                detail: format!("gives {} bytes, header says {}", out.len(), self.filled),
             });
         }
         Ok(BufferBytes::Decompressed(out))
@@ -185,16 +183,16 @@ pub struct BufferWalk {
 pub fn walk(file: &[u8]) -> BufferWalk {
     let mut walk = BufferWalk::default();
     let mut pos = 0usize;
-    // While every buffer has one size, resynchronisation tries offsets that
-    // are multiples of it first; relogged files have no such size.
-    let mut uniform: Option<usize> = None;
+    // While every buffer so far (two at least) has had one size,
+    // resynchronisation looks only at multiples of it; otherwise (relogged
+    // files) at every byte.
+    let mut same_size = true;
     while pos < file.len() {
         match BufferInfo::parse(&file[pos..], pos as u64) {
             Ok(info) => {
-                uniform = match (walk.buffers.is_empty(), uniform) {
-                    (true, _) => Some(info.size as usize),
-                    (false, Some(n)) if n == info.size as usize => Some(n),
-                    _ => None,
+                same_size = match walk.buffers.first() {
+                    None => true,
+                    Some(first) => same_size && first.size == info.size,
                 };
                 pos += info.size as usize;
                 walk.buffers.push(info);
@@ -206,7 +204,11 @@ pub fn walk(file: &[u8]) -> BufferWalk {
                     break;
                 }
                 walk.problems.push(e);
-                match resync(file, pos + 1, uniform) {
+                let stride = match walk.buffers.as_slice() {
+                    [first, _, ..] if same_size => Some(first.size as usize),
+                    _ => None,
+                };
+                match resync(file, pos + 1, stride) {
                     Some(next) => pos = next,
                     None => break,
                 }
@@ -226,7 +228,12 @@ fn truncated_tail(file: &[u8], pos: usize, e: &EtlError) -> Option<BufferInfo> {
     let mut header = [0u8; BUFFER_HEADER_SIZE];
     header.copy_from_slice(file.get(pos..pos + BUFFER_HEADER_SIZE)?);
     for field in [0x00, 0x04, 0x30] {
-        let old = u32::from_le_bytes([header[field], header[field + 1], header[field + 2], header[field + 3]]);
+        let old = u32::from_le_bytes([
+            header[field],
+            header[field + 1],
+            header[field + 2],
+            header[field + 3],
+        ]);
         header[field..field + 4].copy_from_slice(&old.min(available).to_le_bytes());
     }
     let h: &WmiBufferHeader = read_struct(&header, 0, "buffer header").ok()?;
@@ -238,30 +245,26 @@ fn truncated_tail(file: &[u8], pos: usize, e: &EtlError) -> Option<BufferInfo> {
     Some(info)
 }
 
-/// Finds the next offset at or after `from` holding a buffer header that
-/// parses and whose first record marker looks like one.
-fn resync(file: &[u8], from: usize, uniform: Option<usize>) -> Option<usize> {
+/// Finds the next offset at or after `from` holding a buffer that reads
+/// cleanly: its header parses, it decompresses if compressed, and its
+/// records chain from the header to the used size. Anything weaker is
+/// fooled by record bytes that LZ77 literals or payloads carry.
+fn resync(file: &[u8], from: usize, stride: Option<usize>) -> Option<usize> {
     let plausible = |at: usize| -> bool {
         let Ok(info) = BufferInfo::parse(&file[at..], at as u64) else {
             return false;
         };
-        if info.compressed {
-            return true;
-        }
-        let first = at + BUFFER_HEADER_SIZE;
-        file.get(first..first + 4).is_some_and(|m| {
-            let marker = u32::from_le_bytes([m[0], m[1], m[2], m[3]]);
-            super::record::looks_like_marker(marker)
-        })
+        let Ok(bytes) = info.contents(file) else {
+            return false;
+        };
+        let mut slots = Vec::new();
+        super::record::scan(&bytes, &info, &mut slots).is_none() && !slots.is_empty()
     };
-    if let Some(n) = uniform.filter(|&n| n > 0) {
-        let mut at = from.div_ceil(n) * n;
-        while at < file.len() {
-            if plausible(at) {
-                return Some(at);
-            }
-            at += n;
-        }
+    match stride.filter(|&n| n > 0) {
+        Some(n) => (from.div_ceil(n)..)
+            .map(|k| k * n)
+            .take_while(|&at| at < file.len())
+            .find(|&at| plausible(at)),
+        None => (from..file.len()).find(|&at| plausible(at)),
     }
-    (from..file.len()).find(|&at| plausible(at))
 }

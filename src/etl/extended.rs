@@ -48,7 +48,10 @@ pub enum ExtendedItem<'a> {
     Sid(String),
     TsId(u32),
     InstanceInfo(InstanceIds),
-    StackTrace { match_id: u64, frames: Vec<u64> },
+    StackTrace {
+        match_id: u64,
+        frames: Vec<u64>,
+    },
     PebsIndex(u64),
     PmcCounters(Vec<u64>),
     PsmKey(u64),
@@ -61,13 +64,22 @@ pub enum ExtendedItem<'a> {
     ControlGuid(Guid),
     QpcDelta(u64),
     ContainerId(Guid),
-    StackKey { match_id: u64, key: u64 },
-    Raw { ext_type: u16, data: String },
+    StackKey {
+        match_id: u64,
+        key: u64,
+    },
+    Raw {
+        ext_type: u16,
+        data: String,
+    },
 }
 
 impl<'a> ExtendedData<'a> {
     pub fn empty() -> Self {
-        ExtendedData { bytes: &[], base: 0 }
+        ExtendedData {
+            bytes: &[],
+            base: 0,
+        }
     }
 
     /// Splits the items off the front of `rest` (what follows the event
@@ -125,7 +137,9 @@ impl<'a> ExtendedData<'a> {
 
     /// Data of the first item of a type.
     pub fn find(&self, ext_type: u16) -> Option<&'a [u8]> {
-        self.raw_items().find(|(t, _)| *t == ext_type).map(|(_, d)| d)
+        self.raw_items()
+            .find(|(t, _)| *t == ext_type)
+            .map(|(_, d)| d)
     }
 
     pub fn items(&self) -> impl Iterator<Item = Result<ExtendedItem<'a>>> + 'a {
@@ -155,7 +169,9 @@ fn decode_item<'a>(ext_type: u16, data: &'a [u8], base: u64) -> Result<ExtendedI
     Ok(match ext_type {
         EXT_RELATED_ACTIVITYID => ExtendedItem::RelatedActivityId(c.guid("related activity id")?),
         EXT_SID => ExtendedItem::Sid(
-            format_sid(data).map(|(s, _)| s).ok_or_else(|| c.truncated("SID", 8))?,
+            format_sid(data)
+                .map(|(s, _)| s)
+                .ok_or_else(|| c.truncated("SID", 8))?,
         ),
         EXT_TS_ID => ExtendedItem::TsId(c.u32("terminal session id")?),
         EXT_INSTANCE_INFO => ExtendedItem::InstanceInfo(InstanceIds {
@@ -172,7 +188,10 @@ fn decode_item<'a>(ext_type: u16, data: &'a [u8], base: u64) -> Result<ExtendedI
         }
         EXT_STACK_TRACE64 => {
             let match_id = c.u64("stack match id")?;
-            ExtendedItem::StackTrace { match_id, frames: u64s(&mut c, "stack frame")? }
+            ExtendedItem::StackTrace {
+                match_id,
+                frames: u64s(&mut c, "stack frame")?,
+            }
         }
         EXT_PEBS_INDEX => ExtendedItem::PebsIndex(c.u64("PEBS index")?),
         EXT_PMC_COUNTERS => ExtendedItem::PmcCounters(u64s(&mut c, "PMC counter")?),
@@ -186,13 +205,22 @@ fn decode_item<'a>(ext_type: u16, data: &'a [u8], base: u64) -> Result<ExtendedI
         EXT_CONTAINER_ID => ExtendedItem::ContainerId(c.guid("container id")?),
         EXT_STACK_KEY32 => {
             let match_id = c.u64("stack match id")?;
-            ExtendedItem::StackKey { match_id, key: u64::from(c.u32("stack key")?) }
+            ExtendedItem::StackKey {
+                match_id,
+                key: u64::from(c.u32("stack key")?),
+            }
         }
         EXT_STACK_KEY64 => {
             let match_id = c.u64("stack match id")?;
-            ExtendedItem::StackKey { match_id, key: c.u64("stack key")? }
+            ExtendedItem::StackKey {
+                match_id,
+                key: c.u64("stack key")?,
+            }
         }
-        _ => ExtendedItem::Raw { ext_type, data: hex(data) },
+        _ => ExtendedItem::Raw {
+            ext_type,
+            data: hex(data),
+        },
     })
 }
 
@@ -213,10 +241,15 @@ pub fn format_sid(data: &[u8]) -> Option<(String, usize)> {
     let count = *data.get(1)? as usize;
     let len = 8 + 4 * count;
     let bytes = data.get(..len)?;
-    let authority = bytes[2..8].iter().fold(0u64, |a, &b| (a << 8) | u64::from(b));
+    let authority = bytes[2..8]
+        .iter()
+        .fold(0u64, |a, &b| (a << 8) | u64::from(b));
     let mut s = format!("S-{revision}-{authority}");
     for sub in bytes[8..].chunks_exact(4) {
-        s.push_str(&format!("-{}", u32::from_le_bytes([sub[0], sub[1], sub[2], sub[3]])));
+        s.push_str(&format!(
+            "-{}",
+            u32::from_le_bytes([sub[0], sub[1], sub[2], sub[3]])
+        ));
     }
     Some((s, len))
 }
@@ -235,13 +268,15 @@ mod tests {
     #[test]
     fn split_walks_linked_items_and_rejects_overruns() {
         let mut b = vec![16, 0, 3, 0, 1, 0, 4, 0, 7, 0, 0, 0, 0, 0, 0, 0];
-        b.extend_from_slice(&[16, 0, 1, 0, 0, 0, 8, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        b.extend_from_slice(&[24, 0, 1, 0, 0, 0, 16, 0]);
+        b.extend_from_slice(&(1..=16).collect::<Vec<u8>>());
         b.extend_from_slice(b"payload");
         let (ext, payload) = ExtendedData::split(&b, 0).unwrap();
         assert_eq!(payload, b"payload");
         let items: Vec<_> = ext.items().collect::<Result<_>>().unwrap();
         assert_eq!(items[0], ExtendedItem::TsId(7));
-        assert!(matches!(items[1], ExtendedItem::RelatedActivityId(_)));
+        let want: Guid = "04030201-0605-0807-090a-0b0c0d0e0f10".parse().unwrap();
+        assert_eq!(items[1], ExtendedItem::RelatedActivityId(want));
         b[16] = 200;
         assert!(ExtendedData::split(&b, 0).is_err());
     }

@@ -78,9 +78,10 @@ impl FromStr for Guid {
         let parts: Vec<&str> = t.split('-').collect();
         let lens = [8, 4, 4, 4, 12];
         if parts.len() != 5
-            || parts.iter().zip(lens).any(|(p, n)| {
-                p.len() != n || !p.bytes().all(|b| b.is_ascii_hexdigit())
-            })
+            || parts
+                .iter()
+                .zip(lens)
+                .any(|(p, n)| p.len() != n || !p.bytes().all(|b| b.is_ascii_hexdigit()))
         {
             return Err(err());
         }
@@ -121,7 +122,13 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "a0c1853b5c404b1587663cf1c58f985a", "a0c1853b-5c40-4b15-8766-3cf1c58f985", "g0c1853b-5c40-4b15-8766-3cf1c58f985a", "+0c1853b-5c40-4b15-8766-3cf1c58f985a"] {
+        for bad in [
+            "",
+            "a0c1853b5c404b1587663cf1c58f985a",
+            "a0c1853b-5c40-4b15-8766-3cf1c58f985",
+            "g0c1853b-5c40-4b15-8766-3cf1c58f985a",
+            "+0c1853b-5c40-4b15-8766-3cf1c58f985a",
+        ] {
             assert!(bad.parse::<Guid>().is_err(), "{bad}");
         }
     }

@@ -38,7 +38,8 @@ impl Clock {
         let ns = match self.kind {
             ClockType::SystemTime => (i128::from(raw) - i128::from(FILETIME_UNIX_EPOCH)) * 100,
             ClockType::Qpc | ClockType::CpuCycle => {
-                let start = (i128::from(self.start_filetime) - i128::from(FILETIME_UNIX_EPOCH)) * 100;
+                let start =
+                    (i128::from(self.start_filetime) - i128::from(FILETIME_UNIX_EPOCH)) * 100;
                 let delta = i128::from(raw) - i128::from(self.reference_raw);
                 start + delta * 1_000_000_000 / i128::from(self.ticks_per_second.max(1))
             }
@@ -96,7 +97,12 @@ impl TraceHeader {
     /// carrying it (it decides where the fields after the two name pointers
     /// lie); `raw_timestamp` is that record's timestamp; `base` is the
     /// payload's file offset, for errors.
-    pub fn parse(payload: &[u8], pointer_size: u8, raw_timestamp: i64, base: u64) -> Result<TraceHeader> {
+    pub fn parse(
+        payload: &[u8],
+        pointer_size: u8,
+        raw_timestamp: i64,
+        base: u64,
+    ) -> Result<TraceHeader> {
         let mut c = Cursor::new(payload, base);
         let buffer_size = c.u32("trace header buffer size")?;
         let v = c.array::<4>("trace header version")?;
@@ -125,7 +131,9 @@ impl TraceHeader {
         let clock_flags = c.u32("trace header clock type")?;
         let buffers_lost = c.u32("trace header buffers lost")?;
         let logger_name = c.utf16z("trace header logger name").unwrap_or_default();
-        let log_file_name = c.utf16z("trace header log file name").unwrap_or_else(|_| utf16_lossy(c.rest()));
+        let log_file_name = c
+            .utf16z("trace header log file name")
+            .unwrap_or_else(|_| utf16_lossy(c.rest()));
 
         let clock_type = match clock_flags {
             2 => ClockType::SystemTime,
@@ -198,9 +206,16 @@ mod tests {
         assert_eq!(qpc.to_unix_nanos(1_000), 1_000_000_000);
         assert_eq!(qpc.to_unix_nanos(1_001), 1_000_000_100);
         assert_eq!(qpc.to_unix_nanos(999), 999_999_900);
-        let sys = Clock { kind: ClockType::SystemTime, ..qpc };
+        let sys = Clock {
+            kind: ClockType::SystemTime,
+            ..qpc
+        };
         assert_eq!(sys.to_unix_nanos(FILETIME_UNIX_EPOCH + 5), 500);
-        let cyc = Clock { kind: ClockType::CpuCycle, ticks_per_second: 3_000_000_000, ..qpc };
+        let cyc = Clock {
+            kind: ClockType::CpuCycle,
+            ticks_per_second: 3_000_000_000,
+            ..qpc
+        };
         assert_eq!(cyc.to_unix_nanos(1_000 + 3_000), 1_000_001_000);
     }
 }

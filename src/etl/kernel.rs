@@ -99,7 +99,10 @@ pub fn decode(event: &Event<'_>) -> Option<Result<KernelEvent>> {
     let group = group_of(event)?;
     let op = event.descriptor.opcode;
     let version = event.descriptor.version;
-    let base = event.location.file_offset().unwrap_or(event.location.buffer_offset);
+    let base = event
+        .location
+        .file_offset()
+        .unwrap_or(event.location.buffer_offset);
     let mut c = Cursor::new(event.payload, base);
     let ptr = event.pointer_size;
     match (group, op) {
@@ -110,7 +113,10 @@ pub fn decode(event: &Event<'_>) -> Option<Result<KernelEvent>> {
         (GROUP_THREAD, OPCODE_START..=OPCODE_DC_END) => {
             let lifetime = lifetime(op)?;
             Some((|| {
-                let (a, b) = (c.u32("thread event first id")?, c.u32("thread event second id")?);
+                let (a, b) = (
+                    c.u32("thread event first id")?,
+                    c.u32("thread event second id")?,
+                );
                 // Version 0 put the thread id first.
                 let (process_id, thread_id) = if version == 0 { (b, a) } else { (a, b) };
                 Ok(KernelEvent::Thread {
@@ -196,14 +202,47 @@ fn process(c: &mut Cursor<'_>, lifetime: Lifetime, version: u8, ptr: u8) -> Resu
 /// KWAIT_REASON names, as WPA and xperf show them.
 pub fn wait_reason_name(reason: u8) -> &'static str {
     const NAMES: [&str; 41] = [
-        "Executive", "FreePage", "PageIn", "PoolAllocation", "DelayExecution", "Suspended",
-        "UserRequest", "WrExecutive", "WrFreePage", "WrPageIn", "WrPoolAllocation",
-        "WrDelayExecution", "WrSuspended", "WrUserRequest", "WrEventPair", "WrQueue",
-        "WrLpcReceive", "WrLpcReply", "WrVirtualMemory", "WrPageOut", "WrRendezvous",
-        "WrKeyedEvent", "WrTerminated", "WrProcessInSwap", "WrCpuRateControl", "WrCalloutStack",
-        "WrKernel", "WrResource", "WrPushLock", "WrMutex", "WrQuantumEnd", "WrDispatchInt",
-        "WrPreempted", "WrYieldExecution", "WrFastMutex", "WrGuardedMutex", "WrRundown",
-        "WrAlertByThreadId", "WrDeferredPreempt", "WrPhysicalFault", "WrIoRing",
+        "Executive",
+        "FreePage",
+        "PageIn",
+        "PoolAllocation",
+        "DelayExecution",
+        "Suspended",
+        "UserRequest",
+        "WrExecutive",
+        "WrFreePage",
+        "WrPageIn",
+        "WrPoolAllocation",
+        "WrDelayExecution",
+        "WrSuspended",
+        "WrUserRequest",
+        "WrEventPair",
+        "WrQueue",
+        "WrLpcReceive",
+        "WrLpcReply",
+        "WrVirtualMemory",
+        "WrPageOut",
+        "WrRendezvous",
+        "WrKeyedEvent",
+        "WrTerminated",
+        "WrProcessInSwap",
+        "WrCpuRateControl",
+        "WrCalloutStack",
+        "WrKernel",
+        "WrResource",
+        "WrPushLock",
+        "WrMutex",
+        "WrQuantumEnd",
+        "WrDispatchInt",
+        "WrPreempted",
+        "WrYieldExecution",
+        "WrFastMutex",
+        "WrGuardedMutex",
+        "WrRundown",
+        "WrAlertByThreadId",
+        "WrDeferredPreempt",
+        "WrPhysicalFault",
+        "WrIoRing",
     ];
     NAMES.get(usize::from(reason)).copied().unwrap_or("Unknown")
 }
@@ -211,8 +250,16 @@ pub fn wait_reason_name(reason: u8) -> &'static str {
 /// KTHREAD_STATE names.
 pub fn thread_state_name(state: u8) -> &'static str {
     const NAMES: [&str; 10] = [
-        "Initialized", "Ready", "Running", "Standby", "Terminated", "Waiting", "Transition",
-        "DeferredReady", "GateWaitObsolete", "WaitingForProcessInSwap",
+        "Initialized",
+        "Ready",
+        "Running",
+        "Standby",
+        "Terminated",
+        "Waiting",
+        "Transition",
+        "DeferredReady",
+        "GateWaitObsolete",
+        "WaitingForProcessInSwap",
     ];
     NAMES.get(usize::from(state)).copied().unwrap_or("Unknown")
 }

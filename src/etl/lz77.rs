@@ -13,7 +13,11 @@ pub enum Lz77Error {
     /// The input ended inside a flag word or a match.
     Truncated { input_offset: usize },
     /// A match refers back before the start of the output.
-    BadDistance { input_offset: usize, distance: usize, produced: usize },
+    BadDistance {
+        input_offset: usize,
+        distance: usize,
+        produced: usize,
+    },
     /// The extended length field is smaller than the lengths it extends.
     BadLength { input_offset: usize },
 }
@@ -42,7 +46,9 @@ struct Input<'a> {
 
 impl Input<'_> {
     fn u8(&mut self) -> Result<usize, Lz77Error> {
-        let b = *self.data.get(self.pos).ok_or(Lz77Error::Truncated { input_offset: self.pos })?;
+        let b = *self.data.get(self.pos).ok_or(Lz77Error::Truncated {
+            input_offset: self.pos,
+        })?;
         self.pos += 1;
         Ok(b as usize)
     }
@@ -59,7 +65,10 @@ impl Input<'_> {
 /// Returns when the input is used up or the limit is reached.
 pub fn decompress_into(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), Lz77Error> {
     let start = out.len();
-    let mut inp = Input { data: input, pos: 0 };
+    let mut inp = Input {
+        data: input,
+        pos: 0,
+    };
     let mut flags = 0usize;
     let mut flag_count = 0u32;
     // Lengths of 7..=21 share a byte between two matches, a nibble each.
@@ -104,9 +113,9 @@ pub fn decompress_into(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<
                     if length == 0 {
                         length = inp.u32()?;
                     }
-                    length = length
-                        .checked_sub(15 + 7)
-                        .ok_or(Lz77Error::BadLength { input_offset: match_at })?;
+                    length = length.checked_sub(15 + 7).ok_or(Lz77Error::BadLength {
+                        input_offset: match_at,
+                    })?;
                 }
                 length += 15;
             }
@@ -115,7 +124,11 @@ pub fn decompress_into(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<
         length += 3;
         let produced = out.len() - start;
         if distance > produced {
-            return Err(Lz77Error::BadDistance { input_offset: match_at, distance, produced });
+            return Err(Lz77Error::BadDistance {
+                input_offset: match_at,
+                distance,
+                produced,
+            });
         }
         let length = length.min(limit - out.len());
         let from = out.len() - distance;
@@ -148,7 +161,11 @@ pub fn compress(input: &[u8]) -> Vec<u8> {
     let mut flag_count = 0;
     let mut half_byte_at: Option<usize> = None;
     let mut i = 0;
-    let push_flag = |out: &mut Vec<u8>, bit: u32, flags: &mut u32, flag_count: &mut u32, flag_pos: &mut usize| {
+    let push_flag = |out: &mut Vec<u8>,
+                     bit: u32,
+                     flags: &mut u32,
+                     flag_count: &mut u32,
+                     flag_pos: &mut usize| {
         *flags = (*flags << 1) | bit;
         *flag_count += 1;
         if *flag_count == 32 {
@@ -167,7 +184,11 @@ pub fn compress(input: &[u8]) -> Vec<u8> {
             let cand = table[h];
             table[h] = i;
             if cand != usize::MAX && i - cand <= MAX_DISTANCE {
-                let n = input[cand..].iter().zip(&input[i..]).take_while(|(a, b)| a == b).count();
+                let n = input[cand..]
+                    .iter()
+                    .zip(&input[i..])
+                    .take_while(|(a, b)| a == b)
+                    .count();
                 if n >= 3 {
                     best = n;
                     best_dist = i - cand;
@@ -216,7 +237,11 @@ pub fn compress(input: &[u8]) -> Vec<u8> {
     // Fill the last flag word: remaining bits set mean "match", and the
     // decoder stops at the end of input when it meets one.
     let pad = 32 - flag_count;
-    let last = if flag_count == 0 { u32::MAX } else { (flags << pad) | ((1u32 << pad) - 1) };
+    let last = if flag_count == 0 {
+        u32::MAX
+    } else {
+        (flags << pad) | ((1u32 << pad) - 1)
+    };
     out[flag_pos..flag_pos + 4].copy_from_slice(&last.to_le_bytes());
     out
 }
@@ -238,9 +263,13 @@ mod tests {
         round_trip(b"a");
         round_trip(b"abcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabc");
         round_trip(&vec![7u8; 100_000]);
-        let mixed: Vec<u8> = (0..20_000u32).map(|i| ((i * 7919) % 251) as u8 ^ (i / 300) as u8).collect();
+        let mixed: Vec<u8> = (0..20_000u32)
+            .map(|i| ((i * 7919) % 251) as u8 ^ (i / 300) as u8)
+            .collect();
         round_trip(&mixed);
-        let runs: Vec<u8> = (0..300u32).flat_map(|i| vec![i as u8; (i as usize % 40) + 1]).collect();
+        let runs: Vec<u8> = (0..300u32)
+            .flat_map(|i| vec![i as u8; (i as usize % 40) + 1])
+            .collect();
         round_trip(&runs);
     }
 
@@ -259,7 +288,12 @@ mod tests {
         let e = decompress_into(&[0, 0, 0, 0x80, 0x08, 0x00], &mut out, 100).unwrap_err();
         assert!(matches!(e, Lz77Error::BadDistance { distance: 2, .. }));
         // Extended length field of zero then a cut-off u32.
-        let e = decompress_into(&[0, 0, 0, 0x40, b'x', 0x07, 0, 0x0f, 0xff, 0, 0, 1], &mut out, 100).unwrap_err();
+        let e = decompress_into(
+            &[0, 0, 0, 0x40, b'x', 0x07, 0, 0x0f, 0xff, 0, 0, 1],
+            &mut out,
+            100,
+        )
+        .unwrap_err();
         assert!(matches!(e, Lz77Error::Truncated { .. }));
     }
 }

@@ -43,8 +43,8 @@ pub use error::{EtlError, TraceError};
 pub use extended::{ExtendedData, ExtendedItem};
 pub use guid::Guid;
 pub use header::{ClockType, TraceHeader};
-pub use record::{Descriptor, Event, HeaderKind, Location};
 pub use payload::{EventRow, Payload};
+pub use record::{Descriptor, Event, HeaderKind, Location};
 pub use sorter::Events;
 pub use stats::TraceStats;
 
@@ -151,7 +151,12 @@ impl Trace {
 
     /// Events of all CPUs merged in time order.
     pub fn events(&self) -> Events<'_> {
-        Events::new(&self.data, &self.buffers, self.header.clock, &self.walk_problems)
+        Events::new(
+            &self.data,
+            &self.buffers,
+            self.header.clock,
+            &self.walk_problems,
+        )
     }
 }
 

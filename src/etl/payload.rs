@@ -113,8 +113,15 @@ impl EventRow {
             }
             Ok(Payload::Raw) => {
                 if ev.kernel_group.is_some() && ev.provider_name().is_some() {
-                    let group = ev.kernel_group.and_then(known::kernel_group).map_or("Kernel", |g| g.name);
-                    row.event = Some(format!("{}/opcode {}", group.trim_start_matches("Kernel/"), ev.descriptor.opcode));
+                    let group = ev
+                        .kernel_group
+                        .and_then(known::kernel_group)
+                        .map_or("Kernel", |g| g.name);
+                    row.event = Some(format!(
+                        "{}/opcode {}",
+                        group.trim_start_matches("Kernel/"),
+                        ev.descriptor.opcode
+                    ));
                 }
                 row.payload = Some(hex(ev.payload));
             }

@@ -86,7 +86,9 @@ const TRACE_MESSAGE: u32 = 0x1000_0000;
 
 /// Header kind and pointer size (4 or 8) from a record's first u32.
 pub fn classify(marker: u32) -> Option<(HeaderKind, u8)> {
-    if marker & (TRACE_HEADER_FLAG | TRACE_HEADER_EVENT_TRACE) == TRACE_HEADER_FLAG | TRACE_HEADER_EVENT_TRACE {
+    if marker & (TRACE_HEADER_FLAG | TRACE_HEADER_EVENT_TRACE)
+        == TRACE_HEADER_FLAG | TRACE_HEADER_EVENT_TRACE
+    {
         let kind = match (marker >> 16) & 0xff {
             0x01 => (HeaderKind::System, 4),
             0x02 => (HeaderKind::System, 8),
@@ -104,16 +106,13 @@ pub fn classify(marker: u32) -> Option<(HeaderKind, u8)> {
         };
         return Some(kind);
     }
-    if marker & (TRACE_HEADER_FLAG | TRACE_HEADER_EVENT_TRACE | TRACE_MESSAGE) == TRACE_HEADER_FLAG | TRACE_MESSAGE {
+    if marker & (TRACE_HEADER_FLAG | TRACE_HEADER_EVENT_TRACE | TRACE_MESSAGE)
+        == TRACE_HEADER_FLAG | TRACE_MESSAGE
+    {
         // The pointer size is in the option flags; decode() reads it there.
         return Some((HeaderKind::Wpp, 8));
     }
     None
-}
-
-/// Whether a u32 could start a record (used to resynchronise on buffers).
-pub fn looks_like_marker(marker: u32) -> bool {
-    classify(marker).is_some()
 }
 
 /// Where a record is and what the cheap scan learned about it.
@@ -135,7 +134,8 @@ pub fn scan(bytes: &[u8], info: &BufferInfo, slots: &mut Vec<RecordSlot>) -> Opt
     let mut last_ts = info.timestamp;
     let at = |pos: usize| info.offset + if info.compressed { 0 } else { pos as u64 };
     while pos + 4 <= end {
-        let marker = u32::from_le_bytes([bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]]);
+        let marker =
+            u32::from_le_bytes([bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]]);
         if marker == u32::MAX {
             // Fill pattern: ETW pads the unused end of a buffer with 0xFF.
             break;
@@ -391,6 +391,8 @@ impl std::fmt::Display for Location {
 #[derive(Debug, Clone)]
 pub struct Event<'a> {
     pub location: Location,
+    /// Bytes of the whole record, header included.
+    pub size: u32,
     pub kind: HeaderKind,
     /// Pointer size of the process that logged the event (4 or 8).
     pub pointer_size: u8,
@@ -432,6 +434,7 @@ impl<'a> Event<'a> {
         let rebase = |e: EtlError| e.rebased(base);
         let mut ev = Event {
             location,
+            size: slot.size,
             kind: slot.kind,
             pointer_size: slot.pointer_size,
             timestamp: slot.timestamp,
@@ -452,19 +455,22 @@ impl<'a> Event<'a> {
         };
         match slot.kind {
             HeaderKind::System | HeaderKind::Compact => {
-                let h: &SystemTraceHeader = read_struct(record, 0, "system header").map_err(rebase)?;
+                let h: &SystemTraceHeader =
+                    read_struct(record, 0, "system header").map_err(rebase)?;
                 ev.thread_id = Some(h.thread_id.get());
                 ev.process_id = Some(h.process_id.get());
                 ev.kernel(h.group, h.opcode, h.version.get(), h.marker_flags);
                 ev.payload = &record[slot.kind.header_len()..];
             }
             HeaderKind::Perfinfo => {
-                let h: &PerfinfoTraceHeader = read_struct(record, 0, "perfinfo header").map_err(rebase)?;
+                let h: &PerfinfoTraceHeader =
+                    read_struct(record, 0, "perfinfo header").map_err(rebase)?;
                 ev.kernel(h.group, h.opcode, h.version.get(), h.marker_flags);
                 ev.payload = &record[slot.kind.header_len()..];
             }
             HeaderKind::EventHeader => {
-                let h: &EventHeaderRecord = read_struct(record, 0, "event header").map_err(rebase)?;
+                let h: &EventHeaderRecord =
+                    read_struct(record, 0, "event header").map_err(rebase)?;
                 ev.thread_id = Some(h.thread_id.get());
                 ev.process_id = Some(h.process_id.get());
                 ev.provider = Guid::from_le_bytes(h.provider_id);
@@ -496,7 +502,8 @@ impl<'a> Event<'a> {
                 ev.payload = rest;
             }
             HeaderKind::FullHeader | HeaderKind::Instance => {
-                let h: &ClassicHeader = read_struct(record, 0, "classic event header").map_err(rebase)?;
+                let h: &ClassicHeader =
+                    read_struct(record, 0, "classic event header").map_err(rebase)?;
                 ev.thread_id = Some(h.thread_id.get());
                 ev.process_id = Some(h.process_id.get());
                 ev.provider = Guid::from_le_bytes(h.guid);
@@ -505,7 +512,8 @@ impl<'a> Event<'a> {
                 ev.descriptor.version = h.version.get().min(255) as u8;
                 ev.header_flags = u16::from(h.marker_flags);
                 if slot.kind == HeaderKind::Instance {
-                    let t: &InstanceTail = read_struct(record, 0x30, "instance header").map_err(rebase)?;
+                    let t: &InstanceTail =
+                        read_struct(record, 0x30, "instance header").map_err(rebase)?;
                     ev.instance = Some(InstanceIds {
                         instance_id: t.instance_id.get(),
                         parent_instance_id: t.parent_instance_id.get(),
@@ -533,7 +541,9 @@ impl<'a> Event<'a> {
 
     fn kernel(&mut self, group: u8, opcode: u8, version: u16, marker_flags: u8) {
         self.kernel_group = Some(group);
-        self.provider = known::kernel_group(group).map(|g| g.guid).unwrap_or(Guid::NIL);
+        self.provider = known::kernel_group(group)
+            .map(|g| g.guid)
+            .unwrap_or(Guid::NIL);
         self.descriptor.opcode = opcode;
         self.descriptor.version = version.min(255) as u8;
         self.header_flags = u16::from(marker_flags);

@@ -5,7 +5,7 @@
 //! only on timestamps, stream and file order, so output is deterministic.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use rayon::prelude::*;
 
@@ -16,6 +16,9 @@ use super::record::{scan, Event, RecordSlot};
 
 /// Buffers of one stream decoded ahead per refill, in parallel.
 const BATCH: usize = 8;
+
+/// A buffer's bytes, its records, and a problem that ended its scan early.
+type Scanned<'t> = (BufferBytes<'t>, Vec<RecordSlot>, Option<EtlError>);
 
 struct Decoded<'t> {
     index: usize,
@@ -50,7 +53,12 @@ pub struct Events<'t> {
 }
 
 impl<'t> Events<'t> {
-    pub(super) fn new(file: &'t [u8], table: &'t [BufferInfo], clock: Clock, walk_problems: &[EtlError]) -> Self {
+    pub(super) fn new(
+        file: &'t [u8],
+        table: &'t [BufferInfo],
+        clock: Clock,
+        walk_problems: &[EtlError],
+    ) -> Self {
         let mut by_cpu: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
         for (i, b) in table.iter().enumerate() {
             by_cpu.entry(b.processor).or_default().push(i);
@@ -98,7 +106,7 @@ impl<'t> Events<'t> {
             let end = (stream.next_buffer + BATCH).min(stream.buffers.len());
             let batch = &stream.buffers[stream.next_buffer..end];
             stream.next_buffer = end;
-            let decoded: Vec<(usize, Result<(BufferBytes<'t>, Vec<RecordSlot>, Option<EtlError>), EtlError>)> = batch
+            let decoded: Vec<(usize, Result<Scanned<'t>, EtlError>)> = batch
                 .par_iter()
                 .map(|&index| {
                     let info = &table[index];
@@ -117,7 +125,11 @@ impl<'t> Events<'t> {
                         if slots.is_empty() {
                             self.finish_buffer(index);
                         } else {
-                            self.streams[s].queue.push_back(Decoded { index, bytes, slots });
+                            self.streams[s].queue.push_back(Decoded {
+                                index,
+                                bytes,
+                                slots,
+                            });
                         }
                     }
                     Err(e) => {
@@ -137,14 +149,18 @@ impl<'t> Events<'t> {
     fn push_head(&mut self, s: usize) {
         let stream = &self.streams[s];
         if let Some(front) = stream.queue.front() {
-            self.heap.push(Reverse((front.slots[stream.cursor].timestamp, s)));
+            self.heap
+                .push(Reverse((front.slots[stream.cursor].timestamp, s)));
         }
     }
 
     fn advance_stream(&mut self, s: usize) {
         let stream = &mut self.streams[s];
         stream.cursor += 1;
-        let exhausted = stream.queue.front().is_some_and(|f| stream.cursor >= f.slots.len());
+        let exhausted = stream
+            .queue
+            .front()
+            .is_some_and(|f| stream.cursor >= f.slots.len());
         if exhausted {
             stream.cursor = 0;
             if let Some(done) = stream.queue.pop_front() {

@@ -81,7 +81,8 @@ impl TraceStats {
         strict: bool,
         mut progress: impl FnMut(usize, u64),
     ) -> Result<TraceStats, EtlError> {
-        let mut kinds: BTreeMap<&'static str, u64> = HeaderKind::ALL.iter().map(|k| (k.name(), 0)).collect();
+        let mut kinds: BTreeMap<&'static str, u64> =
+            HeaderKind::ALL.iter().map(|k| (k.name(), 0)).collect();
         let mut threads = HashSet::new();
         let mut processes = HashSet::new();
         let mut providers: HashMap<(Guid, Option<u8>), ProviderCount> = HashMap::new();
@@ -124,7 +125,12 @@ impl TraceStats {
             }
         }
         let mut providers: Vec<ProviderCount> = providers.into_values().collect();
-        providers.sort_by(|a, b| b.records.cmp(&a.records).then(a.guid.cmp(&b.guid)).then(a.name.cmp(&b.name)));
+        providers.sort_by(|a, b| {
+            b.records
+                .cmp(&a.records)
+                .then(a.guid.cmp(&b.guid))
+                .then(a.name.cmp(&b.name))
+        });
         let h = trace.header();
         let buffers = trace.buffers();
         Ok(TraceStats {
@@ -154,8 +160,12 @@ impl TraceStats {
                 os_version: h.os_version.clone(),
                 os_build: h.provider_version,
                 number_of_processors: h.number_of_processors,
-                start_time: h.start_time.map(|t| t.to_rfc3339_opts(SecondsFormat::Nanos, true)),
-                boot_time: h.boot_time.map(|t| t.to_rfc3339_opts(SecondsFormat::Nanos, true)),
+                start_time: h
+                    .start_time
+                    .map(|t| t.to_rfc3339_opts(SecondsFormat::Nanos, true)),
+                boot_time: h
+                    .boot_time
+                    .map(|t| t.to_rfc3339_opts(SecondsFormat::Nanos, true)),
             },
         })
     }

@@ -251,7 +251,11 @@ fn build_tree<'a>(
     base: u64,
 ) -> Result<Vec<FieldDef<'a>>> {
     if depth > MAX_DEPTH {
-        return Err(EtlError::corrupt("TraceLogging schema", base, "structs nested too deep"));
+        return Err(EtlError::corrupt(
+            "TraceLogging schema",
+            base,
+            "structs nested too deep",
+        ));
     }
     let mut out = Vec::new();
     while out.len() < max {
@@ -265,7 +269,11 @@ fn build_tree<'a>(
         out.push(FieldDef {
             name: f.name,
             in_type: f.in_type,
-            out_type: if f.in_type == IN_STRUCT { 0 } else { f.out_type },
+            out_type: if f.in_type == IN_STRUCT {
+                0
+            } else {
+                f.out_type
+            },
             count: f.count,
             children,
         });
@@ -298,13 +306,28 @@ impl<'a> Decoder<'a> {
             Count::Var => self.c.u16("TraceLogging array count")?,
         };
         // Arrays of 8- or 16-bit chars shown as strings read as one string.
-        if def.out_type == OUT_STRING && matches!(def.in_type, IN_INT8 | IN_UINT8 | IN_UINT16 | IN_INT16) {
-            let width = if matches!(def.in_type, IN_UINT16 | IN_INT16) { 2 } else { 1 };
-            let bytes = self.c.bytes(usize::from(n) * width, "TraceLogging char array")?;
-            let s = if width == 2 { utf16_lossy(bytes) } else { ansi_lossy(bytes) };
+        if def.out_type == OUT_STRING
+            && matches!(def.in_type, IN_INT8 | IN_UINT8 | IN_UINT16 | IN_INT16)
+        {
+            let width = if matches!(def.in_type, IN_UINT16 | IN_INT16) {
+                2
+            } else {
+                1
+            };
+            let bytes = self
+                .c
+                .bytes(usize::from(n) * width, "TraceLogging char array")?;
+            let s = if width == 2 {
+                utf16_lossy(bytes)
+            } else {
+                ansi_lossy(bytes)
+            };
             return Ok(Value::Str(s.trim_end_matches('\0').to_string()));
         }
-        (0..n).map(|_| self.scalar(def)).collect::<Result<_>>().map(Value::Array)
+        (0..n)
+            .map(|_| self.scalar(def))
+            .collect::<Result<_>>()
+            .map(Value::Array)
     }
 
     fn scalar(&mut self, def: &FieldDef<'a>) -> Result<Value<'a>> {
@@ -351,14 +374,18 @@ impl<'a> Decoder<'a> {
             IN_INT32 => {
                 let v = c.u32("TraceLogging int32")?;
                 match out {
-                    OUT_HEX | OUT_HRESULT | OUT_NTSTATUS | OUT_WIN32ERROR => Value::Hex(u64::from(v)),
+                    OUT_HEX | OUT_HRESULT | OUT_NTSTATUS | OUT_WIN32ERROR => {
+                        Value::Hex(u64::from(v))
+                    }
                     _ => Value::I64(i64::from(v as i32)),
                 }
             }
             IN_UINT32 => {
                 let v = c.u32("TraceLogging uint32")?;
                 match out {
-                    OUT_HEX | OUT_HRESULT | OUT_NTSTATUS | OUT_WIN32ERROR => Value::Hex(u64::from(v)),
+                    OUT_HEX | OUT_HRESULT | OUT_NTSTATUS | OUT_WIN32ERROR => {
+                        Value::Hex(u64::from(v))
+                    }
                     OUT_BOOLEAN => Value::Bool(v != 0),
                     OUT_IPV4 => {
                         let b = v.to_le_bytes();
@@ -369,11 +396,19 @@ impl<'a> Decoder<'a> {
             }
             IN_INT64 => {
                 let v = c.u64("TraceLogging int64")?;
-                if out == OUT_HEX { Value::Hex(v) } else { Value::I64(v as i64) }
+                if out == OUT_HEX {
+                    Value::Hex(v)
+                } else {
+                    Value::I64(v as i64)
+                }
             }
             IN_UINT64 => {
                 let v = c.u64("TraceLogging uint64")?;
-                if out == OUT_HEX { Value::Hex(v) } else { Value::U64(v) }
+                if out == OUT_HEX {
+                    Value::Hex(v)
+                } else {
+                    Value::U64(v)
+                }
             }
             IN_FLOAT => Value::F64(f64::from(f32::from_bits(c.u32("TraceLogging float")?))),
             IN_DOUBLE => Value::F64(f64::from_bits(c.u64("TraceLogging double")?)),
@@ -409,7 +444,11 @@ impl<'a> Decoder<'a> {
             IN_COUNTEDANSISTRING => {
                 let n = usize::from(c.u16("TraceLogging counted string length")?);
                 let b = c.bytes(n, "TraceLogging counted ANSI string")?;
-                Value::Str(if out == OUT_UTF8 { utf8(b).into_owned() } else { ansi_lossy(b) })
+                Value::Str(if out == OUT_UTF8 {
+                    utf8(b).into_owned()
+                } else {
+                    ansi_lossy(b)
+                })
             }
             IN_STRUCT => Value::Struct(self.fields(&def.children)?),
             other => {
@@ -428,15 +467,21 @@ fn systemtime(b: [u8; 16]) -> Value<'static> {
     let w = |i: usize| u32::from(u16::from_le_bytes([b[2 * i], b[2 * i + 1]]));
     NaiveDate::from_ymd_opt(w(0) as i32, w(1), w(3))
         .and_then(|d| d.and_hms_milli_opt(w(4), w(5), w(6), w(7)))
-        .map_or(Value::InvalidTime(i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])), |t| {
-            Value::Time(t.and_utc())
-        })
+        .map_or(
+            Value::InvalidTime(i64::from_le_bytes([
+                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+            ])),
+            |t| Value::Time(t.and_utc()),
+        )
 }
 
 /// Decodes a TraceLogging event: None when the event carries no schema.
 pub fn decode<'a>(event: &Event<'a>) -> Option<Result<TlEvent<'a>>> {
     let schema_bytes = event.extended.tracelogging_schema()?;
-    let base = event.location.file_offset().unwrap_or(event.location.buffer_offset);
+    let base = event
+        .location
+        .file_offset()
+        .unwrap_or(event.location.buffer_offset);
     Some(Schema::parse(schema_bytes, base).and_then(|schema| {
         let fields = schema.decode(event.payload, event.pointer_size, base)?;
         Ok(TlEvent {
@@ -475,7 +520,8 @@ mod tests {
         ]);
         let schema = Schema::parse(&s, 0).unwrap();
         assert_eq!(schema.event_name, "Ev");
-        assert_eq!(schema.fields.len(), 5);
+        assert_eq!(schema.fields.len(), 4);
+        assert_eq!(schema.fields[0].children.len(), 2);
         let mut p = Vec::new();
         p.extend_from_slice(&(-5i32).to_le_bytes());
         p.extend_from_slice(&0xbeefu16.to_le_bytes());
@@ -484,7 +530,10 @@ mod tests {
         p.extend_from_slice(&[4, 0, b'h', 0, b'i', 0]);
         let fields = schema.decode(&p, 8, 0).unwrap();
         let json = serde_json::to_string(&Fields(&fields)).unwrap();
-        assert_eq!(json, r#"{"pt":{"x":-5,"y":"0xbeef"},"list":[7,9],"fixed":[1,-1],"name":"hi"}"#);
+        assert_eq!(
+            json,
+            r#"{"pt":{"x":-5,"y":"0xbeef"},"list":[7,9],"fixed":[1,-1],"name":"hi"}"#
+        );
         assert!(schema.decode(&p[..p.len() - 1], 8, 0).is_err());
     }
 
