@@ -32,6 +32,7 @@ pub mod record;
 pub mod sorter;
 pub mod stats;
 pub mod tracelogging;
+pub mod write;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
