@@ -1,0 +1,34 @@
+//! Record headers and payload decoders on arbitrary buffer contents.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use rhscope::etl::buffer::{BufferInfo, BUFFER_HEADER_SIZE};
+use rhscope::etl::record::{scan, Event};
+
+fuzz_target!(|data: &[u8]| {
+    let mut bytes = vec![0u8; BUFFER_HEADER_SIZE];
+    bytes.extend_from_slice(data);
+    let info = BufferInfo {
+        offset: 0,
+        size: bytes.len() as u32,
+        filled: bytes.len() as u32,
+        timestamp: 0,
+        processor: 0,
+        logger_id: 0,
+        flags: 0,
+        buffer_type: 0,
+        compressed: false,
+        truncated: false,
+    };
+    let mut slots = Vec::new();
+    let _ = scan(&bytes, &info, &mut slots);
+    for slot in &slots {
+        if let Ok(ev) = Event::decode(&bytes, slot, &info) {
+            let _ = ev.decode_payload();
+            let _ = rhscope::etl::EventRow::new(&ev);
+            for item in ev.extended.items() {
+                let _ = item;
+            }
+        }
+    }
+});
