@@ -9,11 +9,15 @@ seconds=${2:-30}
 [ "$targets" = all ] && targets="lz77 buffers records tracelogging stats"
 for t in $targets; do
   mkdir -p "corpus/$t"
-  case $t in
-    stats|buffers) cp -n ../tests/data/*.etl "corpus/$t/" ;;
-    lz77) for f in ../tests/data/*.etl; do head -c 4096 "$f" > "corpus/$t/$(basename "$f").head"; done ;;
-  esac
-  # The corpus is seeded, libFuzzer grows it; regressions live in regressions/.
-  cargo +nightly fuzz run "$t" "corpus/$t" regressions/ -- \
-    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=1048576 -print_final_stats=1
+  # Seeds: the start of every real fixture (small inputs run fast).
+  for f in ../tests/data/*.etl; do
+    case $t in
+      stats|buffers) head -c 65536 "$f" > "corpus/$t/$(basename "$f").64k" ;;
+      *) head -c 4096 "$f" > "corpus/$t/$(basename "$f").4k" ;;
+    esac
+  done
+  # libFuzzer grows corpus/$t; crashing inputs are kept in regressions/$t.
+  mkdir -p "regressions/$t"
+  cargo +nightly fuzz run "$t" "corpus/$t" "regressions/$t" -- \
+    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=262144 -print_final_stats=1
 done

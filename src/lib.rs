@@ -1,2 +1,11 @@
+//! rhscope: finds the cluster API calls that hang Windows failover-cluster
+//! resources, from ETW traces.
+//!
+//! The pipeline: read ([`etl`]) -> model ([`model`], [`usage`]) -> correlate
+//! -> report. The `rhscope` binary is thin glue over this library.
+
+pub mod config;
 pub mod etl;
+pub mod model;
 pub mod output;
+pub mod usage;

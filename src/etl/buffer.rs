@@ -133,7 +133,12 @@ impl BufferInfo {
                 &raw[..self.filled.min(self.size) as usize],
             ));
         }
-        let mut out = Vec::with_capacity(self.filled as usize);
+        // Grow towards `filled` only as the data really decompresses: a
+        // corrupt header must not make every attempt allocate 16 MiB.
+        let guess = (self.size as usize)
+            .saturating_mul(4)
+            .min(self.filled as usize);
+        let mut out = Vec::with_capacity(guess);
         out.extend_from_slice(&raw[..BUFFER_HEADER_SIZE]);
         lz77::decompress_into(&raw[BUFFER_HEADER_SIZE..], &mut out, self.filled as usize).map_err(
             |e| EtlError::Decompress {

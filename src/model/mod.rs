@@ -1,0 +1,153 @@
+//! The domain rhscope reasons about: resource DLL entry points, the kinds of
+//! thread that call cluster APIs, and usage codes.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Entry points RHS calls in a resource DLL (CLRES_V1_FUNCTIONS and the V2
+/// forms of CLRES_V2_FUNCTIONS).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[non_exhaustive]
+pub enum EntryPoint {
+    Open,
+    Close,
+    Online,
+    Offline,
+    Terminate,
+    LooksAlive,
+    IsAlive,
+    Arbitrate,
+    Release,
+    ResourceControl,
+    ResourceTypeControl,
+    OpenV2,
+    OnlineV2,
+    OfflineV2,
+    Cancel,
+}
+
+impl EntryPoint {
+    pub const ALL: [EntryPoint; 15] = [
+        EntryPoint::Open,
+        EntryPoint::Close,
+        EntryPoint::Online,
+        EntryPoint::Offline,
+        EntryPoint::Terminate,
+        EntryPoint::LooksAlive,
+        EntryPoint::IsAlive,
+        EntryPoint::Arbitrate,
+        EntryPoint::Release,
+        EntryPoint::ResourceControl,
+        EntryPoint::ResourceTypeControl,
+        EntryPoint::OpenV2,
+        EntryPoint::OnlineV2,
+        EntryPoint::OfflineV2,
+        EntryPoint::Cancel,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EntryPoint::Open => "Open",
+            EntryPoint::Close => "Close",
+            EntryPoint::Online => "Online",
+            EntryPoint::Offline => "Offline",
+            EntryPoint::Terminate => "Terminate",
+            EntryPoint::LooksAlive => "LooksAlive",
+            EntryPoint::IsAlive => "IsAlive",
+            EntryPoint::Arbitrate => "Arbitrate",
+            EntryPoint::Release => "Release",
+            EntryPoint::ResourceControl => "ResourceControl",
+            EntryPoint::ResourceTypeControl => "ResourceTypeControl",
+            EntryPoint::OpenV2 => "OpenV2",
+            EntryPoint::OnlineV2 => "OnlineV2",
+            EntryPoint::OfflineV2 => "OfflineV2",
+            EntryPoint::Cancel => "Cancel",
+        }
+    }
+}
+
+impl fmt::Display for EntryPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown entry point {0:?} (expected one of Open, Close, Online, Offline, Terminate, LooksAlive, IsAlive, Arbitrate, Release, ResourceControl, ResourceTypeControl, OpenV2, OnlineV2, OfflineV2, Cancel)")]
+pub struct UnknownEntryPoint(pub String);
+
+impl FromStr for EntryPoint {
+    type Err = UnknownEntryPoint;
+
+    /// Any letter case, as cluster.log writes them ("LOOKSALIVE").
+    fn from_str(s: &str) -> Result<EntryPoint, UnknownEntryPoint> {
+        EntryPoint::ALL
+            .into_iter()
+            .find(|e| e.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownEntryPoint(s.to_string()))
+    }
+}
+
+/// A usage code of the table of calls to avoid.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum UsageCode {
+    DoNotUse,
+    WorkerThreadOnly,
+    SomeEntryPointsOkay,
+}
+
+impl UsageCode {
+    pub fn name(self) -> &'static str {
+        match self {
+            UsageCode::DoNotUse => "do-not-use",
+            UsageCode::WorkerThreadOnly => "worker-thread-only",
+            UsageCode::SomeEntryPointsOkay => "some-entry-points-okay",
+        }
+    }
+}
+
+impl fmt::Display for UsageCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a thread is, as far as the rules care.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThreadKind {
+    /// An RHS thread that called into the DLL's entry points.
+    RhsEntryPoint,
+    /// A thread started with ClusWorkerCreate.
+    ClusterWorker,
+    /// Anything else (or not known).
+    Other,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_points_parse_in_any_case() {
+        assert_eq!(
+            "LOOKSALIVE".parse::<EntryPoint>().unwrap(),
+            EntryPoint::LooksAlive
+        );
+        assert_eq!(
+            "onlinev2".parse::<EntryPoint>().unwrap(),
+            EntryPoint::OnlineV2
+        );
+        assert!("Startup".parse::<EntryPoint>().is_err());
+        for e in EntryPoint::ALL {
+            assert_eq!(e.name().parse::<EntryPoint>().unwrap(), e);
+        }
+    }
+}
