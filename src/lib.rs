@@ -8,4 +8,6 @@ pub mod config;
 pub mod etl;
 pub mod model;
 pub mod output;
+pub mod providers;
+pub mod simulate;
 pub mod usage;

@@ -18,6 +18,94 @@ pub enum OutputError {
     },
 }
 
+/// A file being written beside its final path; [`AtomicFile::commit`]
+/// renames it into place, dropping it uncommitted removes it.
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: Option<BufWriter<File>>,
+}
+
+impl AtomicFile {
+    /// Starts writing `path`; `inputs` are the files the run reads, which
+    /// `path` may not be.
+    pub fn create(path: &Path, inputs: &[&Path]) -> Result<AtomicFile, OutputError> {
+        let io_err = |source| OutputError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Ok(target) = fs::canonicalize(path) {
+            if inputs
+                .iter()
+                .filter_map(|i| fs::canonicalize(i).ok())
+                .any(|i| i == target)
+            {
+                return Err(OutputError::WouldOverwriteInput {
+                    path: path.to_path_buf(),
+                });
+            }
+        }
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = path.file_name().ok_or_else(|| {
+            io_err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a file name",
+            ))
+        })?;
+        let tmp = dir.join(format!(
+            ".{}.rhscope-{}.tmp",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let file = File::create(&tmp).map_err(io_err)?;
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            tmp,
+            file: Some(BufWriter::new(file)),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn writer(&mut self) -> &mut BufWriter<File> {
+        // Only commit() takes the file, and it consumes self.
+        self.file.as_mut().expect("file present until commit")
+    }
+
+    fn io_err(&self, source: io::Error) -> OutputError {
+        OutputError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Flushes, syncs and renames the file into place.
+    pub fn commit(mut self) -> Result<(), OutputError> {
+        let Some(writer) = self.file.take() else {
+            return Ok(());
+        };
+        let file = writer
+            .into_inner()
+            .map_err(|e| self.io_err(e.into_error()))?;
+        file.sync_all().map_err(|e| self.io_err(e))?;
+        fs::rename(&self.tmp, &self.path).map_err(|e| self.io_err(e))?;
+        Ok(())
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 /// Writes `path` through `write`, atomically. `inputs` are the files the
 /// run reads; `path` may not be one of them.
 pub fn write_atomically<E>(
@@ -28,49 +116,10 @@ pub fn write_atomically<E>(
 where
     E: From<OutputError>,
 {
-    let io_err = |source| OutputError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Ok(target) = fs::canonicalize(path) {
-        if inputs
-            .iter()
-            .filter_map(|i| fs::canonicalize(i).ok())
-            .any(|i| i == target)
-        {
-            return Err(OutputError::WouldOverwriteInput {
-                path: path.to_path_buf(),
-            }
-            .into());
-        }
-    }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path.file_name().ok_or_else(|| {
-        io_err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a file name",
-        ))
-    })?;
-    let tmp = dir.join(format!(
-        ".{}.rhscope-{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let file = File::create(&tmp).map_err(io_err)?;
-    let mut out = BufWriter::new(file);
-    let result = write(&mut out).and_then(|()| {
-        let file = out.into_inner().map_err(|e| io_err(e.into_error()))?;
-        file.sync_all().map_err(io_err)?;
-        fs::rename(&tmp, path).map_err(io_err)?;
-        Ok(())
-    });
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    let mut file = AtomicFile::create(path, inputs)?;
+    write(file.writer())?;
+    file.commit()?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 mod dump;
 mod progress;
+mod simulate;
 mod stats;
 
 use std::io::{self, Write};
@@ -57,6 +58,24 @@ enum Command {
         #[command(flatten)]
         read: ReadOpts,
     },
+    /// Writes a simulated trace of an RHS process hosting resources whose
+    /// DLLs behave as the scenario says, and NAME.expected.json beside it
+    /// with every finding the simulation planted.
+    Simulate {
+        /// healthy, do-not-use-in-online, worker-only-from-isalive,
+        /// some-ok-from-offline, correct-worker, pending-timeout,
+        /// control-code-by-number, mixed, large.
+        scenario: rhscope::simulate::Scenario,
+        /// Seed of the simulation's random choices (timing jitter).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// For `large`: about how many records to write.
+        #[arg(long, default_value_t = 1_000_000)]
+        scale: u64,
+        /// The .etl to write.
+        #[arg(short, long, value_name = "PATH.etl")]
+        output: PathBuf,
+    },
 }
 
 #[derive(clap::Args, Clone, Copy)]
@@ -92,6 +111,12 @@ pub fn main() -> i32 {
             output,
             read,
         } => dump::run(&trace, format, &provider, limit, output.as_deref(), read),
+        Command::Simulate {
+            scenario,
+            seed,
+            scale,
+            output,
+        } => simulate::run(scenario, seed, scale, &output),
     };
     match result {
         Ok(()) => 0,

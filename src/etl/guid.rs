@@ -47,6 +47,27 @@ impl Guid {
     pub fn is_nil(&self) -> bool {
         *self == Guid::NIL
     }
+
+    /// The GUID TraceLogging and EventSource derive from a provider name:
+    /// SHA-1 over a fixed namespace and the upper-cased name in UTF-16BE,
+    /// first 16 bytes, version nibble 5.
+    pub fn from_provider_name(name: &str) -> Guid {
+        use sha1::{Digest, Sha1};
+        const NAMESPACE: [u8; 16] = [
+            0x48, 0x2c, 0x2d, 0xb2, 0xc3, 0x90, 0x47, 0xc8, 0x87, 0xf8, 0x1a, 0x15, 0xbf, 0xc1,
+            0x30, 0xfb,
+        ];
+        let mut h = Sha1::new();
+        h.update(NAMESPACE);
+        for unit in name.to_uppercase().encode_utf16() {
+            h.update(unit.to_be_bytes());
+        }
+        let digest = h.finalize();
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&digest[..16]);
+        b[7] = (b[7] & 0x0f) | 0x50;
+        Guid::from_le_bytes(b)
+    }
 }
 
 impl fmt::Display for Guid {
@@ -100,6 +121,13 @@ impl FromStr for Guid {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Guid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Guid, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl serde::Serialize for Guid {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -118,6 +146,25 @@ mod tests {
         assert_eq!(g.data4, [0x87, 0x66, 0x3c, 0xf1, 0xc5, 0x8f, 0x98, 0x5a]);
         assert_eq!(Guid::from_le_bytes(g.to_le_bytes()), g);
         assert_eq!(&g.to_le_bytes()[..4], &[0x3b, 0x85, 0xc1, 0xa0]);
+    }
+
+    #[test]
+    fn derives_provider_guids_from_names() {
+        // GUIDs PerfView logged when it enabled these name-derived providers
+        // for the net.4.5.2.x86.etl fixture (LogFile.txt in its zip); its
+        // "PerfViewLogger" is the EventSource named "PerfView".
+        assert_eq!(
+            Guid::from_provider_name("PerfView").to_string(),
+            "a8a71ac1-040f-54a2-07ca-00a89b5ab761"
+        );
+        assert_eq!(
+            Guid::from_provider_name("DotNet").to_string(),
+            "319dc449-ada5-50f7-428e-957db6791668"
+        );
+        assert_eq!(
+            Guid::from_provider_name("Microsoft-Windows-ASPNET").to_string(),
+            "ee799f41-cfa5-550b-bf2c-344747c1c668"
+        );
     }
 
     #[test]

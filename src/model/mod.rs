@@ -1,8 +1,14 @@
 //! The domain rhscope reasons about: resource DLL entry points, the kinds of
 //! thread that call cluster APIs, and usage codes.
 
+pub mod finding;
+pub mod record;
+
 use std::fmt;
 use std::str::FromStr;
+
+pub use finding::{Finding, Rule, Severity};
+pub use record::{Record, RecordKind};
 
 /// Entry points RHS calls in a resource DLL (CLRES_V1_FUNCTIONS and the V2
 /// forms of CLRES_V2_FUNCTIONS).
@@ -81,11 +87,23 @@ pub struct UnknownEntryPoint(pub String);
 impl FromStr for EntryPoint {
     type Err = UnknownEntryPoint;
 
-    /// Any letter case, as cluster.log writes them ("LOOKSALIVE").
+    /// Any letter case, and the names RHS logs ("LOOKSALIVE",
+    /// "ONLINERESOURCE" for Online).
     fn from_str(s: &str) -> Result<EntryPoint, UnknownEntryPoint> {
-        EntryPoint::ALL
-            .into_iter()
-            .find(|e| e.name().eq_ignore_ascii_case(s.trim()))
+        let t = s.trim();
+        let find = |name: &str| {
+            EntryPoint::ALL
+                .into_iter()
+                .find(|e| e.name().eq_ignore_ascii_case(name))
+        };
+        find(t)
+            .or_else(|| {
+                let cut = t.len().checked_sub("resource".len())?;
+                let (head, tail) = (t.get(..cut)?, t.get(cut..)?);
+                tail.eq_ignore_ascii_case("resource")
+                    .then(|| find(head))
+                    .flatten()
+            })
             .ok_or_else(|| UnknownEntryPoint(s.to_string()))
     }
 }

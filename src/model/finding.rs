@@ -1,0 +1,52 @@
+//! Findings: what rhscope reports, and what the simulator plants as ground
+//! truth for the same rules.
+
+use super::{EntryPoint, ThreadKind, UsageCode};
+
+/// The rule a finding comes from.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// A call the usage table forbids where it was made.
+    ApiMisuse,
+    /// An entry point that never returned before the trace ended.
+    Hang,
+    /// RHS's deadlock monitor fired on an entry point.
+    DeadlockTimeout,
+    /// A pending Online/Offline went longer than PendingTimeout without a
+    /// status update.
+    PendingTimeout,
+    /// RHS terminated its process to recover.
+    RhsRestart,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct Finding {
+    pub rule: Rule,
+    pub severity: Severity,
+    /// The resource the finding concerns.
+    pub resource: Option<String>,
+    pub entry_point: Option<EntryPoint>,
+    /// The API as the usage table names it (a control code logged as a
+    /// number is named).
+    pub api: Option<String>,
+    pub usage: Option<UsageCode>,
+    pub thread_kind: Option<ThreadKind>,
+    pub pid: u32,
+    pub tid: u32,
+    /// When the call (or pending operation) began, RFC 3339 UTC.
+    pub begin: String,
+    /// How long it ran; None for a call that never returned.
+    pub duration_ns: Option<i64>,
+}

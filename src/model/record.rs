@@ -1,0 +1,151 @@
+//! Model records: what the provider definitions turn trace events into,
+//! whatever provider or file they came from.
+
+use crate::etl::Location;
+
+use super::EntryPoint;
+
+/// What a model record says happened.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordKind {
+    /// RHS called an entry point of the DLL (on this thread).
+    EntryPointBegin,
+    /// The entry point returned, with its status.
+    EntryPointEnd,
+    /// The DLL called a cluster API or sent a control code.
+    ApiCallBegin,
+    ApiCallEnd,
+    /// ClusWorkerCreate: this thread created worker `thread`.
+    WorkerCreate,
+    /// A cluster worker thread ended.
+    WorkerExit,
+    /// A resource reported a state (SetResourceStatus) or RHS logged one.
+    ResourceState,
+    /// RHS's deadlock monitor found a call that did not return in time.
+    DeadlockTimeout,
+    /// RHS is terminating or restarting its process.
+    RhsRestart,
+    /// Any other RHS diagnostic message.
+    RhsMessage,
+    ThreadStart,
+    ThreadEnd,
+    ProcessStart,
+    ProcessEnd,
+    /// A context switch: `thread` in, `old_thread` out.
+    ContextSwitch,
+    /// `thread` was readied by this record's thread.
+    ReadyThread,
+}
+
+/// Model fields a provider definition may fill from an event field.
+pub const FIELDS: [&str; 13] = [
+    "resource",
+    "resource-type",
+    "entry-point",
+    "api",
+    "target",
+    "status",
+    "thread",
+    "old-thread",
+    "wait-reason",
+    "state",
+    "message",
+    "process",
+    "image",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Record {
+    pub kind: RecordKind,
+    /// Nanoseconds since 1970-01-01 UTC.
+    pub time_ns: i64,
+    pub pid: Option<u32>,
+    pub tid: Option<u32>,
+    pub cpu: u16,
+    pub resource: Option<String>,
+    pub resource_type: Option<String>,
+    pub entry_point: Option<EntryPoint>,
+    /// API or control-code name, or a control code's number, as logged.
+    pub api: Option<String>,
+    pub target: Option<String>,
+    pub status: Option<u64>,
+    /// The other thread: the worker created, the thread started or ended,
+    /// switched in, or readied.
+    pub thread: Option<u32>,
+    /// The thread switched out (context switches).
+    pub old_thread: Option<u32>,
+    pub wait_reason: Option<u8>,
+    pub state: Option<String>,
+    pub message: Option<String>,
+    pub process: Option<u32>,
+    pub image: Option<String>,
+    /// Where the event that said it is.
+    pub evidence: Location,
+}
+
+impl Record {
+    pub fn new(kind: RecordKind, time_ns: i64, evidence: Location) -> Record {
+        Record {
+            kind,
+            time_ns,
+            pid: None,
+            tid: None,
+            cpu: 0,
+            resource: None,
+            resource_type: None,
+            entry_point: None,
+            api: None,
+            target: None,
+            status: None,
+            thread: None,
+            old_thread: None,
+            wait_reason: None,
+            state: None,
+            message: None,
+            process: None,
+            image: None,
+            evidence,
+        }
+    }
+
+    /// Sets a model field from text; `field` is one of [`FIELDS`].
+    pub fn set(&mut self, field: &str, value: &str) -> Result<(), String> {
+        let number =
+            || parse_u64(value).ok_or_else(|| format!("{field} {value:?} is not a number"));
+        match field {
+            "resource" => self.resource = Some(value.to_string()),
+            "resource-type" => self.resource_type = Some(value.to_string()),
+            "entry-point" => {
+                self.entry_point = Some(
+                    value
+                        .parse()
+                        .map_err(|e: super::UnknownEntryPoint| e.to_string())?,
+                )
+            }
+            "api" => self.api = Some(value.to_string()),
+            "target" => self.target = Some(value.to_string()),
+            "status" => self.status = Some(number()?),
+            "thread" => self.thread = Some(number()? as u32),
+            "old-thread" => self.old_thread = Some(number()? as u32),
+            "wait-reason" => self.wait_reason = Some(number()? as u8),
+            "state" => self.state = Some(value.to_string()),
+            "message" => self.message = Some(value.to_string()),
+            "process" => self.process = Some(number()? as u32),
+            "image" => self.image = Some(value.to_string()),
+            other => return Err(format!("unknown model field {other:?}")),
+        }
+        Ok(())
+    }
+}
+
+/// Decimal or 0x-hex.
+pub fn parse_u64(s: &str) -> Option<u64> {
+    let s = s.trim();
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}

@@ -1,0 +1,469 @@
+//! Provider definitions (providers/*.toml): declarative mappings from ETW
+//! events to model records, so supporting a new source is data, not code.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use serde_json::Value as Json;
+
+use crate::config::{self, ConfigError};
+use crate::etl::cursor::{ansi_lossy, Cursor};
+use crate::etl::payload::kernel_event_name;
+use crate::etl::tracelogging::Fields;
+use crate::etl::{Event, Guid, Payload};
+use crate::model::record::FIELDS;
+use crate::model::{Record, RecordKind};
+
+/// The definitions rhscope ships, built into the binary.
+const EMBEDDED: [(&str, &str); 3] = [
+    (
+        "providers/rhscope-resource.toml",
+        include_str!("../providers/rhscope-resource.toml"),
+    ),
+    (
+        "providers/failover-clustering.toml",
+        include_str!("../providers/failover-clustering.toml"),
+    ),
+    (
+        "providers/kernel.toml",
+        include_str!("../providers/kernel.toml"),
+    ),
+];
+
+/// Files in a providers folder that are not provider definitions.
+const NOT_DEFINITIONS: [&str; 1] = ["usage-table.toml"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decoder {
+    /// Self-describing events, matched by event name.
+    Tracelogging,
+    /// Manifest events, matched by id; payload read with `payload`.
+    Manifest,
+    /// Kernel (MOF) events, matched by name such as "Thread/CSwitch".
+    Kernel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum PayloadType {
+    UnicodeString,
+    AnsiString,
+    U8,
+    U16,
+    U32,
+    U64,
+    Guid,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PayloadField {
+    name: String,
+    #[serde(rename = "type")]
+    ty: PayloadType,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProviderHeader {
+    pub name: String,
+    /// Omitted for TraceLogging providers: derived from the name.
+    pub guid: Option<Guid>,
+    pub decoder: Decoder,
+    /// Level and keywords to enable when capturing.
+    #[serde(default = "default_level")]
+    pub level: u8,
+    #[serde(default)]
+    pub keywords: u64,
+}
+
+fn default_level() -> u8 {
+    5
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct EventDef {
+    /// TraceLogging event name, or kernel event name ("Thread/Start").
+    name: Option<String>,
+    /// Manifest event id.
+    id: Option<u16>,
+    /// Every event of the provider.
+    #[serde(default)]
+    any: bool,
+    record: RecordKind,
+    /// model field -> event field.
+    #[serde(default)]
+    fields: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatternDef {
+    regex: String,
+    record: RecordKind,
+    /// model field -> constant value, for fields the pattern does not capture.
+    #[serde(default)]
+    fields: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderFile {
+    provider: ProviderHeader,
+    #[serde(default)]
+    payload: Vec<PayloadField>,
+    #[serde(default)]
+    event: Vec<EventDef>,
+    #[serde(default)]
+    pattern: Vec<PatternDef>,
+}
+
+/// A message pattern, compiled.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    regex: Regex,
+    record: RecordKind,
+    fields: BTreeMap<String, String>,
+}
+
+/// One loaded provider definition.
+#[derive(Debug, Clone)]
+pub struct ProviderDef {
+    pub path: PathBuf,
+    pub header: ProviderHeader,
+    pub guid: Guid,
+    payload: Vec<PayloadField>,
+    events: Vec<EventDef>,
+    patterns: Vec<Pattern>,
+}
+
+/// Every provider definition in use, indexed for mapping events.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderSet {
+    defs: Vec<ProviderDef>,
+    by_guid: HashMap<Guid, usize>,
+    kernel: Option<usize>,
+}
+
+impl ProviderSet {
+    /// The definitions built into the binary.
+    pub fn embedded() -> ProviderSet {
+        let mut set = ProviderSet::default();
+        for (path, text) in EMBEDDED {
+            // Tested: a failure here is a build defect.
+            set.add(
+                ProviderDef::parse(text, Path::new(path))
+                    .expect("built-in provider definitions are valid"),
+            )
+            .expect("built-in provider definitions do not overlap");
+        }
+        set
+    }
+
+    /// Every `*.toml` definition in a folder (sorted by name).
+    pub fn load_dir(dir: &Path) -> Result<ProviderSet, ConfigError> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| ConfigError::new(dir, "", None, format!("cannot read folder: {e}")))?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| NOT_DEFINITIONS.iter().any(|x| n == *x))
+            })
+            .collect();
+        paths.sort();
+        if paths.is_empty() {
+            return Err(ConfigError::new(
+                dir,
+                "",
+                None,
+                "no provider definitions (*.toml) in this folder",
+            ));
+        }
+        let mut set = ProviderSet::default();
+        for p in paths {
+            set.add(ProviderDef::parse(&config::read(&p)?, &p)?)?;
+        }
+        Ok(set)
+    }
+
+    fn add(&mut self, def: ProviderDef) -> Result<(), ConfigError> {
+        let i = self.defs.len();
+        if def.header.decoder == Decoder::Kernel {
+            if let Some(other) = self.kernel {
+                return Err(ConfigError::new(
+                    &def.path,
+                    "",
+                    None,
+                    format!(
+                        "a second kernel definition ({} has one)",
+                        self.defs[other].path.display()
+                    ),
+                ));
+            }
+            self.kernel = Some(i);
+        } else if let Some(&other) = self.by_guid.get(&def.guid) {
+            return Err(ConfigError::new(
+                &def.path,
+                "",
+                None,
+                format!(
+                    "provider {} is also defined in {}",
+                    def.guid,
+                    self.defs[other].path.display()
+                ),
+            ));
+        } else {
+            self.by_guid.insert(def.guid, i);
+        }
+        self.defs.push(def);
+        Ok(())
+    }
+
+    pub fn definitions(&self) -> &[ProviderDef] {
+        &self.defs
+    }
+
+    /// The definition an event belongs to, if any.
+    pub fn definition_for(&self, ev: &Event<'_>) -> Option<&ProviderDef> {
+        let i = match ev.kernel_group {
+            Some(_) => self.kernel?,
+            None => *self.by_guid.get(&ev.provider).or_else(|| {
+                crate::etl::known::kernel_group_by_guid(&ev.provider).and(self.kernel.as_ref())
+            })?,
+        };
+        Some(&self.defs[i])
+    }
+
+    /// The model record an event stands for, if a definition maps it.
+    /// Errors name what in the event did not fit the definition.
+    pub fn map(&self, ev: &Event<'_>) -> Option<Result<Record, String>> {
+        self.definition_for(ev)?.map(ev)
+    }
+
+    /// Applies message patterns of every definition to a text line (as
+    /// cluster.log lines need); None when no pattern matches.
+    pub fn match_message(&self, message: &str, base: Record) -> Option<Result<Record, String>> {
+        self.defs
+            .iter()
+            .find_map(|d| d.apply_patterns(message, base.clone()))
+    }
+}
+
+impl ProviderDef {
+    pub fn parse(text: &str, path: &Path) -> Result<ProviderDef, ConfigError> {
+        let file: ProviderFile = config::parse_toml(text, path)?;
+        let at = |needle: &str| text.find(needle);
+        let err = |needle: &str, msg: String| ConfigError::new(path, text, at(needle), msg);
+        let guid = match (file.provider.guid, file.provider.decoder) {
+            (Some(g), _) => g,
+            (None, Decoder::Tracelogging) => Guid::from_provider_name(&file.provider.name),
+            (None, Decoder::Kernel) => Guid::NIL,
+            (None, Decoder::Manifest) => {
+                return Err(err(
+                    "[provider]",
+                    "a manifest provider needs its `guid`".into(),
+                ))
+            }
+        };
+        for ev in &file.event {
+            let key = ev
+                .name
+                .as_deref()
+                .map(|n| format!("\"{n}\""))
+                .or(ev.id.map(|i| format!("id = {i}")))
+                .unwrap_or_else(|| "any".into());
+            let selectors =
+                usize::from(ev.name.is_some()) + usize::from(ev.id.is_some()) + usize::from(ev.any);
+            if selectors != 1 {
+                return Err(err(
+                    &key,
+                    "an [[event]] needs exactly one of `name`, `id` or `any`".into(),
+                ));
+            }
+            match file.provider.decoder {
+                Decoder::Manifest if ev.name.is_some() => {
+                    return Err(err(
+                        &key,
+                        "manifest events are matched by `id` (or `any`), not `name`".into(),
+                    ))
+                }
+                Decoder::Tracelogging | Decoder::Kernel if ev.id.is_some() => {
+                    return Err(err(
+                        &key,
+                        "this provider's events are matched by `name`, not `id`".into(),
+                    ))
+                }
+                _ => {}
+            }
+            for model_field in ev.fields.keys() {
+                if !FIELDS.contains(&model_field.as_str()) {
+                    return Err(err(
+                        &format!("{model_field} ="),
+                        format!(
+                            "unknown model field {model_field:?} (known: {})",
+                            FIELDS.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut patterns = Vec::new();
+        for p in &file.pattern {
+            let regex = Regex::new(&p.regex).map_err(|e| {
+                // Regex errors draw a caret under the pattern on extra lines.
+                let text: Vec<String> = e
+                    .to_string()
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('^'))
+                    .map(String::from)
+                    .collect();
+                err(&p.regex, format!("bad regex: {}", text.join(" ")))
+            })?;
+            for name in regex.capture_names().flatten() {
+                let field = name.replace('_', "-");
+                if !FIELDS.contains(&field.as_str()) {
+                    return Err(err(
+                        &p.regex,
+                        format!("capture group {name:?} names no model field"),
+                    ));
+                }
+            }
+            for model_field in p.fields.keys() {
+                if !FIELDS.contains(&model_field.as_str()) {
+                    return Err(err(
+                        &format!("{model_field} ="),
+                        format!("unknown model field {model_field:?}"),
+                    ));
+                }
+            }
+            patterns.push(Pattern {
+                regex,
+                record: p.record,
+                fields: p.fields.clone(),
+            });
+        }
+        Ok(ProviderDef {
+            path: path.to_path_buf(),
+            guid,
+            header: file.provider,
+            payload: file.payload,
+            events: file.event,
+            patterns,
+        })
+    }
+
+    /// The event's fields as JSON, by the decoder this provider uses.
+    fn fields(&self, ev: &Event<'_>) -> Result<(Option<String>, Json), String> {
+        match self.header.decoder {
+            Decoder::Tracelogging | Decoder::Kernel => {
+                match ev.decode_payload().map_err(|e| e.to_string())? {
+                    Payload::TraceLogging(tl) => {
+                        let v =
+                            serde_json::to_value(Fields(&tl.fields)).map_err(|e| e.to_string())?;
+                        Ok((Some(tl.name.into_owned()), v))
+                    }
+                    Payload::Kernel(k) => {
+                        let v = serde_json::to_value(&k).map_err(|e| e.to_string())?;
+                        Ok((Some(kernel_event_name(&k)), v))
+                    }
+                    Payload::Raw => Ok((None, Json::Null)),
+                }
+            }
+            Decoder::Manifest => self.read_payload(ev).map(|v| (None, v)),
+        }
+    }
+
+    fn read_payload(&self, ev: &Event<'_>) -> Result<Json, String> {
+        let mut c = Cursor::new(ev.payload, 0);
+        let mut obj = serde_json::Map::new();
+        for f in &self.payload {
+            let v = match f.ty {
+                PayloadType::UnicodeString => {
+                    Json::from(c.utf16z("string field").map_err(|e| e.to_string())?)
+                }
+                PayloadType::AnsiString => Json::from(ansi_lossy(
+                    c.cstr("string field").map_err(|e| e.to_string())?,
+                )),
+                PayloadType::U8 => Json::from(c.u8("u8 field").map_err(|e| e.to_string())?),
+                PayloadType::U16 => Json::from(c.u16("u16 field").map_err(|e| e.to_string())?),
+                PayloadType::U32 => Json::from(c.u32("u32 field").map_err(|e| e.to_string())?),
+                PayloadType::U64 => Json::from(c.u64("u64 field").map_err(|e| e.to_string())?),
+                PayloadType::Guid => {
+                    Json::from(c.guid("GUID field").map_err(|e| e.to_string())?.to_string())
+                }
+            };
+            obj.insert(f.name.clone(), v);
+        }
+        Ok(Json::Object(obj))
+    }
+
+    fn map(&self, ev: &Event<'_>) -> Option<Result<Record, String>> {
+        let id = ev.descriptor.id;
+        // Decode only events a definition could match.
+        let wants_name = self.events.iter().any(|e| e.name.is_some());
+        if !wants_name && !self.events.iter().any(|e| e.any || e.id == Some(id)) {
+            return None;
+        }
+        let (name, fields) = match self.fields(ev) {
+            Ok(x) => x,
+            Err(e) => return Some(Err(e)),
+        };
+        let def = self.events.iter().find(|e| {
+            e.any
+                || e.id == Some(id) && ev.kernel_group.is_none()
+                || (e.name.is_some() && e.name == name)
+        })?;
+        let mut record = Record::new(def.record, ev.time_ns, ev.location);
+        record.pid = ev.process_id;
+        record.tid = ev.thread_id;
+        record.cpu = ev.cpu;
+        for (model_field, event_field) in &def.fields {
+            let Some(v) = fields.get(event_field) else {
+                return Some(Err(format!(
+                    "event has no field {event_field:?} for {model_field}"
+                )));
+            };
+            let text = match v {
+                Json::String(s) => s.clone(),
+                Json::Null => continue,
+                other => other.to_string(),
+            };
+            if let Err(e) = record.set(model_field, &text) {
+                return Some(Err(e));
+            }
+        }
+        if let Some(message) = record.message.clone() {
+            if let Some(mapped) = self.apply_patterns(&message, record.clone()) {
+                return Some(mapped);
+            }
+        }
+        Some(Ok(record))
+    }
+
+    fn apply_patterns(&self, message: &str, base: Record) -> Option<Result<Record, String>> {
+        self.patterns.iter().find_map(|p| {
+            let caps = p.regex.captures(message)?;
+            let mut r = base.clone();
+            r.kind = p.record;
+            r.message = Some(message.to_string());
+            let set = || -> Result<Record, String> {
+                for (field, value) in &p.fields {
+                    r.set(field, value)?;
+                }
+                for name in p.regex.capture_names().flatten() {
+                    if let Some(m) = caps.name(name) {
+                        r.set(&name.replace('_', "-"), m.as_str())?;
+                    }
+                }
+                Ok(r)
+            };
+            Some(set())
+        })
+    }
+}
