@@ -4,6 +4,7 @@
 //! The pipeline: read ([`etl`]) -> model ([`model`], [`usage`]) -> correlate
 //! -> report. The `rhscope` binary is thin glue over this library.
 
+pub mod analysis;
 pub mod config;
 pub mod etl;
 pub mod model;

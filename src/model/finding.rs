@@ -20,6 +20,8 @@ pub enum Rule {
     PendingTimeout,
     /// RHS terminated its process to recover.
     RhsRestart,
+    /// An entry point returned, but later than its budget.
+    SlowEntryPoint,
 }
 
 #[derive(

@@ -94,7 +94,13 @@ pub(crate) enum Step {
 
 struct Script {
     tid: u32,
+    /// Whose code the thread runs: resource, entry point (None on a
+    /// worker). Calls are checked against the usage table as they are
+    /// written, so the ground truth holds exactly what the trace holds.
+    context: Option<(usize, Option<EntryPoint>)>,
     steps: VecDeque<(i64, Step)>,
+    /// Findings planted for calls this script has begun and not ended.
+    open_calls: Vec<usize>,
 }
 
 /// The simulation: threads run scripts; the earliest next step runs first,
@@ -168,12 +174,27 @@ impl<W: Write + Seek> Sim<W> {
 
     /// Runs `steps` on thread `tid`, the first step at absolute time `when`.
     fn spawn(&mut self, tid: u32, when: i64, steps: Vec<(i64, Step)>) {
+        self.spawn_in(tid, None, when, steps);
+    }
+
+    fn spawn_in(
+        &mut self,
+        tid: u32,
+        context: Option<(usize, Option<EntryPoint>)>,
+        when: i64,
+        steps: Vec<(i64, Step)>,
+    ) {
         let mut steps: VecDeque<(i64, Step)> = steps.into();
         if let Some(first) = steps.front_mut() {
             first.0 = 0;
         }
         let id = self.scripts.len();
-        self.scripts.push(Some(Script { tid, steps }));
+        self.scripts.push(Some(Script {
+            tid,
+            context,
+            steps,
+            open_calls: Vec::new(),
+        }));
         self.seq += 1;
         self.queue.push(Reverse((when, self.seq, id)));
     }
@@ -194,9 +215,7 @@ impl<W: Write + Seek> Sim<W> {
             self.rng.between(2 * MS / 10, 2 * MS),
             Step::EntryEnd(r, ep, status),
         ));
-        let tid = Self::rhs_thread(r);
-        self.plant_calls(r, Some(ep), tid, when, &steps);
-        self.spawn(tid, when, steps);
+        self.spawn_in(Self::rhs_thread(r), Some((r, Some(ep))), when, steps);
     }
 
     /// An entry point call that never returns.
@@ -209,47 +228,7 @@ impl<W: Write + Seek> Sim<W> {
     ) {
         let mut steps = vec![(0, Step::EntryBegin(r, ep))];
         steps.extend(inner);
-        let tid = Self::rhs_thread(r);
-        self.plant_calls(r, Some(ep), tid, when, &steps);
-        self.spawn(tid, when, steps);
-    }
-
-    /// Plants a finding for every call in `steps` (run on `tid` from
-    /// `start`) that the usage table forbids there.
-    fn plant_calls(
-        &mut self,
-        r: usize,
-        ep: Option<EntryPoint>,
-        tid: u32,
-        start: i64,
-        steps: &[(i64, Step)],
-    ) {
-        let kind = if ep.is_some() {
-            ThreadKind::RhsEntryPoint
-        } else {
-            ThreadKind::ClusterWorker
-        };
-        let mut t = start;
-        let mut open: Option<(String, i64)> = None;
-        let mut calls = Vec::new();
-        for (i, (delay, step)) in steps.iter().enumerate() {
-            if i > 0 {
-                t += delay;
-            }
-            match step {
-                Step::ApiBegin(api, _) => open = Some((api.clone(), t)),
-                Step::ApiEnd(..) => {
-                    if let Some((api, begin)) = open.take() {
-                        calls.push((api, begin, Some(t - begin)));
-                    }
-                }
-                _ => {}
-            }
-        }
-        calls.extend(open.map(|(api, begin)| (api, begin, None)));
-        for (api, begin, duration) in calls {
-            self.plant_misuse(r, ep, &api, tid, begin, duration, kind);
-        }
+        self.spawn_in(Self::rhs_thread(r), Some((r, Some(ep))), when, steps);
     }
 
     /// Steps of an API call that blocks for `blocked` ticks (a context switch
@@ -313,29 +292,30 @@ impl<W: Write + Seek> Sim<W> {
         );
     }
 
-    /// Records a planted misuse finding for an API call whose begin lies
-    /// `offset` ticks after `call_start` on `tid`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn plant_misuse(
+    /// Plants a misuse finding for an API call beginning now on `tid` in
+    /// the given context, if the usage table forbids it there; returns its
+    /// index so the call's end can fill in the duration.
+    fn plant_misuse(
         &mut self,
         r: usize,
         ep: Option<EntryPoint>,
         api: &str,
         tid: u32,
-        begin: i64,
-        duration: Option<i64>,
-        kind: ThreadKind,
-    ) {
-        let Some(row) = self.table.resolve(api) else {
-            return;
+    ) -> Option<usize> {
+        let kind = if ep.is_some() {
+            ThreadKind::RhsEntryPoint
+        } else {
+            ThreadKind::ClusterWorker
         };
+        let begin = self.now;
+        let row = self.table.resolve(api)?;
         let usage = row.usage;
         let forbidden = match ep {
             Some(ep) => self.table.forbidden_in(usage, ep),
             None => usage == UsageCode::DoNotUse,
         };
         if !forbidden {
-            return;
+            return None;
         }
         let name = row.name.clone();
         self.findings.push(Finding {
@@ -349,8 +329,9 @@ impl<W: Write + Seek> Sim<W> {
             pid: RHS_PID,
             tid,
             begin: rfc3339(self.ns(begin)),
-            duration_ns: duration.map(|d| d * 100),
+            duration_ns: None,
         });
+        Some(self.findings.len() - 1)
     }
 
     pub(crate) fn plant(
@@ -471,7 +452,7 @@ impl<W: Write + Seek> Sim<W> {
         Ok(())
     }
 
-    fn step(&mut self, tid: u32, step: Step) -> io::Result<()> {
+    fn step(&mut self, id: usize, tid: u32, step: Step) -> io::Result<()> {
         let r_name = |s: &Self, r: usize| s.resources[r].clone();
         match step {
             Step::EntryBegin(r, ep) => {
@@ -499,23 +480,42 @@ impl<W: Write + Seek> Sim<W> {
                     ],
                 )
             }
-            Step::ApiBegin(api, target) => self.write_tl(
-                tid,
-                "ApiCallBegin",
-                &[
-                    ("Api", FieldValue::Str(api)),
-                    ("Target", FieldValue::Str(target)),
-                ],
-            ),
-            Step::ApiEnd(api, target, status) => self.write_tl(
-                tid,
-                "ApiCallEnd",
-                &[
-                    ("Api", FieldValue::Str(api)),
-                    ("Target", FieldValue::Str(target)),
-                    ("Status", FieldValue::Hex32(status)),
-                ],
-            ),
+            Step::ApiBegin(api, target) => {
+                let context = self.scripts[id].as_ref().and_then(|sc| sc.context);
+                if let Some((r, ep)) = context {
+                    let planted = self.plant_misuse(r, ep, &api, tid);
+                    if let Some(sc) = self.scripts[id].as_mut() {
+                        sc.open_calls.extend(planted);
+                    }
+                }
+                self.write_tl(
+                    tid,
+                    "ApiCallBegin",
+                    &[
+                        ("Api", FieldValue::Str(api)),
+                        ("Target", FieldValue::Str(target)),
+                    ],
+                )
+            }
+            Step::ApiEnd(api, target, status) => {
+                let begun = self.scripts[id].as_mut().and_then(|sc| sc.open_calls.pop());
+                if let Some(i) = begun {
+                    let begin = chrono::DateTime::parse_from_rfc3339(&self.findings[i].begin)
+                        .ok()
+                        .and_then(|t| t.timestamp_nanos_opt())
+                        .unwrap_or(0);
+                    self.findings[i].duration_ns = Some(self.ns(self.now) - begin);
+                }
+                self.write_tl(
+                    tid,
+                    "ApiCallEnd",
+                    &[
+                        ("Api", FieldValue::Str(api)),
+                        ("Target", FieldValue::Str(target)),
+                        ("Status", FieldValue::Hex32(status)),
+                    ],
+                )
+            }
             Step::Block => self.write_kernel(
                 tid,
                 KERNEL_THREAD,
@@ -554,9 +554,8 @@ impl<W: Write + Seek> Sim<W> {
                 )?;
                 // The worker's own events start a little later.
                 let when = self.now + self.rng.between(MS / 10, MS);
-                self.plant_calls(r, None, worker, when, &steps);
                 self.plant_pending_timeout(r, worker, when, &steps);
-                self.spawn(worker, when, steps);
+                self.spawn_in(worker, Some((r, None)), when, steps);
                 Ok(())
             }
             Step::WorkerExit(r) => {
@@ -613,7 +612,7 @@ impl<W: Write + Seek> Sim<W> {
                 }
                 None => self.scripts[id] = None,
             }
-            self.step(tid, step)?;
+            self.step(id, tid, step)?;
         }
         Ok(())
     }

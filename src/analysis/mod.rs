@@ -1,0 +1,544 @@
+//! Correlation: entry points, API calls, worker threads and waits of a
+//! trace, checked against the usage table and the RHS timeouts. Every
+//! misuse, hang and timeout becomes a [`Reported`] finding.
+
+pub mod spans;
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::etl::stats::rfc3339;
+use crate::etl::{Location, Trace};
+use crate::model::{EntryPoint, Finding, Record, Rule, Severity, ThreadKind, UsageCode};
+use crate::providers::ProviderSet;
+use crate::usage::UsageTable;
+
+pub use spans::{ApiSpan, EntrySpan, Pairer, Spans, Wait, Worker};
+
+pub const MS_NS: i64 = 1_000_000;
+
+/// Thresholds of the rules.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Budget of an entry point that returns (the guidance: 300 ms).
+    pub default_budget_ns: i64,
+    /// Budgets by (resource type or any, entry point).
+    pub budgets: HashMap<(Option<String>, EntryPoint), i64>,
+    /// A call still open at the trace's end for longer than this is a hang.
+    pub hang_after_ns: i64,
+    pub pending_timeout_ns: i64,
+    pub deadlock_timeout_ns: i64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            default_budget_ns: 300 * MS_NS,
+            budgets: HashMap::new(),
+            hang_after_ns: 300 * MS_NS,
+            pending_timeout_ns: 180_000 * MS_NS,
+            deadlock_timeout_ns: 300_000 * MS_NS,
+        }
+    }
+}
+
+impl Config {
+    pub fn budget(&self, resource_type: Option<&str>, ep: EntryPoint) -> i64 {
+        resource_type
+            .and_then(|t| self.budgets.get(&(Some(t.to_string()), ep)))
+            .or_else(|| self.budgets.get(&(None, ep)))
+            .copied()
+            .unwrap_or(self.default_budget_ns)
+    }
+
+    /// Parses `[TYPE/]ENTRYPOINT=MS` (e.g. `IsAlive=500`,
+    /// `Contoso App/LooksAlive=100`).
+    pub fn add_budget(&mut self, spec: &str) -> Result<(), String> {
+        let (key, ms) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("budget {spec:?} is not [TYPE/]ENTRYPOINT=MS"))?;
+        let ms: i64 = ms.trim().parse().map_err(|_| {
+            format!("budget {spec:?}: {ms:?} is not a whole number of milliseconds")
+        })?;
+        let (ty, ep) = match key.rsplit_once('/') {
+            Some((t, e)) => (Some(t.trim().to_string()), e),
+            None => (None, key),
+        };
+        let ep: EntryPoint = ep
+            .parse()
+            .map_err(|e: crate::model::UnknownEntryPoint| e.to_string())?;
+        self.budgets.insert((ty, ep), ms * MS_NS);
+        Ok(())
+    }
+}
+
+/// How long a call was blocked, and how the time splits.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Blocking {
+    /// "context-switches" when the trace has them for the thread, else
+    /// "wall-clock" (only the total is known).
+    pub source: &'static str,
+    pub total_ns: i64,
+    pub running_ns: Option<i64>,
+    pub ready_ns: Option<i64>,
+    pub waiting_ns: Option<i64>,
+    pub wait_reasons: Vec<&'static str>,
+    /// Threads whose actions made it ready again.
+    pub readied_by: Vec<u32>,
+}
+
+/// A finding with what supports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reported {
+    /// The trace (file) it was found in.
+    pub trace: String,
+    #[serde(flatten)]
+    pub finding: Finding,
+    pub blocking: Option<Blocking>,
+    /// Where the events that show it are.
+    pub evidence: Vec<Location>,
+}
+
+/// Count and duration figures of a group of spans.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Aggregate {
+    pub key: String,
+    pub count: usize,
+    /// Of these, how many never returned (not in the durations).
+    pub unreturned: usize,
+    pub total_ns: i64,
+    pub p50_ns: i64,
+    pub p95_ns: i64,
+    pub max_ns: i64,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Analysis {
+    pub trace: String,
+    pub first: Option<String>,
+    pub last: Option<String>,
+    pub resources: Vec<String>,
+    pub findings: Vec<Reported>,
+    pub by_entry_point: Vec<Aggregate>,
+    pub by_api: Vec<Aggregate>,
+    /// Events mapped to model records, and mapping failures skipped.
+    pub records: u64,
+    pub unmapped_errors: u64,
+    pub unmatched_ends: usize,
+    pub context_switches: usize,
+    #[serde(skip)]
+    pub spans: Spans,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error(transparent)]
+    Read(#[from] crate::etl::TraceError),
+    #[error("{trace}: {source}")]
+    Corrupt {
+        trace: String,
+        #[source]
+        source: crate::etl::EtlError,
+    },
+    #[error("{0}: no entry-point events found: is the RhScope-ResourceDll or FailoverClustering provider in this trace?")]
+    NoResourceEvents(String),
+}
+
+/// Reads a trace, maps its events through the provider definitions and
+/// analyses them. Problems in the trace are skipped (counted) unless
+/// `strict`.
+pub fn analyze_trace(
+    trace: &Trace,
+    providers: &ProviderSet,
+    table: &UsageTable,
+    cfg: &Config,
+    strict: bool,
+) -> Result<Analysis, AnalysisError> {
+    let name = trace.path().display().to_string();
+    let mut pairer = Pairer::new();
+    let mut records = 0u64;
+    let mut unmapped = 0u64;
+    let mut events = trace.events();
+    while let Some(item) = events.next_event() {
+        let ev = match item {
+            Ok(ev) => ev,
+            Err(e) if strict => {
+                return Err(AnalysisError::Corrupt {
+                    trace: name,
+                    source: e,
+                })
+            }
+            Err(_) => continue,
+        };
+        pairer.saw(ev.time_ns);
+        match providers.map(&ev) {
+            Some(Ok(r)) => {
+                records += 1;
+                pairer.push(r);
+            }
+            Some(Err(_)) => unmapped += 1,
+            None => {}
+        }
+    }
+    let spans = pairer.finish();
+    if spans.entries.is_empty()
+        && spans.deadlocks.is_empty()
+        && spans.messages.is_empty()
+        && spans.statuses.is_empty()
+    {
+        return Err(AnalysisError::NoResourceEvents(name));
+    }
+    let mut a = analyze_spans(spans, table, cfg, &name);
+    a.records = records;
+    a.unmapped_errors = unmapped;
+    Ok(a)
+}
+
+/// The rules, over paired spans.
+pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str) -> Analysis {
+    let end = spans.last_ns.unwrap_or(0);
+    let mut findings = Vec::new();
+    let waits_by_tid = index_waits(&spans.waits);
+    let blocking = |tid: u32, begin: i64, stop: i64| {
+        blocking(&waits_by_tid, spans.context_switches > 0, tid, begin, stop)
+    };
+    let report = |finding: Finding, blocking: Option<Blocking>, evidence: Vec<Location>| Reported {
+        trace: trace.to_string(),
+        finding,
+        blocking,
+        evidence,
+    };
+
+    // API calls against the usage table.
+    for call in &spans.calls {
+        let Some(row) = table.resolve(&call.api) else {
+            continue;
+        };
+        let entry = call.entry.map(|i| &spans.entries[i]);
+        let worker = spans.workers.iter().find(|w| {
+            w.pid == call.pid
+                && w.tid == call.tid
+                && w.created_ns <= call.begin_ns
+                && w.exited_ns.is_none_or(|x| x >= call.begin_ns)
+        });
+        let (kind, severity) = match (entry, worker) {
+            (Some(e), _) => (
+                ThreadKind::RhsEntryPoint,
+                table
+                    .forbidden_in(row.usage, e.entry_point)
+                    .then_some(Severity::Error),
+            ),
+            (None, Some(_)) => (
+                ThreadKind::ClusterWorker,
+                (row.usage == UsageCode::DoNotUse).then_some(Severity::Error),
+            ),
+            (None, None) => (
+                ThreadKind::Other,
+                match row.usage {
+                    UsageCode::DoNotUse => Some(Severity::Error),
+                    UsageCode::WorkerThreadOnly => Some(Severity::Warning),
+                    UsageCode::SomeEntryPointsOkay => None,
+                },
+            ),
+        };
+        let Some(severity) = severity else { continue };
+        let resource = entry
+            .map(|e| e.resource.clone())
+            .or_else(|| worker.and_then(|w| w.resource.clone()));
+        let mut evidence = vec![call.evidence];
+        evidence.extend(entry.map(|e| e.evidence));
+        findings.push(report(
+            Finding {
+                rule: Rule::ApiMisuse,
+                severity,
+                resource,
+                entry_point: entry.map(|e| e.entry_point),
+                api: Some(row.name.clone()),
+                usage: Some(row.usage),
+                thread_kind: Some(kind),
+                pid: call.pid,
+                tid: call.tid,
+                begin: rfc3339(call.begin_ns),
+                duration_ns: call.end_ns.map(|e| e - call.begin_ns),
+            },
+            Some(blocking(
+                call.tid,
+                call.begin_ns,
+                call.end_ns.unwrap_or(end),
+            )),
+            evidence,
+        ));
+    }
+
+    // Entry points that never returned, or returned late.
+    for e in &spans.entries {
+        let (rule, severity, duration) = match e.end_ns {
+            None if end - e.begin_ns > cfg.hang_after_ns => {
+                (Rule::Hang, Severity::Error, end - e.begin_ns)
+            }
+            Some(x) if x - e.begin_ns > cfg.budget(e.resource_type.as_deref(), e.entry_point) => {
+                (Rule::SlowEntryPoint, Severity::Warning, x - e.begin_ns)
+            }
+            _ => continue,
+        };
+        findings.push(report(
+            Finding {
+                rule,
+                severity,
+                resource: Some(e.resource.clone()),
+                entry_point: Some(e.entry_point),
+                api: None,
+                usage: None,
+                thread_kind: None,
+                pid: e.pid,
+                tid: e.tid,
+                begin: rfc3339(e.begin_ns),
+                duration_ns: Some(duration),
+            },
+            Some(blocking(e.tid, e.begin_ns, e.begin_ns + duration)),
+            vec![e.evidence],
+        ));
+    }
+
+    // The deadlock monitor's reports, tied to the call that was blocking.
+    for d in &spans.deadlocks {
+        let open_at =
+            |s: &EntrySpan| s.begin_ns <= d.time_ns && s.end_ns.is_none_or(|x| x > d.time_ns);
+        let span = spans.entries.iter().rev().find(|s| {
+            open_at(s)
+                && d.resource.as_ref().is_none_or(|r| *r == s.resource)
+                && d.entry_point.is_none_or(|ep| ep == s.entry_point)
+        });
+        let call = span.and_then(|s| {
+            spans.calls.iter().rev().find(|c| {
+                c.entry == Some(s.id)
+                    && c.begin_ns <= d.time_ns
+                    && c.end_ns.is_none_or(|x| x > d.time_ns)
+            })
+        });
+        let row = call.and_then(|c| table.resolve(&c.api));
+        let mut evidence = vec![d.evidence];
+        evidence.extend(span.map(|s| s.evidence));
+        evidence.extend(call.map(|c| c.evidence));
+        findings.push(report(
+            Finding {
+                rule: Rule::DeadlockTimeout,
+                severity: Severity::Error,
+                resource: d
+                    .resource
+                    .clone()
+                    .or_else(|| span.map(|s| s.resource.clone())),
+                entry_point: d.entry_point.or(span.map(|s| s.entry_point)),
+                api: call.map(|c| row.map_or(c.api.clone(), |r| r.name.clone())),
+                usage: row.map(|r| r.usage),
+                thread_kind: None,
+                pid: span.map_or(d.pid.unwrap_or(0), |s| s.pid),
+                tid: span.map_or(d.tid.unwrap_or(0), |s| s.tid),
+                begin: rfc3339(span.map_or(d.time_ns, |s| s.begin_ns)),
+                duration_ns: span.and_then(|s| s.end_ns.map(|x| x - s.begin_ns)),
+            },
+            span.map(|s| blocking(s.tid, s.begin_ns, d.time_ns)),
+            evidence,
+        ));
+    }
+
+    for r in &spans.restarts {
+        findings.push(report(
+            Finding {
+                rule: Rule::RhsRestart,
+                severity: Severity::Error,
+                resource: r.resource.clone(),
+                entry_point: None,
+                api: None,
+                usage: None,
+                thread_kind: None,
+                pid: r.pid.unwrap_or(0),
+                tid: r.tid.unwrap_or(0),
+                begin: rfc3339(r.time_ns),
+                duration_ns: None,
+            },
+            None,
+            vec![r.evidence],
+        ));
+    }
+
+    findings.extend(
+        pending_timeouts(&spans.statuses, end, cfg)
+            .into_iter()
+            .map(|(r, ep)| {
+                report(
+                    Finding {
+                        rule: Rule::PendingTimeout,
+                        severity: Severity::Error,
+                        resource: r.resource.clone(),
+                        entry_point: Some(ep),
+                        api: None,
+                        usage: None,
+                        thread_kind: None,
+                        pid: r.pid.unwrap_or(0),
+                        tid: r.tid.unwrap_or(0),
+                        begin: rfc3339(r.time_ns),
+                        duration_ns: None,
+                    },
+                    None,
+                    vec![r.evidence],
+                )
+            }),
+    );
+
+    findings.sort_by(|a, b| a.finding.cmp(&b.finding));
+    let mut resources: Vec<String> = spans.entries.iter().map(|e| e.resource.clone()).collect();
+    resources.sort();
+    resources.dedup();
+    Analysis {
+        trace: trace.to_string(),
+        first: spans.first_ns.map(rfc3339),
+        last: spans.last_ns.map(rfc3339),
+        resources,
+        findings,
+        by_entry_point: aggregate(spans.entries.iter().map(|e| {
+            (
+                format!("{} {}", e.resource, e.entry_point),
+                e.end_ns.map(|x| x - e.begin_ns),
+            )
+        })),
+        by_api: aggregate(spans.calls.iter().map(|c| {
+            let name = table
+                .resolve(&c.api)
+                .map_or(c.api.clone(), |r| r.name.clone());
+            (name, c.end_ns.map(|x| x - c.begin_ns))
+        })),
+        records: 0,
+        unmapped_errors: 0,
+        unmatched_ends: spans.unmatched_ends,
+        context_switches: spans.context_switches,
+        spans,
+    }
+}
+
+/// A resource whose last status is a pending one, with no further update
+/// for PendingTimeout, has timed out.
+fn pending_timeouts<'a>(
+    statuses: &'a [Record],
+    end: i64,
+    cfg: &Config,
+) -> Vec<(&'a Record, EntryPoint)> {
+    let mut by_resource: BTreeMap<&str, Vec<&Record>> = BTreeMap::new();
+    for s in statuses {
+        if let Some(r) = s.resource.as_deref() {
+            by_resource.entry(r).or_default().push(s);
+        }
+    }
+    let mut out = Vec::new();
+    for list in by_resource.values() {
+        for (i, s) in list.iter().enumerate() {
+            let Some(state) = s.state.as_deref().filter(|x| x.ends_with("Pending")) else {
+                continue;
+            };
+            let next = list.get(i + 1).map_or(end, |n| n.time_ns);
+            if next - s.time_ns > cfg.pending_timeout_ns {
+                let ep = if state.starts_with("Offline") {
+                    EntryPoint::Offline
+                } else {
+                    EntryPoint::Online
+                };
+                out.push((*s, ep));
+            }
+        }
+    }
+    out
+}
+
+fn index_waits(waits: &[Wait]) -> HashMap<u32, Vec<Wait>> {
+    let mut m: HashMap<u32, Vec<Wait>> = HashMap::new();
+    for w in waits {
+        m.entry(w.tid).or_default().push(*w);
+    }
+    m
+}
+
+/// Splits [begin, stop] of thread `tid` into running, ready and waiting
+/// using its context switches.
+fn blocking(
+    waits: &HashMap<u32, Vec<Wait>>,
+    have_switches: bool,
+    tid: u32,
+    begin: i64,
+    stop: i64,
+) -> Blocking {
+    let total = (stop - begin).max(0);
+    if !have_switches {
+        return Blocking {
+            source: "wall-clock",
+            total_ns: total,
+            running_ns: None,
+            ready_ns: None,
+            waiting_ns: None,
+            wait_reasons: Vec::new(),
+            readied_by: Vec::new(),
+        };
+    }
+    let overlap = |a: i64, b: i64| (b.min(stop) - a.max(begin)).max(0);
+    let (mut waiting, mut ready) = (0, 0);
+    let mut reasons = Vec::new();
+    let mut readied_by = Vec::new();
+    for w in waits.get(&tid).into_iter().flatten() {
+        let back = w.in_ns.unwrap_or(stop);
+        let readied = w.ready_ns.unwrap_or(back);
+        let wt = overlap(w.out_ns, readied);
+        let rt = overlap(readied, back);
+        if wt + rt > 0 {
+            reasons.push(crate::etl::kernel::wait_reason_name(w.wait_reason));
+            readied_by.extend(w.readied_by);
+        }
+        waiting += wt;
+        ready += rt;
+    }
+    reasons.sort_unstable();
+    reasons.dedup();
+    readied_by.sort_unstable();
+    readied_by.dedup();
+    Blocking {
+        source: "context-switches",
+        total_ns: total,
+        running_ns: Some(total - waiting - ready),
+        ready_ns: Some(ready),
+        waiting_ns: Some(waiting),
+        wait_reasons: reasons,
+        readied_by,
+    }
+}
+
+/// Nearest-rank percentile of sorted durations.
+fn percentile(sorted: &[i64], p: f64) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn aggregate(items: impl Iterator<Item = (String, Option<i64>)>) -> Vec<Aggregate> {
+    let mut groups: BTreeMap<String, (usize, Vec<i64>)> = BTreeMap::new();
+    for (key, d) in items {
+        let g = groups.entry(key).or_default();
+        match d {
+            Some(d) => g.1.push(d),
+            None => g.0 += 1,
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(key, (unreturned, mut d))| {
+            d.sort_unstable();
+            Aggregate {
+                key,
+                count: d.len() + unreturned,
+                unreturned,
+                total_ns: d.iter().sum(),
+                p50_ns: percentile(&d, 50.0),
+                p95_ns: percentile(&d, 95.0),
+                max_ns: d.last().copied().unwrap_or(0),
+            }
+        })
+        .collect()
+}

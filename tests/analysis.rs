@@ -1,0 +1,299 @@
+//! The correlation engine against the simulator's ground truth (every
+//! bundled scenario, other seeds, the large scenario), hand-built edge
+//! cases, and the real fixtures (no false findings).
+
+mod common;
+
+use std::io::Cursor;
+use std::path::PathBuf;
+
+use rhscope::analysis::{analyze_spans, analyze_trace, AnalysisError, Config, Pairer};
+use rhscope::etl::{Location, Trace};
+use rhscope::model::{
+    EntryPoint, Finding, Record, RecordKind, Rule, Severity, ThreadKind, UsageCode,
+};
+use rhscope::providers::ProviderSet;
+use rhscope::simulate::{simulate, GroundTruth, Scenario};
+use rhscope::usage::UsageTable;
+
+fn analyse(trace: &Trace) -> Vec<Finding> {
+    let a = analyze_trace(
+        trace,
+        &ProviderSet::embedded(),
+        &UsageTable::embedded(),
+        &Config::default(),
+        true,
+    )
+    .unwrap();
+    assert_eq!(a.unmapped_errors, 0);
+    a.findings.into_iter().map(|r| r.finding).collect()
+}
+
+#[test]
+fn bundled_scenarios_give_exactly_the_planted_findings() {
+    for s in [
+        "healthy",
+        "do-not-use-in-online",
+        "worker-only-from-isalive",
+        "some-ok-from-offline",
+        "correct-worker",
+        "pending-timeout",
+        "control-code-by-number",
+        "mixed",
+    ] {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces");
+        let trace = Trace::open(dir.join(format!("{s}.etl"))).unwrap();
+        let truth: GroundTruth =
+            serde_json::from_slice(&std::fs::read(dir.join(format!("{s}.expected.json"))).unwrap())
+                .unwrap();
+        assert_eq!(analyse(&trace), truth.findings, "{s}");
+    }
+}
+
+#[test]
+fn other_seeds_and_scales_match_too() {
+    for (scenario, seed, scale) in [
+        (Scenario::Mixed, 7, 0),
+        (Scenario::Mixed, 12345, 0),
+        (Scenario::DoNotUseInOnline, 3, 0),
+        (Scenario::PendingTimeout, 9, 0),
+        (Scenario::Large, 5, 50_000),
+    ] {
+        let (out, truth) = simulate(scenario, seed, scale, Cursor::new(Vec::new())).unwrap();
+        let trace = Trace::from_bytes(out.into_inner(), "sim.etl").unwrap();
+        let found = analyse(&trace);
+        assert!(!matches!(scenario, Scenario::Large) || found.len() > 20);
+        assert_eq!(found, truth.findings, "{scenario:?} seed {seed}");
+    }
+}
+
+#[test]
+fn real_fixtures_have_no_resource_events_and_say_so() {
+    for file in common::FIXTURES {
+        let trace = Trace::open(common::data(file)).unwrap();
+        let err = analyze_trace(
+            &trace,
+            &ProviderSet::embedded(),
+            &UsageTable::embedded(),
+            &Config::default(),
+            false,
+        )
+        .unwrap_err();
+        assert!(matches!(err, AnalysisError::NoResourceEvents(_)));
+        assert!(err.to_string().ends_with("no entry-point events found: is the RhScope-ResourceDll or FailoverClustering provider in this trace?"), "{err}");
+    }
+}
+
+fn rec(kind: RecordKind, ms: i64, tid: u32) -> Record {
+    let mut r = Record::new(
+        kind,
+        ms * 1_000_000,
+        Location {
+            buffer_offset: 0,
+            record_offset: 0,
+            compressed: false,
+        },
+    );
+    r.pid = Some(10);
+    r.tid = Some(tid);
+    r
+}
+
+fn ep(kind: RecordKind, ms: i64, tid: u32, res: &str, e: EntryPoint) -> Record {
+    let mut r = rec(kind, ms, tid);
+    r.resource = Some(res.into());
+    r.entry_point = Some(e);
+    r
+}
+
+fn api(kind: RecordKind, ms: i64, tid: u32, name: &str) -> Record {
+    let mut r = rec(kind, ms, tid);
+    r.api = Some(name.into());
+    r
+}
+
+fn run(records: Vec<Record>) -> Vec<Finding> {
+    let mut p = Pairer::new();
+    for r in records {
+        p.push(r);
+    }
+    analyze_spans(p.finish(), &UsageTable::embedded(), &Config::default(), "t")
+        .findings
+        .into_iter()
+        .map(|r| r.finding)
+        .collect()
+}
+
+use RecordKind::*;
+
+#[test]
+fn nesting_attributes_calls_to_the_innermost_open_entry_point() {
+    // ResourceControl (fine for ClusterRegSetValue) calls back into an
+    // Offline on the same thread, which makes the call: the Offline is the
+    // context. After the Offline returns, the same call is fine again.
+    let f = run(vec![
+        ep(EntryPointBegin, 0, 1, "R", EntryPoint::ResourceControl),
+        ep(EntryPointBegin, 1, 1, "R", EntryPoint::Offline),
+        api(ApiCallBegin, 2, 1, "ClusterRegSetValue"),
+        api(ApiCallEnd, 3, 1, "ClusterRegSetValue"),
+        ep(EntryPointEnd, 4, 1, "R", EntryPoint::Offline),
+        api(ApiCallBegin, 5, 1, "ClusterRegSetValue"),
+        api(ApiCallEnd, 6, 1, "ClusterRegSetValue"),
+        ep(EntryPointEnd, 7, 1, "R", EntryPoint::ResourceControl),
+    ]);
+    assert_eq!(f.len(), 1);
+    assert_eq!(
+        (f[0].entry_point, f[0].duration_ns),
+        (Some(EntryPoint::Offline), Some(1_000_000))
+    );
+    assert_eq!(f[0].begin, "1970-01-01T00:00:00.002000000Z");
+}
+
+#[test]
+fn calls_at_the_exact_span_boundary() {
+    // A call logged at the same instant as the entry point's begin belongs
+    // to it; one at the instant of its end, after the end record, does not.
+    let f = run(vec![
+        ep(EntryPointBegin, 10, 1, "R", EntryPoint::LooksAlive),
+        api(ApiCallBegin, 10, 1, "GetClusterResourceState"),
+        api(ApiCallEnd, 11, 1, "GetClusterResourceState"),
+        ep(EntryPointEnd, 12, 1, "R", EntryPoint::LooksAlive),
+        api(ApiCallBegin, 12, 1, "GetClusterResourceState"),
+        api(ApiCallEnd, 13, 1, "GetClusterResourceState"),
+    ]);
+    let mut got: Vec<_> = f
+        .iter()
+        .map(|x| (x.begin.as_str(), x.severity, x.thread_kind, x.entry_point))
+        .collect();
+    got.sort();
+    let want = vec![
+        (
+            "1970-01-01T00:00:00.010000000Z",
+            Severity::Error,
+            Some(ThreadKind::RhsEntryPoint),
+            Some(EntryPoint::LooksAlive),
+        ),
+        // After the end the thread is in no entry point rhscope knows of:
+        // worker-only calls there are warnings.
+        (
+            "1970-01-01T00:00:00.012000000Z",
+            Severity::Warning,
+            Some(ThreadKind::Other),
+            None,
+        ),
+    ];
+    assert_eq!(got, want);
+}
+
+#[test]
+fn missing_ends_unmatched_ends_and_thread_id_reuse() {
+    let mut start = rec(ThreadStart, 50, 0);
+    start.thread = Some(7);
+    start.process = Some(10);
+    let f = run(vec![
+        // An end whose begin came before the trace started: ignored.
+        ep(EntryPointEnd, 0, 7, "R", EntryPoint::IsAlive),
+        ep(EntryPointBegin, 1, 7, "R", EntryPoint::Open),
+        // Thread 7 exits and its id is reused by a new thread...
+        start,
+        // ...which calls a worker-only API outside any entry point.
+        api(ApiCallBegin, 60, 7, "ClusterResourceEnum"),
+        api(ApiCallEnd, 61, 7, "ClusterResourceEnum"),
+        rec(RhsMessage, 2_000, 9),
+    ]);
+    let rules: Vec<(Rule, Option<EntryPoint>, Option<ThreadKind>)> = f
+        .iter()
+        .map(|x| (x.rule, x.entry_point, x.thread_kind))
+        .collect();
+    // The Open never returned (a hang to the trace end), but the call is not
+    // attributed to it: the thread that was in Open is gone.
+    assert_eq!(
+        rules,
+        vec![
+            (Rule::ApiMisuse, None, Some(ThreadKind::Other)),
+            (Rule::Hang, Some(EntryPoint::Open), None)
+        ]
+    );
+    assert_eq!(f[1].duration_ns, Some(1_999_000_000));
+}
+
+#[test]
+fn numeric_control_codes_and_workers() {
+    let mut create = rec(WorkerCreate, 1, 1);
+    create.thread = Some(2);
+    create.resource = Some("R".into());
+    let f = run(vec![
+        ep(EntryPointBegin, 0, 1, "R", EntryPoint::Online),
+        create,
+        ep(EntryPointEnd, 2, 1, "R", EntryPoint::Online),
+        // On the worker: worker-only calls are fine, by name or number...
+        api(ApiCallBegin, 3, 2, "16777229"),
+        api(ApiCallEnd, 4, 2, "16777229"),
+        // ...do-not-use calls are not.
+        api(ApiCallBegin, 5, 2, "MoveClusterGroup"),
+        api(ApiCallEnd, 6, 2, "MoveClusterGroup"),
+        ep(EntryPointBegin, 7, 1, "R", EntryPoint::IsAlive),
+        api(ApiCallBegin, 8, 1, "0x0100000D"),
+        api(ApiCallEnd, 9, 1, "0x0100000D"),
+        ep(EntryPointEnd, 10, 1, "R", EntryPoint::IsAlive),
+    ]);
+    type Row = (
+        Option<String>,
+        Option<UsageCode>,
+        Option<ThreadKind>,
+        Option<String>,
+    );
+    let got: Vec<Row> = f
+        .iter()
+        .map(|x| (x.api.clone(), x.usage, x.thread_kind, x.resource.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                Some("MoveClusterGroup".into()),
+                Some(UsageCode::DoNotUse),
+                Some(ThreadKind::ClusterWorker),
+                Some("R".into())
+            ),
+            (
+                Some("CLUSCTL_RESOURCE_GET_CLASS_INFO".into()),
+                Some(UsageCode::WorkerThreadOnly),
+                Some(ThreadKind::RhsEntryPoint),
+                Some("R".into())
+            ),
+        ]
+    );
+}
+
+#[test]
+fn budgets_make_slow_entry_points_warnings() {
+    let recs = || {
+        vec![
+            ep(EntryPointBegin, 0, 1, "R", EntryPoint::IsAlive),
+            ep(EntryPointEnd, 400, 1, "R", EntryPoint::IsAlive),
+        ]
+    };
+    let f = run(recs());
+    assert_eq!(
+        (f[0].rule, f[0].severity, f[0].duration_ns),
+        (Rule::SlowEntryPoint, Severity::Warning, Some(400_000_000))
+    );
+    let mut cfg = Config::default();
+    cfg.add_budget("IsAlive=500").unwrap();
+    let mut p = Pairer::new();
+    recs().into_iter().for_each(|r| p.push(r));
+    assert!(
+        analyze_spans(p.finish(), &UsageTable::embedded(), &cfg, "t")
+            .findings
+            .is_empty()
+    );
+    assert!(cfg
+        .add_budget("Contoso App/LooksAlive=x")
+        .unwrap_err()
+        .contains("not a whole number"));
+    assert!(cfg
+        .add_budget("Startup=5")
+        .unwrap_err()
+        .contains("unknown entry point"));
+}
