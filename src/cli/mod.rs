@@ -1,8 +1,10 @@
 //! Command-line interface. Parses arguments, runs a library call, prints.
 //! Exit codes: 0 success, 2 error (one line on stderr), 0 on a closed pipe.
 
+mod analyze;
 mod dump;
 mod progress;
+mod sarif;
 mod simulate;
 mod stats;
 
@@ -58,6 +60,38 @@ enum Command {
         #[command(flatten)]
         read: ReadOpts,
     },
+    /// Findings: cluster API misuse by entry point and thread, hangs,
+    /// deadlock-monitor and pending timeouts, with blocking time, plus
+    /// per-entry-point and per-API duration figures.
+    Analyze {
+        /// One or more .etl files (one per node, say).
+        #[arg(required = true)]
+        traces: Vec<PathBuf>,
+        #[command(flatten)]
+        analyze: AnalyzeOpts,
+        #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
+        format: AnalyzeFormat,
+        /// Write to this file (atomically) instead of standard output.
+        #[arg(short, long, value_name = "PATH")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        read: ReadOpts,
+    },
+    /// For CI: exit 1 when findings reach the given severity.
+    Check {
+        #[arg(required = true)]
+        traces: Vec<PathBuf>,
+        #[command(flatten)]
+        analyze: AnalyzeOpts,
+        /// Fail on errors only, or on warnings too.
+        #[arg(long, value_enum, default_value_t = FailOn::Error)]
+        fail_on: FailOn,
+        /// Also write the findings as SARIF 2.1.0.
+        #[arg(long, value_name = "FILE")]
+        sarif: Option<PathBuf>,
+        #[command(flatten)]
+        read: ReadOpts,
+    },
     /// Writes a simulated trace of an RHS process hosting resources whose
     /// DLLs behave as the scenario says, and NAME.expected.json beside it
     /// with every finding the simulation planted.
@@ -88,6 +122,34 @@ struct ReadOpts {
     quiet: bool,
 }
 
+#[derive(clap::Args, Clone)]
+struct AnalyzeOpts {
+    /// Provider definitions to use instead of the built-in ones (a folder
+    /// of *.toml).
+    #[arg(long, value_name = "DIR")]
+    providers: Option<PathBuf>,
+    /// Usage table to use instead of the built-in one.
+    #[arg(long, value_name = "FILE")]
+    usage_table: Option<PathBuf>,
+    /// Entry-point budget, [TYPE/]ENTRYPOINT=MS (default 300 ms each);
+    /// repeatable.
+    #[arg(long, value_name = "SPEC")]
+    budget: Vec<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AnalyzeFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FailOn {
+    Error,
+    Warning,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum DumpFormat {
     Jsonl,
@@ -111,6 +173,29 @@ pub fn main() -> i32 {
             output,
             read,
         } => dump::run(&trace, format, &provider, limit, output.as_deref(), read),
+        Command::Analyze {
+            traces,
+            analyze,
+            format,
+            output,
+            read,
+        } => analyze::run(&traces, &analyze, format, output.as_deref(), read),
+        Command::Check {
+            traces,
+            analyze,
+            fail_on,
+            sarif,
+            read,
+        } => {
+            let level = match fail_on {
+                FailOn::Error => rhscope::model::Severity::Error,
+                FailOn::Warning => rhscope::model::Severity::Warning,
+            };
+            match analyze::check(&traces, &analyze, level, sarif.as_deref(), read) {
+                Ok(code) => return code,
+                Err(e) => Err(e),
+            }
+        }
         Command::Simulate {
             scenario,
             seed,

@@ -1,0 +1,296 @@
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use rhscope::analysis::{analyze_trace, Aggregate, Analysis, Config, Reported};
+use rhscope::etl::Trace;
+use rhscope::model::Severity;
+use rhscope::providers::ProviderSet;
+use rhscope::usage::UsageTable;
+
+use super::{progress, AnalyzeFormat, AnalyzeOpts, ReadOpts};
+
+/// Reads every trace with the chosen definitions and analyses it.
+pub fn analyses(traces: &[PathBuf], opts: &AnalyzeOpts, read: ReadOpts) -> Result<Vec<Analysis>> {
+    let providers = match &opts.providers {
+        Some(dir) => ProviderSet::load_dir(dir)?,
+        None => ProviderSet::embedded(),
+    };
+    let table = match &opts.usage_table {
+        Some(f) => UsageTable::load(f)?,
+        None => UsageTable::embedded(),
+    };
+    let mut cfg = Config::default();
+    for b in &opts.budget {
+        cfg.add_budget(b).map_err(anyhow::Error::msg)?;
+    }
+    let mut out = Vec::new();
+    for path in traces {
+        let trace = Trace::open(path)?;
+        let bar = progress::bar(trace.len(), read.quiet);
+        let a = analyze_trace(&trace, &providers, &table, &cfg, read.strict)?;
+        bar.finish_and_clear();
+        out.push(a);
+    }
+    Ok(out)
+}
+
+pub fn run(
+    traces: &[PathBuf],
+    opts: &AnalyzeOpts,
+    format: AnalyzeFormat,
+    output: Option<&Path>,
+    read: ReadOpts,
+) -> Result<()> {
+    let all = analyses(traces, opts, read)?;
+    let inputs: Vec<&Path> = traces.iter().map(PathBuf::as_path).collect();
+    super::with_output(output, &inputs, |out| match format {
+        AnalyzeFormat::Table => write_table(out, &all),
+        AnalyzeFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &serde_json::json!({ "analyses": all }))?;
+            writeln!(out)?;
+            Ok(())
+        }
+        AnalyzeFormat::Csv => write_csv(out, all.iter().flat_map(|a| &a.findings)),
+    })
+}
+
+pub fn duration(ns: Option<i64>) -> String {
+    match ns {
+        None => "never returned".into(),
+        Some(ns) if ns >= 1_000_000_000 => format!("{:.3} s", ns as f64 / 1e9),
+        Some(ns) => format!("{:.3} ms", ns as f64 / 1e6),
+    }
+}
+
+/// Rules about an instant, not a call, have no duration to show.
+fn shown_duration(f: &rhscope::model::Finding) -> String {
+    match f.rule {
+        rhscope::model::Rule::RhsRestart | rhscope::model::Rule::PendingTimeout => "-".into(),
+        _ => duration(f.duration_ns),
+    }
+}
+
+fn name<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn write_table(out: &mut dyn Write, all: &[Analysis]) -> Result<()> {
+    for a in all {
+        let errors = a
+            .findings
+            .iter()
+            .filter(|f| f.finding.severity == Severity::Error)
+            .count();
+        writeln!(out, "trace      {}", a.trace)?;
+        writeln!(
+            out,
+            "time       {} .. {}",
+            a.first.as_deref().unwrap_or("-"),
+            a.last.as_deref().unwrap_or("-")
+        )?;
+        writeln!(
+            out,
+            "resources  {} ({})",
+            a.resources.len(),
+            a.resources.join(", ")
+        )?;
+        writeln!(
+            out,
+            "model      {} records mapped, {} unmappable, {} ends without a begin, {} context switches{}",
+            a.records,
+            a.unmapped_errors,
+            a.unmatched_ends,
+            a.context_switches,
+            if a.context_switches == 0 { " (blocking is wall-clock only)" } else { "" }
+        )?;
+        writeln!(
+            out,
+            "findings   {} ({} error, {} warning)",
+            a.findings.len(),
+            errors,
+            a.findings.len() - errors
+        )?;
+        if !a.findings.is_empty() {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "{:<8} {:<17} {:<12} {:<13} {:<34} {:<16} {:>6}  {:<30} {:>15}  {}",
+                "SEVERITY",
+                "RULE",
+                "RESOURCE",
+                "ENTRY POINT",
+                "API (USAGE)",
+                "THREAD",
+                "TID",
+                "BEGIN",
+                "DURATION",
+                "BLOCKED"
+            )?;
+            for r in &a.findings {
+                let f = &r.finding;
+                let api = match (&f.api, f.usage) {
+                    (Some(api), Some(u)) => format!("{api} ({u})"),
+                    (Some(api), None) => api.clone(),
+                    _ => "-".into(),
+                };
+                let blocked = r.blocking.as_ref().map_or("-".to_string(), |b| {
+                    match (b.waiting_ns, b.ready_ns, b.running_ns) {
+                        (Some(w), Some(rd), Some(run)) => format!(
+                            "wait {} ready {} run {} {}",
+                            duration(Some(w)),
+                            duration(Some(rd)),
+                            duration(Some(run)),
+                            b.wait_reasons.join(",")
+                        ),
+                        _ => format!("{} wall-clock", duration(Some(b.total_ns))),
+                    }
+                });
+                writeln!(
+                    out,
+                    "{:<8} {:<17} {:<12} {:<13} {:<34} {:<16} {:>6}  {:<30} {:>15}  {}",
+                    name(&f.severity),
+                    name(&f.rule),
+                    f.resource.as_deref().unwrap_or("-"),
+                    f.entry_point.map_or("-".to_string(), |e| e.to_string()),
+                    api,
+                    f.thread_kind.map_or("-".to_string(), |k| name(&k)),
+                    f.tid,
+                    f.begin,
+                    shown_duration(f),
+                    blocked
+                )?;
+            }
+        }
+        write_aggregates(out, "entry points", &a.by_entry_point)?;
+        write_aggregates(out, "API calls", &a.by_api)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+fn write_aggregates(out: &mut dyn Write, title: &str, rows: &[Aggregate]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<42} {:>7} {:>10} {:>15} {:>15} {:>15} {:>15}",
+        title.to_uppercase(),
+        "COUNT",
+        "UNRETURNED",
+        "P50",
+        "P95",
+        "MAX",
+        "TOTAL"
+    )?;
+    for g in rows {
+        writeln!(
+            out,
+            "{:<42} {:>7} {:>10} {:>15} {:>15} {:>15} {:>15}",
+            g.key,
+            g.count,
+            g.unreturned,
+            duration(Some(g.p50_ns)),
+            duration(Some(g.p95_ns)),
+            duration(Some(g.max_ns)),
+            duration(Some(g.total_ns))
+        )?;
+    }
+    Ok(())
+}
+
+fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn write_csv<'a>(out: &mut dyn Write, findings: impl Iterator<Item = &'a Reported>) -> Result<()> {
+    writeln!(out, "trace,severity,rule,resource,entry_point,api,usage,thread_kind,pid,tid,begin,duration_ns,blocking_source,waiting_ns,ready_ns,running_ns,evidence")?;
+    for r in findings {
+        let f = &r.finding;
+        let b = r.blocking.as_ref();
+        let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+        let evidence: Vec<String> = r.evidence.iter().map(|l| l.to_string()).collect();
+        let cells = [
+            r.trace.clone(),
+            name(&f.severity),
+            name(&f.rule),
+            f.resource.clone().unwrap_or_default(),
+            f.entry_point.map(|e| e.to_string()).unwrap_or_default(),
+            f.api.clone().unwrap_or_default(),
+            f.usage.map(|u| u.to_string()).unwrap_or_default(),
+            f.thread_kind.map(|k| name(&k)).unwrap_or_default(),
+            f.pid.to_string(),
+            f.tid.to_string(),
+            f.begin.clone(),
+            opt(f.duration_ns),
+            b.map(|b| b.source.to_string()).unwrap_or_default(),
+            opt(b.and_then(|b| b.waiting_ns)),
+            opt(b.and_then(|b| b.ready_ns)),
+            opt(b.and_then(|b| b.running_ns)),
+            evidence.join("; "),
+        ];
+        let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+        writeln!(out, "{}", line.join(","))?;
+    }
+    Ok(())
+}
+
+/// `check`: exit 1 when any finding reaches `fail_on`.
+pub fn check(
+    traces: &[PathBuf],
+    opts: &AnalyzeOpts,
+    fail_on: Severity,
+    sarif: Option<&Path>,
+    read: ReadOpts,
+) -> Result<i32> {
+    let all = analyses(traces, opts, read)?;
+    if let Some(path) = sarif {
+        let inputs: Vec<&Path> = traces.iter().map(PathBuf::as_path).collect();
+        rhscope::output::write_atomically::<anyhow::Error>(path, &inputs, |out| {
+            serde_json::to_writer_pretty(&mut *out, &super::sarif::report(&all))?;
+            writeln!(out)?;
+            Ok(())
+        })
+        .with_context(|| format!("writing SARIF to {}", path.display()))?;
+    }
+    let failing: Vec<&Reported> = all
+        .iter()
+        .flat_map(|a| &a.findings)
+        .filter(|r| r.finding.severity >= fail_on)
+        .collect();
+    let mut err = std::io::stderr().lock();
+    for r in &failing {
+        let f = &r.finding;
+        writeln!(
+            err,
+            "{}: {} {}: {} {} {} tid {} at {} ({})",
+            r.trace,
+            name(&f.severity),
+            name(&f.rule),
+            f.resource.as_deref().unwrap_or("-"),
+            f.entry_point.map_or("-".to_string(), |e| e.to_string()),
+            f.api.as_deref().unwrap_or(""),
+            f.tid,
+            f.begin,
+            shown_duration(f)
+        )?;
+    }
+    let total: usize = all.iter().map(|a| a.findings.len()).sum();
+    writeln!(
+        err,
+        "rhscope check: {} of {} findings at or above {}",
+        failing.len(),
+        total,
+        name(&fail_on)
+    )?;
+    Ok(if failing.is_empty() { 0 } else { 1 })
+}

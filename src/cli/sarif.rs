@@ -1,0 +1,85 @@
+//! SARIF 2.1.0 for code-scanning front ends: one result per finding, the
+//! trace file as the artifact, evidence byte offsets as regions.
+
+use rhscope::analysis::Analysis;
+use rhscope::model::{Rule, Severity};
+use serde_json::{json, Value};
+
+fn rule_id(r: Rule) -> String {
+    serde_json::to_value(r)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn describe(r: Rule) -> &'static str {
+    match r {
+        Rule::ApiMisuse => "A cluster API or control code called where the usage table forbids it",
+        Rule::Hang => "A resource DLL entry point that never returned",
+        Rule::DeadlockTimeout => "RHS's deadlock monitor fired on an entry point",
+        Rule::PendingTimeout => {
+            "A pending Online/Offline with no status update within PendingTimeout"
+        }
+        Rule::RhsRestart => "RHS terminated its process to recover from a deadlock",
+        Rule::SlowEntryPoint => "An entry point that returned later than its budget",
+    }
+}
+
+pub fn report(all: &[Analysis]) -> Value {
+    let rules = [
+        Rule::ApiMisuse,
+        Rule::Hang,
+        Rule::DeadlockTimeout,
+        Rule::PendingTimeout,
+        Rule::RhsRestart,
+        Rule::SlowEntryPoint,
+    ];
+    let results: Vec<Value> = all
+        .iter()
+        .flat_map(|a| &a.findings)
+        .map(|r| {
+            let f = &r.finding;
+            let text = format!(
+                "{}{}{} on thread {} (pid {}) at {}",
+                describe(f.rule),
+                f.resource.as_ref().map_or(String::new(), |x| format!(": resource {x}")),
+                match (&f.api, f.entry_point) {
+                    (Some(api), Some(ep)) => format!(", {api} in {ep}"),
+                    (Some(api), None) => format!(", {api}"),
+                    (None, Some(ep)) => format!(", {ep}"),
+                    (None, None) => String::new(),
+                },
+                f.tid,
+                f.pid,
+                f.begin
+            );
+            let locations: Vec<Value> = r
+                .evidence
+                .iter()
+                .map(|l| {
+                    let offset = l.file_offset().unwrap_or(l.buffer_offset);
+                    json!({"physicalLocation": {"artifactLocation": {"uri": r.trace}, "region": {"byteOffset": offset}}})
+                })
+                .collect();
+            json!({
+                "ruleId": rule_id(f.rule),
+                "level": if f.severity == Severity::Error { "error" } else { "warning" },
+                "message": {"text": text},
+                "locations": locations,
+                "properties": {"finding": f},
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "rhscope",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules.iter().map(|r| json!({"id": rule_id(*r), "shortDescription": {"text": describe(*r)}})).collect::<Vec<_>>(),
+            }},
+            "results": results,
+        }]
+    })
+}

@@ -1,0 +1,172 @@
+//! `rhscope analyze` and `rhscope check` end to end.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use rhscope::model::Finding;
+use rhscope::simulate::GroundTruth;
+
+fn rhscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rhscope"))
+        .args(args)
+        .output()
+        .expect("run rhscope")
+}
+
+fn trace(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("traces")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn truth(name: &str) -> Vec<Finding> {
+    let t: GroundTruth =
+        serde_json::from_slice(&std::fs::read(trace(&format!("{name}.expected.json"))).unwrap())
+            .unwrap();
+    t.findings
+}
+
+#[test]
+fn json_findings_of_several_traces_equal_the_ground_truth() {
+    let a = trace("mixed.etl");
+    let b = trace("pending-timeout.etl");
+    let o = rhscope(&["analyze", &a, &b, "--format", "json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let analyses = v["analyses"].as_array().unwrap();
+    assert_eq!(analyses.len(), 2);
+    for (a, name) in analyses.iter().zip(["mixed", "pending-timeout"]) {
+        let found: Vec<Finding> = a["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| serde_json::from_value(f.clone()).unwrap())
+            .collect();
+        assert_eq!(found, truth(name), "{name}");
+        assert!(a["findings"].as_array().unwrap().iter().all(|f| f["trace"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("{name}.etl"))));
+    }
+    // Blocking breakdown from the context switches: the hung Online waited
+    // (UserRequest) for all but a millisecond of its 300 s.
+    let hang = analyses[0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "hang")
+        .unwrap();
+    assert_eq!(hang["blocking"]["source"], "context-switches");
+    assert_eq!(
+        hang["blocking"]["wait_reasons"],
+        serde_json::json!(["UserRequest"])
+    );
+    let waiting = hang["blocking"]["waiting_ns"].as_i64().unwrap();
+    assert!(
+        waiting > 299_990_000_000 && waiting < 300_006_000_000,
+        "{waiting}"
+    );
+}
+
+#[test]
+fn table_and_csv_outputs() {
+    let o = rhscope(&["analyze", &trace("some-ok-from-offline.etl")]);
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("findings   1 (1 error, 0 warning)"), "{out}");
+    let line = out.lines().find(|l| l.starts_with("error")).unwrap();
+    assert!(
+        line.contains("api-misuse")
+            && line.contains("Offline")
+            && line.contains("ClusterRegSetValue (some-entry-points-okay)"),
+        "{line}"
+    );
+    let o = rhscope(&[
+        "analyze",
+        &trace("worker-only-from-isalive.etl"),
+        "--format",
+        "csv",
+    ]);
+    let csv = String::from_utf8(o.stdout).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 2);
+    assert!(rows[1].contains(",error,api-misuse,AppRes-1,IsAlive,GetClusterResourceState,worker-thread-only,rhs-entry-point,2000,3000,"), "{}", rows[1]);
+}
+
+#[test]
+fn check_gates_on_severity_and_writes_sarif() {
+    let clean = rhscope(&["check", &trace("correct-worker.etl")]);
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    assert!(String::from_utf8_lossy(&clean.stderr).contains("0 of 0 findings at or above error"));
+    let dir = std::env::temp_dir().join(format!("rhscope-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sarif = dir.join("out.sarif");
+    let bad = rhscope(&[
+        "check",
+        &trace("control-code-by-number.etl"),
+        "--fail-on",
+        "warning",
+        "--sarif",
+        sarif.to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("error api-misuse: AppRes-1 LooksAlive CLUSCTL_RESOURCE_GET_CLASS_INFO"),
+        "{err}"
+    );
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+    assert_eq!(s["version"], "2.1.0");
+    let results = s["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), truth("control-code-by-number").len());
+    assert_eq!(results[0]["ruleId"], "api-misuse");
+    assert_eq!(results[0]["level"], "error");
+    assert!(
+        results[0]["locations"][0]["physicalLocation"]["region"]["byteOffset"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+}
+
+#[test]
+fn clear_errors_for_traces_without_resource_events_and_bad_tables() {
+    let real = common::data("gcevents.etl");
+    let o = rhscope(&["analyze", real.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("gcevents.etl: no entry-point events found: is the RhScope-ResourceDll or FailoverClustering provider in this trace?"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1);
+
+    let dir = std::env::temp_dir().join(format!("rhscope-tables-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let table = dir.join("usage.toml");
+    std::fs::write(
+        &table,
+        "api = [\n  { name = \"X\", kind = \"function\", usage = \"never\" },\n]\n",
+    )
+    .unwrap();
+    let o = rhscope(&[
+        "analyze",
+        &trace("healthy.etl"),
+        "--usage-table",
+        table.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("usage.toml:2:") && err.contains("unknown variant `never`"),
+        "{err}"
+    );
+    let o = rhscope(&["analyze", &trace("healthy.etl"), "--budget", "LooksAlive=0"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("slow-entry-point"), "{out}");
+}
