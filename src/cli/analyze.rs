@@ -118,7 +118,7 @@ fn write_table(out: &mut dyn Write, all: &[Analysis]) -> Result<()> {
             writeln!(out)?;
             writeln!(
                 out,
-                "{:<8} {:<17} {:<12} {:<13} {:<34} {:<16} {:>6}  {:<30} {:>15}  {}",
+                "{:<8} {:<17} {:<12} {:<13} {:<46} {:<16} {:>6}  {:<30} {:>15}  BLOCKED",
                 "SEVERITY",
                 "RULE",
                 "RESOURCE",
@@ -127,8 +127,7 @@ fn write_table(out: &mut dyn Write, all: &[Analysis]) -> Result<()> {
                 "THREAD",
                 "TID",
                 "BEGIN",
-                "DURATION",
-                "BLOCKED"
+                "DURATION"
             )?;
             for r in &a.findings {
                 let f = &r.finding;
@@ -151,7 +150,7 @@ fn write_table(out: &mut dyn Write, all: &[Analysis]) -> Result<()> {
                 });
                 writeln!(
                     out,
-                    "{:<8} {:<17} {:<12} {:<13} {:<34} {:<16} {:>6}  {:<30} {:>15}  {}",
+                    "{:<8} {:<17} {:<12} {:<13} {:<46} {:<16} {:>6}  {:<30} {:>15}  {}",
                     name(&f.severity),
                     name(&f.rule),
                     f.resource.as_deref().unwrap_or("-"),
