@@ -170,3 +170,52 @@ fn clear_errors_for_traces_without_resource_events_and_bad_tables() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("slow-entry-point"), "{out}");
 }
+
+#[cfg(feature = "polars")]
+#[test]
+fn parquet_outputs() {
+    let dir = std::env::temp_dir().join(format!("rhscope-pq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("findings.parquet");
+    let export = dir.join("tables");
+    let o = rhscope(&[
+        "analyze",
+        &trace("mixed.etl"),
+        &trace("healthy.etl"),
+        "--format",
+        "parquet",
+        "-o",
+        out.to_str().unwrap(),
+        "--export-parquet",
+        export.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    use polars::prelude::SerReader;
+    let df = polars::prelude::ParquetReader::new(std::fs::File::open(&out).unwrap())
+        .finish()
+        .unwrap();
+    assert_eq!(df.height(), truth("mixed").len());
+    for table in [
+        "entry_points",
+        "api_calls",
+        "worker_threads",
+        "waits",
+        "threads",
+        "rhs_messages",
+        "findings",
+    ] {
+        for t in ["mixed.etl", "healthy.etl"] {
+            assert!(
+                export
+                    .join(table)
+                    .join(format!("trace={t}"))
+                    .join("part-0.parquet")
+                    .is_file(),
+                "{table} {t}"
+            );
+        }
+    }
+    let no_output = rhscope(&["analyze", &trace("healthy.etl"), "--format", "parquet"]);
+    assert_eq!(no_output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_output.stderr).contains("give -o PATH"));
+}

@@ -98,6 +98,62 @@ pub struct Reported {
     pub evidence: Vec<Location>,
 }
 
+/// Computes the per-entry-point and per-API figures with polars.
+#[cfg(feature = "polars")]
+pub fn fill_aggregates(a: &mut Analysis, table: &UsageTable) -> polars::prelude::PolarsResult<()> {
+    use crate::model::frames::Frames;
+    let frames = Frames::new(a, table)?;
+    a.by_entry_point = to_aggregates(
+        &Frames::durations(&frames.entry_points, &["resource", "entry_point"])?,
+        &["resource", "entry_point"],
+    )?;
+    a.by_api = to_aggregates(&Frames::durations(&frames.api_calls, &["api"])?, &["api"])?;
+    Ok(())
+}
+
+#[cfg(feature = "polars")]
+fn to_aggregates(
+    df: &polars::prelude::DataFrame,
+    keys: &[&str],
+) -> polars::prelude::PolarsResult<Vec<Aggregate>> {
+    use polars::prelude::*;
+    let key_cols: Vec<Column> = keys
+        .iter()
+        .map(|k| df.column(k).cloned())
+        .collect::<PolarsResult<_>>()?;
+    let int = |name: &str| -> PolarsResult<Vec<i64>> {
+        let c = df.column(name)?.cast(&DataType::Int64)?;
+        Ok(c.i64()?.iter().map(|v| v.unwrap_or(0)).collect())
+    };
+    let (count, unreturned) = (int("count")?, int("unreturned")?);
+    let (p50, p95, max, total) = (
+        int("p50_ns")?,
+        int("p95_ns")?,
+        int("max_ns")?,
+        int("total_ns")?,
+    );
+    let mut out = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        let key: Vec<String> = key_cols
+            .iter()
+            .map(|c| {
+                c.get(i)
+                    .map(|v| v.get_str().map_or_else(|| v.to_string(), str::to_string))
+            })
+            .collect::<PolarsResult<_>>()?;
+        out.push(Aggregate {
+            key: key.join(" "),
+            count: count[i] as usize,
+            unreturned: unreturned[i] as usize,
+            total_ns: total[i],
+            p50_ns: p50[i],
+            p95_ns: p95[i],
+            max_ns: max[i],
+        });
+    }
+    Ok(out)
+}
+
 /// Count and duration figures of a group of spans.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Aggregate {
@@ -395,18 +451,9 @@ pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str
         last: spans.last_ns.map(rfc3339),
         resources,
         findings,
-        by_entry_point: aggregate(spans.entries.iter().map(|e| {
-            (
-                format!("{} {}", e.resource, e.entry_point),
-                e.end_ns.map(|x| x - e.begin_ns),
-            )
-        })),
-        by_api: aggregate(spans.calls.iter().map(|c| {
-            let name = table
-                .resolve(&c.api)
-                .map_or(c.api.clone(), |r| r.name.clone());
-            (name, c.end_ns.map(|x| x - c.begin_ns))
-        })),
+        // Filled by `fill_aggregates` (polars) where that is built in.
+        by_entry_point: Vec::new(),
+        by_api: Vec::new(),
         records: 0,
         unmapped_errors: 0,
         unmatched_ends: spans.unmatched_ends,
@@ -506,39 +553,4 @@ fn blocking(
         wait_reasons: reasons,
         readied_by,
     }
-}
-
-/// Nearest-rank percentile of sorted durations.
-fn percentile(sorted: &[i64], p: f64) -> i64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn aggregate(items: impl Iterator<Item = (String, Option<i64>)>) -> Vec<Aggregate> {
-    let mut groups: BTreeMap<String, (usize, Vec<i64>)> = BTreeMap::new();
-    for (key, d) in items {
-        let g = groups.entry(key).or_default();
-        match d {
-            Some(d) => g.1.push(d),
-            None => g.0 += 1,
-        }
-    }
-    groups
-        .into_iter()
-        .map(|(key, (unreturned, mut d))| {
-            d.sort_unstable();
-            Aggregate {
-                key,
-                count: d.len() + unreturned,
-                unreturned,
-                total_ns: d.iter().sum(),
-                p50_ns: percentile(&d, 50.0),
-                p95_ns: percentile(&d, 95.0),
-                max_ns: d.last().copied().unwrap_or(0),
-            }
-        })
-        .collect()
 }

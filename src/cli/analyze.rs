@@ -28,8 +28,25 @@ pub fn analyses(traces: &[PathBuf], opts: &AnalyzeOpts, read: ReadOpts) -> Resul
     for path in traces {
         let trace = Trace::open(path)?;
         let bar = progress::bar(trace.len(), read.quiet);
-        let a = analyze_trace(&trace, &providers, &table, &cfg, read.strict)?;
+        #[allow(unused_mut)]
+        let mut a = analyze_trace(&trace, &providers, &table, &cfg, read.strict)?;
         bar.finish_and_clear();
+        #[cfg(feature = "polars")]
+        {
+            rhscope::analysis::fill_aggregates(&mut a, &table).context("computing aggregates")?;
+            if let Some(dir) = &opts.export_parquet {
+                let mut frames = rhscope::model::frames::Frames::new(&a, &table)
+                    .context("building model tables")?;
+                let name = path
+                    .file_name()
+                    .map_or_else(|| a.trace.clone(), |n| n.to_string_lossy().into_owned());
+                rhscope::model::frames::export_parquet(dir, &mut frames, &name)?;
+            }
+        }
+        #[cfg(not(feature = "polars"))]
+        if opts.export_parquet.is_some() {
+            anyhow::bail!("--export-parquet needs rhscope built with the `polars` feature");
+        }
         out.push(a);
     }
     Ok(out)
@@ -44,6 +61,9 @@ pub fn run(
 ) -> Result<()> {
     let all = analyses(traces, opts, read)?;
     let inputs: Vec<&Path> = traces.iter().map(PathBuf::as_path).collect();
+    if let AnalyzeFormat::Parquet = format {
+        return write_parquet(&all, output, &inputs);
+    }
     super::with_output(output, &inputs, |out| match format {
         AnalyzeFormat::Table => write_table(out, &all),
         AnalyzeFormat::Json => {
@@ -52,7 +72,35 @@ pub fn run(
             Ok(())
         }
         AnalyzeFormat::Csv => write_csv(out, all.iter().flat_map(|a| &a.findings)),
+        AnalyzeFormat::Parquet => unreachable!("handled above"),
     })
+}
+
+#[cfg(feature = "polars")]
+fn write_parquet(analyses: &[Analysis], output: Option<&Path>, inputs: &[&Path]) -> Result<()> {
+    use polars::prelude::{concat, IntoLazy, ParquetWriter, UnionArgs};
+    let Some(path) = output else {
+        anyhow::bail!("--format parquet writes a file: give -o PATH");
+    };
+    let table = UsageTable::embedded();
+    let mut frames = Vec::new();
+    for a in analyses {
+        frames.push(
+            rhscope::model::frames::Frames::new(a, &table)?
+                .findings
+                .lazy(),
+        );
+    }
+    let mut df = concat(frames, UnionArgs::default())?.collect()?;
+    let mut file = rhscope::output::AtomicFile::create(path, inputs)?;
+    ParquetWriter::new(file.writer()).finish(&mut df)?;
+    file.commit()?;
+    Ok(())
+}
+
+#[cfg(not(feature = "polars"))]
+fn write_parquet(_: &[Analysis], _: Option<&Path>, _: &[&Path]) -> Result<()> {
+    anyhow::bail!("--format parquet needs rhscope built with the `polars` feature")
 }
 
 pub fn duration(ns: Option<i64>) -> String {

@@ -135,6 +135,11 @@ struct AnalyzeOpts {
     /// repeatable.
     #[arg(long, value_name = "SPEC")]
     budget: Vec<String>,
+    /// Also write the model tables (entry_points, api_calls,
+    /// worker_threads, waits, threads, rhs_messages, findings) as Parquet
+    /// under DIR/<table>/trace=<file>/.
+    #[arg(long, value_name = "DIR")]
+    export_parquet: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -142,6 +147,8 @@ enum AnalyzeFormat {
     Table,
     Json,
     Csv,
+    /// The findings table as Parquet (needs -o).
+    Parquet,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

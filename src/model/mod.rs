@@ -2,6 +2,8 @@
 //! thread that call cluster APIs, and usage codes.
 
 pub mod finding;
+#[cfg(feature = "polars")]
+pub mod frames;
 pub mod record;
 
 use std::fmt;

@@ -1,0 +1,156 @@
+//! The model as polars tables: shapes, resolved names, thread kinds,
+//! duration figures checked against the spans by hand, Parquet round trip.
+#![cfg(feature = "polars")]
+
+use std::path::PathBuf;
+
+use polars::prelude::*;
+use rhscope::analysis::{analyze_trace, fill_aggregates, Analysis, Config};
+use rhscope::etl::Trace;
+use rhscope::model::frames::{export_parquet, Frames};
+use rhscope::providers::ProviderSet;
+use rhscope::usage::UsageTable;
+
+fn analysis(name: &str) -> Analysis {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("traces")
+        .join(name);
+    let trace = Trace::open(path).unwrap();
+    analyze_trace(
+        &trace,
+        &ProviderSet::embedded(),
+        &UsageTable::embedded(),
+        &Config::default(),
+        true,
+    )
+    .unwrap()
+}
+
+fn strings(df: &DataFrame, name: &str) -> Vec<Option<String>> {
+    df.column(name)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|s| s.map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn tables_hold_one_row_per_span_with_names_resolved() {
+    let a = analysis("control-code-by-number.etl");
+    let f = Frames::new(&a, &UsageTable::embedded()).unwrap();
+    assert_eq!(f.entry_points.height(), a.spans.entries.len());
+    assert_eq!(f.api_calls.height(), a.spans.calls.len());
+    assert_eq!(f.findings.height(), a.findings.len());
+    // Logged as a number, named from the usage table.
+    let logged = strings(&f.api_calls, "api_logged");
+    let named = strings(&f.api_calls, "api");
+    let usage = strings(&f.api_calls, "usage");
+    for ((l, n), u) in logged.iter().zip(&named).zip(&usage) {
+        match l.as_deref() {
+            Some("0x0100000d") => {
+                assert_eq!(n.as_deref(), Some("CLUSCTL_RESOURCE_GET_CLASS_INFO"));
+                assert_eq!(u.as_deref(), Some("worker-thread-only"));
+            }
+            _ => assert_eq!(l, n),
+        }
+    }
+    assert_eq!(
+        f.api_calls.column("begin").unwrap().dtype(),
+        &DataType::Datetime(TimeUnit::Nanoseconds, None)
+    );
+    // The RHS thread runs entry points; the Online worker is a cluster worker.
+    let kinds: Vec<(u32, String)> = f
+        .threads
+        .column("tid")
+        .unwrap()
+        .u32()
+        .unwrap()
+        .iter()
+        .zip(strings(&f.threads, "kind"))
+        .map(|(t, k)| (t.unwrap(), k.unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (3000, "rhs-entry-point".to_string()),
+            (6000, "cluster-worker".to_string())
+        ]
+    );
+}
+
+#[test]
+fn duration_figures_match_the_spans() {
+    let mut a = analysis("mixed.etl");
+    fill_aggregates(&mut a, &UsageTable::embedded()).unwrap();
+    let looks: Vec<i64> = {
+        let mut d: Vec<i64> = a
+            .spans
+            .entries
+            .iter()
+            .filter(|e| {
+                e.resource == "AppRes-1" && e.entry_point == rhscope::model::EntryPoint::LooksAlive
+            })
+            .map(|e| e.end_ns.unwrap() - e.begin_ns)
+            .collect();
+        d.sort();
+        d
+    };
+    let g = a
+        .by_entry_point
+        .iter()
+        .find(|g| g.key == "AppRes-1 LooksAlive")
+        .unwrap();
+    assert_eq!(g.count, looks.len());
+    assert_eq!(g.unreturned, 0);
+    assert_eq!(g.max_ns, *looks.last().unwrap());
+    assert_eq!(g.total_ns, looks.iter().sum::<i64>());
+    // Nearest-rank quantiles lie on observed values.
+    assert!(looks.contains(&g.p50_ns) && looks.contains(&g.p95_ns));
+    assert!(g.p50_ns <= g.p95_ns && g.p95_ns <= g.max_ns);
+    let online = a
+        .by_entry_point
+        .iter()
+        .find(|g| g.key == "AppRes-2 Online")
+        .unwrap();
+    assert_eq!((online.count, online.unreturned), (1, 1));
+    let api = a
+        .by_api
+        .iter()
+        .find(|g| g.key == "CLUSCTL_RESOURCE_GET_CLASS_INFO")
+        .unwrap();
+    let calls = a
+        .spans
+        .calls
+        .iter()
+        .filter(|c| c.api == "0x0100000d" || c.api == "CLUSCTL_RESOURCE_GET_CLASS_INFO")
+        .count();
+    assert_eq!(api.count, calls);
+}
+
+#[test]
+fn parquet_export_reads_back() {
+    let a = analysis("pending-timeout.etl");
+    let mut f = Frames::new(&a, &UsageTable::embedded()).unwrap();
+    let dir = std::env::temp_dir().join(format!("rhscope-parquet-{}", std::process::id()));
+    let written = export_parquet(&dir, &mut f, "pending-timeout.etl").unwrap();
+    assert_eq!(written.len(), 7);
+    let back = ParquetReader::new(
+        std::fs::File::open(dir.join("entry_points/trace=pending-timeout.etl/part-0.parquet"))
+            .unwrap(),
+    )
+    .finish()
+    .unwrap();
+    assert_eq!(back.height(), f.entry_points.height());
+    assert_eq!(back.get_column_names(), f.entry_points.get_column_names());
+    let findings = ParquetReader::new(
+        std::fs::File::open(dir.join("findings/trace=pending-timeout.etl/part-0.parquet")).unwrap(),
+    )
+    .finish()
+    .unwrap();
+    assert_eq!(
+        strings(&findings, "rule"),
+        vec![Some("pending-timeout".to_string())]
+    );
+}
