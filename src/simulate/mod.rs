@@ -90,6 +90,8 @@ pub(crate) enum Step {
     ClusterLog(String),
     /// RHS terminates: the simulation ends.
     RhsExit,
+    /// Run one resource health check and schedule the next (writes nothing).
+    Tick(scenario::Tick),
 }
 
 struct Script {
@@ -112,6 +114,9 @@ pub(crate) struct Sim<W: Write + Seek> {
     start: i64,
     queue: BinaryHeap<Reverse<(i64, u64, usize)>>,
     scripts: Vec<Option<Script>>,
+    /// Slots of finished scripts, reused so memory follows the scripts
+    /// running at once, not all there ever were.
+    free: Vec<usize>,
     seq: u64,
     pub(crate) resources: Vec<String>,
     pub(crate) findings: Vec<Finding>,
@@ -140,6 +145,7 @@ impl<W: Write + Seek> Sim<W> {
             start,
             queue: BinaryHeap::new(),
             scripts: Vec::new(),
+            free: Vec::new(),
             seq: 0,
             resources: Vec::new(),
             findings: Vec::new(),
@@ -188,13 +194,22 @@ impl<W: Write + Seek> Sim<W> {
         if let Some(first) = steps.front_mut() {
             first.0 = 0;
         }
-        let id = self.scripts.len();
-        self.scripts.push(Some(Script {
+        let script = Script {
             tid,
             context,
             steps,
             open_calls: Vec::new(),
-        }));
+        };
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.scripts[id] = Some(script);
+                id
+            }
+            None => {
+                self.scripts.push(Some(script));
+                self.scripts.len() - 1
+            }
+        };
         self.seq += 1;
         self.queue.push(Reverse((when, self.seq, id)));
     }
@@ -575,6 +590,10 @@ impl<W: Write + Seek> Sim<W> {
                 )
             }
             Step::ClusterLog(text) => self.cluster_log(tid, &text),
+            Step::Tick(t) => {
+                scenario::tick(self, t);
+                Ok(())
+            }
             Step::RhsExit => {
                 self.write_kernel(
                     tid,
@@ -602,17 +621,20 @@ impl<W: Write + Seek> Sim<W> {
             let tid = script.tid;
             let Some((_, step)) = script.steps.pop_front() else {
                 self.scripts[id] = None;
+                self.free.push(id);
                 continue;
             };
             let next = script.steps.front().map(|(d, _)| *d);
-            match next {
-                Some(d) => {
-                    self.seq += 1;
-                    self.queue.push(Reverse((when + d, self.seq, id)));
-                }
-                None => self.scripts[id] = None,
+            if let Some(d) = next {
+                self.seq += 1;
+                self.queue.push(Reverse((when + d, self.seq, id)));
             }
             self.step(id, tid, step)?;
+            // Freed only after its last step ran: steps look up their script.
+            if next.is_none() {
+                self.scripts[id] = None;
+                self.free.push(id);
+            }
         }
         Ok(())
     }

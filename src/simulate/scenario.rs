@@ -258,41 +258,63 @@ fn resource<W: Write + Seek>(
     }
 }
 
+/// The state of one resource's health checks: a script that runs one
+/// check and schedules the next, so a long simulation holds one pending
+/// check per resource rather than every check up front.
+#[derive(Debug, Clone)]
+pub(crate) struct Tick {
+    r: usize,
+    behaviour: Behaviour,
+    large: bool,
+    n: u32,
+    at: i64,
+    until: i64,
+    next_is_alive: i64,
+}
+
 /// LooksAlive every 5 s and IsAlive every 60 s, with the behaviour's
 /// planted misuse.
-fn health_checks<W: Write + Seek>(
-    sim: &mut Sim<W>,
-    r: usize,
-    b: Behaviour,
-    from: i64,
-    until: i64,
-    large: bool,
-) {
-    let mut t = from;
-    let mut n = 0;
-    let mut next_is_alive = from + IS_ALIVE_INTERVAL;
-    while t < until {
-        let jitter = sim.rng.between(0, 20 * MS);
-        let target = sim.resources[r].clone();
-        if t >= next_is_alive {
-            let inner = if b == Behaviour::WorkerOnlyFromIsAlive {
-                sim.api("GetClusterResourceState", &target, Some(3 * MS))
-            } else {
-                Vec::new()
-            };
-            sim.call(r, EntryPoint::IsAlive, t + jitter, inner, 1);
-            next_is_alive += IS_ALIVE_INTERVAL;
+fn health_checks<W: Write + Seek>(sim: &mut Sim<W>, r: usize, b: Behaviour, from: i64, until: i64, large: bool) {
+    if from < until {
+        let tick = Tick {
+            r,
+            behaviour: b,
+            large,
+            n: 0,
+            at: from,
+            until,
+            next_is_alive: from + IS_ALIVE_INTERVAL,
+        };
+        sim.spawn(0, from, vec![(0, Step::Tick(tick))]);
+    }
+}
+
+/// Runs one health check and schedules the next.
+pub(super) fn tick<W: Write + Seek>(sim: &mut Sim<W>, mut t: Tick) {
+    let jitter = sim.rng.between(0, 20 * MS);
+    let target = sim.resources[t.r].clone();
+    if t.at >= t.next_is_alive {
+        let inner = if t.behaviour == Behaviour::WorkerOnlyFromIsAlive {
+            sim.api("GetClusterResourceState", &target, Some(3 * MS))
         } else {
-            // Every fourth check in the plain scenario; every 40th in large.
-            let every = if large { 40 } else { 4 };
-            let inner = if b == Behaviour::ControlCodeByNumber && n % every == 1 {
-                sim.api("0x0100000d", &target, Some(MS / 2))
-            } else {
-                Vec::new()
-            };
-            sim.call(r, EntryPoint::LooksAlive, t + jitter, inner, 1);
-        }
-        n += 1;
-        t += LOOKS_ALIVE_INTERVAL;
+            Vec::new()
+        };
+        sim.call(t.r, EntryPoint::IsAlive, t.at + jitter, inner, 1);
+        t.next_is_alive += IS_ALIVE_INTERVAL;
+    } else {
+        // Every fourth check in the plain scenario; every 40th in large.
+        let every = if t.large { 40 } else { 4 };
+        let inner = if t.behaviour == Behaviour::ControlCodeByNumber && t.n % every == 1 {
+            sim.api("0x0100000d", &target, Some(MS / 2))
+        } else {
+            Vec::new()
+        };
+        sim.call(t.r, EntryPoint::LooksAlive, t.at + jitter, inner, 1);
+    }
+    t.n += 1;
+    t.at += LOOKS_ALIVE_INTERVAL;
+    if t.at < t.until {
+        let at = t.at;
+        sim.spawn(0, at, vec![(0, Step::Tick(t))]);
     }
 }
