@@ -6,16 +6,21 @@ set -euo pipefail
 cd "$(dirname "$0")"
 targets=${1:-all}
 seconds=${2:-30}
-[ "$targets" = all ] && targets="lz77 buffers records tracelogging stats"
+[ "$targets" = all ] && targets="lz77 buffers records tracelogging stats providers"
 for t in $targets; do
   mkdir -p "corpus/$t"
-  # Seeds: the start of every real fixture (small inputs run fast).
-  for f in ../tests/data/*.etl; do
-    case $t in
-      stats|buffers) head -c 65536 "$f" > "corpus/$t/$(basename "$f").64k" ;;
-      *) head -c 4096 "$f" > "corpus/$t/$(basename "$f").4k" ;;
-    esac
-  done
+  # Seeds: the shipped data files for the TOML loaders, the start of every
+  # real fixture for the rest (small inputs run fast).
+  if [ "$t" = providers ]; then
+    cp ../providers/*.toml "corpus/$t/"
+  else
+    for f in ../tests/data/*.etl; do
+      case $t in
+        stats|buffers) head -c 65536 "$f" > "corpus/$t/$(basename "$f").64k" ;;
+        *) head -c 4096 "$f" > "corpus/$t/$(basename "$f").4k" ;;
+      esac
+    done
+  fi
   # libFuzzer grows corpus/$t; crashing inputs are kept in regressions/$t.
   mkdir -p "regressions/$t"
   # No sanitizer: the crate has no unsafe code of its own, and ASan costs 10x.
