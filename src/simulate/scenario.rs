@@ -274,7 +274,14 @@ pub(crate) struct Tick {
 
 /// LooksAlive every 5 s and IsAlive every 60 s, with the behaviour's
 /// planted misuse.
-fn health_checks<W: Write + Seek>(sim: &mut Sim<W>, r: usize, b: Behaviour, from: i64, until: i64, large: bool) {
+fn health_checks<W: Write + Seek>(
+    sim: &mut Sim<W>,
+    r: usize,
+    b: Behaviour,
+    from: i64,
+    until: i64,
+    large: bool,
+) {
     if from < until {
         let tick = Tick {
             r,
