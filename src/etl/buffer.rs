@@ -186,6 +186,14 @@ pub struct BufferWalk {
 /// corrupt buffer costs that buffer and not the rest of the trace. A buffer
 /// cut short by the end of the file keeps the records that are whole.
 pub fn walk(file: &[u8]) -> BufferWalk {
+    walk_releasing(file, |_, _| {})
+}
+
+/// [`walk`], calling `release(offset, len)` for each 32 MiB it has passed,
+/// so a caller holding a mapping can drop those pages as the walk goes.
+pub fn walk_releasing(file: &[u8], mut release: impl FnMut(usize, usize)) -> BufferWalk {
+    const CHUNK: usize = 4 << 20;
+    let mut released = 0usize;
     let mut walk = BufferWalk::default();
     let mut pos = 0usize;
     // While every buffer so far (two at least) has had one size,
@@ -201,6 +209,10 @@ pub fn walk(file: &[u8]) -> BufferWalk {
                 };
                 pos += info.size as usize;
                 walk.buffers.push(info);
+                if pos - released >= CHUNK {
+                    release(released, pos - released);
+                    released = pos;
+                }
             }
             Err(e) => {
                 if let Some(info) = truncated_tail(file, pos, &e) {
@@ -220,6 +232,7 @@ pub fn walk(file: &[u8]) -> BufferWalk {
             }
         }
     }
+    release(released, file.len().saturating_sub(released));
     walk
 }
 

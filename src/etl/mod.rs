@@ -113,7 +113,12 @@ impl Trace {
         };
         let first = first_buffer(&data).map_err(format)?;
         let header = read_header(&data, &first).map_err(format)?;
-        let walk = buffer::walk(&data);
+        let walk = match &data {
+            Data::Mapped(map) => {
+                buffer::walk_releasing(map, |offset, len| release(map, offset, len))
+            }
+            Data::Owned(bytes) => buffer::walk(bytes),
+        };
         Ok(Trace {
             path,
             data,
@@ -152,13 +157,35 @@ impl Trace {
 
     /// Events of all CPUs merged in time order.
     pub fn events(&self) -> Events<'_> {
+        let mapping = match &self.data {
+            Data::Mapped(m) => Some(m),
+            Data::Owned(_) => None,
+        };
         Events::new(
             &self.data,
+            mapping,
             &self.buffers,
             self.header.clock,
             &self.walk_problems,
         )
     }
+}
+
+/// Drops pages of a mapped trace from this process: the walk touches one
+/// page per buffer (and the kernel maps its neighbours), which for a large
+/// trace would otherwise keep the whole file resident.
+pub(crate) fn release(map: &Mmap, offset: usize, len: usize) {
+    #[cfg(unix)]
+    {
+        // SAFETY: the mapping is a read-only view of a file; MADV_DONTNEED
+        // only unmaps the pages from this process, and a later read faults
+        // the same file contents back in. Nothing borrows these bytes
+        // across the call. A failure only costs memory.
+        let _ =
+            unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
+    }
+    #[cfg(not(unix))]
+    let _ = (map, offset, len);
 }
 
 /// The first buffer must be a readable buffer header: anything else means

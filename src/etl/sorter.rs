@@ -17,6 +17,9 @@ use super::record::{scan, Event, RecordSlot};
 /// Buffers of one stream decoded ahead per refill, in parallel.
 const BATCH: usize = 8;
 
+/// Finished bytes released from a mapped trace at a time.
+const RELEASE_CHUNK: usize = 1 << 20;
+
 /// A buffer's bytes, its records, and a problem that ended its scan early.
 type Scanned<'t> = (BufferBytes<'t>, Vec<RecordSlot>, Option<EtlError>);
 
@@ -41,6 +44,9 @@ struct Stream<'t> {
 /// record come as `Err` items in stream order; reading goes on after them.
 pub struct Events<'t> {
     file: &'t [u8],
+    /// The mapping, when the trace is mapped: pages of finished buffers are
+    /// handed back so a 10 GB trace reads in flat resident memory.
+    mapping: Option<&'t memmap2::Mmap>,
     table: &'t [BufferInfo],
     clock: Clock,
     streams: Vec<Stream<'t>>,
@@ -50,11 +56,19 @@ pub struct Events<'t> {
     advance: Option<usize>,
     buffers_done: usize,
     bytes_done: u64,
+    /// Which buffers (in file order) are finished, the first unfinished
+    /// one, and how far the mapping has been released: pages are released
+    /// below that low-water mark, so pages the kernel maps around a fault
+    /// (fault-around) are released again too.
+    finished: Vec<bool>,
+    low_water: usize,
+    released_to: usize,
 }
 
 impl<'t> Events<'t> {
     pub(super) fn new(
         file: &'t [u8],
+        mapping: Option<&'t memmap2::Mmap>,
         table: &'t [BufferInfo],
         clock: Clock,
         walk_problems: &[EtlError],
@@ -74,6 +88,7 @@ impl<'t> Events<'t> {
             .collect();
         let mut events = Events {
             file,
+            mapping,
             table,
             clock,
             streams,
@@ -82,6 +97,9 @@ impl<'t> Events<'t> {
             advance: None,
             buffers_done: 0,
             bytes_done: 0,
+            finished: vec![false; table.len()],
+            low_water: 0,
+            released_to: 0,
         };
         for s in 0..events.streams.len() {
             events.fill(s);
@@ -144,6 +162,19 @@ impl<'t> Events<'t> {
     fn finish_buffer(&mut self, index: usize) {
         self.buffers_done += 1;
         self.bytes_done += u64::from(self.table[index].size);
+        self.finished[index] = true;
+        while self.finished.get(self.low_water) == Some(&true) {
+            self.low_water += 1;
+        }
+        let Some(map) = self.mapping else { return };
+        let mark = self
+            .table
+            .get(self.low_water)
+            .map_or(self.file.len(), |b| b.offset as usize);
+        if mark >= self.released_to + RELEASE_CHUNK || self.low_water == self.table.len() {
+            super::release(map, self.released_to, mark - self.released_to);
+            self.released_to = mark;
+        }
     }
 
     fn push_head(&mut self, s: usize) {

@@ -183,7 +183,8 @@ fn resource<W: Write + Seek>(
     large: bool,
 ) {
     let jitter = sim.rng.between(0, 50 * MS);
-    let online_at = sim.at(SECOND + r as i64 * 100 * MS + jitter);
+    // Resources come online over the first 10 s.
+    let online_at = sim.at(SECOND + (r % 100) as i64 * 100 * MS + jitter);
     let name = sim.resources[r].clone();
     match b {
         Behaviour::DoNotUseInOnline => {
