@@ -10,5 +10,7 @@ pub mod etl;
 pub mod model;
 pub mod output;
 pub mod providers;
+#[cfg(feature = "report")]
+pub mod report;
 pub mod simulate;
 pub mod usage;

@@ -495,7 +495,8 @@ fn pending_timeouts<'a>(
     out
 }
 
-fn index_waits(waits: &[Wait]) -> HashMap<u32, Vec<Wait>> {
+/// Waits by thread, for [`blocking`].
+pub fn index_waits(waits: &[Wait]) -> HashMap<u32, Vec<Wait>> {
     let mut m: HashMap<u32, Vec<Wait>> = HashMap::new();
     for w in waits {
         m.entry(w.tid).or_default().push(*w);
@@ -505,7 +506,7 @@ fn index_waits(waits: &[Wait]) -> HashMap<u32, Vec<Wait>> {
 
 /// Splits [begin, stop] of thread `tid` into running, ready and waiting
 /// using its context switches.
-fn blocking(
+pub fn blocking(
     waits: &HashMap<u32, Vec<Wait>>,
     have_switches: bool,
     tid: u32,

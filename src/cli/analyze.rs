@@ -341,3 +341,53 @@ pub fn check(
     )?;
     Ok(if failing.is_empty() { 0 } else { 1 })
 }
+
+#[cfg(feature = "report")]
+pub fn report(traces: &[PathBuf], opts: &AnalyzeOpts, dir: &Path, read: ReadOpts) -> Result<()> {
+    let all = analyses(traces, opts, read)?;
+    let table = match &opts.usage_table {
+        Some(f) => UsageTable::load(f)?,
+        None => UsageTable::embedded(),
+    };
+    if traces
+        .iter()
+        .any(|t| std::fs::canonicalize(t).ok() == std::fs::canonicalize(dir).ok())
+    {
+        anyhow::bail!(
+            "{}: refusing to overwrite an input of this run",
+            dir.display()
+        );
+    }
+    let files = rhscope::report::write_report(&all, &table, dir).map_err(anyhow::Error::msg)?;
+    if !read.quiet {
+        eprintln!(
+            "rhscope: wrote {} ({} files)",
+            dir.join("index.html").display(),
+            files.len()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "report"))]
+pub fn report(_: &[PathBuf], _: &AnalyzeOpts, _: &Path, _: ReadOpts) -> Result<()> {
+    anyhow::bail!("reports need rhscope built with the `report` feature")
+}
+
+#[cfg(feature = "report")]
+pub fn export(trace: &Path, opts: &AnalyzeOpts, out: &Path, read: ReadOpts) -> Result<()> {
+    let all = analyses(&[trace.to_path_buf()], opts, read)?;
+    let table = UsageTable::embedded();
+    rhscope::output::write_atomically::<anyhow::Error>(out, &[trace], |w| {
+        for a in &all {
+            serde_json::to_writer(&mut *w, &rhscope::report::perfetto::trace_events(a, &table))?;
+        }
+        writeln!(w)?;
+        Ok(())
+    })
+}
+
+#[cfg(not(feature = "report"))]
+pub fn export(_: &Path, _: &AnalyzeOpts, _: &Path, _: ReadOpts) -> Result<()> {
+    anyhow::bail!("export needs rhscope built with the `report` feature")
+}

@@ -92,6 +92,32 @@ enum Command {
         #[command(flatten)]
         read: ReadOpts,
     },
+    /// Writes a report folder: index.html (opens from disk, no network),
+    /// every chart as SVG and PNG, and findings.json.
+    Report {
+        #[arg(required = true)]
+        traces: Vec<PathBuf>,
+        #[command(flatten)]
+        analyze: AnalyzeOpts,
+        /// The folder to write (replaced whole when it exists).
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+        #[command(flatten)]
+        read: ReadOpts,
+    },
+    /// Exports a trace's entry points, API calls, findings and RHS messages
+    /// as Chrome/Perfetto trace-event JSON (ui.perfetto.dev,
+    /// chrome://tracing).
+    Export {
+        trace: PathBuf,
+        #[command(flatten)]
+        analyze: AnalyzeOpts,
+        /// The JSON file to write.
+        #[arg(long, value_name = "FILE")]
+        perfetto: PathBuf,
+        #[command(flatten)]
+        read: ReadOpts,
+    },
     /// Writes a simulated trace of an RHS process hosting resources whose
     /// DLLs behave as the scenario says, and NAME.expected.json beside it
     /// with every finding the simulation planted.
@@ -203,6 +229,18 @@ pub fn main() -> i32 {
                 Err(e) => Err(e),
             }
         }
+        Command::Report {
+            traces,
+            analyze,
+            output,
+            read,
+        } => analyze::report(&traces, &analyze, &output, read),
+        Command::Export {
+            trace,
+            analyze,
+            perfetto,
+            read,
+        } => analyze::export(&trace, &analyze, &perfetto, read),
         Command::Simulate {
             scenario,
             seed,

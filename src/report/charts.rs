@@ -1,0 +1,530 @@
+//! The charts, drawn once per backend (SVG and PNG) with plotters.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::analysis::Analysis;
+use crate::model::{Rule, UsageCode};
+use crate::usage::UsageTable;
+
+pub const WIDTH: u32 = 1400;
+
+pub type Area<'a, DB> = DrawingArea<DB, Shift>;
+
+/// Errors from any backend, as text (backend error types differ).
+pub fn err<E: std::fmt::Debug>(e: E) -> String {
+    format!("{e:?}")
+}
+
+/// Colours: one per entry point, one per usage code, three for blocking.
+const ENTRY_COLOURS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(23, 190, 207),
+    RGBColor(188, 189, 34),
+    RGBColor(127, 127, 127),
+    RGBColor(227, 119, 194),
+];
+pub const DO_NOT_USE: RGBColor = RGBColor(214, 39, 40);
+pub const WORKER_ONLY: RGBColor = RGBColor(255, 127, 14);
+pub const SOME_OK: RGBColor = RGBColor(230, 190, 0);
+pub const OTHER_API: RGBColor = RGBColor(90, 90, 90);
+pub const WAIT: RGBColor = RGBColor(225, 225, 225);
+pub const RUNNING: RGBColor = RGBColor(44, 160, 44);
+pub const READY: RGBColor = RGBColor(255, 187, 120);
+pub const WAITING: RGBColor = RGBColor(174, 199, 232);
+
+pub fn usage_colour(u: Option<UsageCode>) -> RGBColor {
+    match u {
+        Some(UsageCode::DoNotUse) => DO_NOT_USE,
+        Some(UsageCode::WorkerThreadOnly) => WORKER_ONLY,
+        Some(UsageCode::SomeEntryPointsOkay) => SOME_OK,
+        None => OTHER_API,
+    }
+}
+
+/// One lane of the timeline: a thread, and what it is.
+pub struct Lane {
+    pub pid: u32,
+    pub tid: u32,
+    pub label: String,
+}
+
+/// Threads to draw, entry-point threads first, at most `cap`; the number
+/// left out is returned with them.
+pub fn lanes(a: &Analysis, cap: usize) -> (Vec<Lane>, usize) {
+    let s = &a.spans;
+    let mut rhs: Vec<(u32, u32)> = s.entries.iter().map(|e| (e.pid, e.tid)).collect();
+    rhs.sort_unstable();
+    rhs.dedup();
+    let mut workers: Vec<(u32, u32)> = s
+        .workers
+        .iter()
+        .map(|w| (w.pid, w.tid))
+        .filter(|k| !rhs.contains(k))
+        .collect();
+    workers.sort_unstable();
+    workers.dedup();
+    // Threads with findings go first so a capped chart still shows them.
+    let flagged = |k: &(u32, u32)| {
+        a.findings
+            .iter()
+            .any(|f| (f.finding.pid, f.finding.tid) == *k)
+    };
+    let mut all: Vec<((u32, u32), String)> = rhs
+        .iter()
+        .map(|k| (*k, format!("RHS {}", k.1)))
+        .chain(workers.iter().map(|k| (*k, format!("worker {}", k.1))))
+        .collect();
+    all.sort_by_key(|(k, _)| !flagged(k));
+    let left_out = all.len().saturating_sub(cap);
+    all.truncate(cap);
+    let lanes = all
+        .into_iter()
+        .map(|((pid, tid), label)| Lane { pid, tid, label })
+        .collect();
+    (lanes, left_out)
+}
+
+fn secs(a: &Analysis, ns: i64) -> f64 {
+    (ns - a.spans.first_ns.unwrap_or(0)) as f64 / 1e9
+}
+
+/// Thread timeline over [from, to] seconds since the trace start.
+#[allow(clippy::too_many_arguments)]
+pub fn timeline<DB: DrawingBackend>(
+    root: &Area<DB>,
+    a: &Analysis,
+    table: &UsageTable,
+    lanes: &[Lane],
+    left_out: usize,
+    from: f64,
+    to: f64,
+    title: &str,
+    thresholds: &[(f64, &str)],
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(err)?;
+    let caption = if left_out > 0 {
+        format!("{title} ({left_out} more threads not shown)")
+    } else {
+        title.to_string()
+    };
+    let n = lanes.len().max(1) as f64;
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(120)
+        .build_cartesian_2d(from..to.max(from + 1e-6), -0.5f64..n - 0.5)
+        .map_err(err)?;
+    let labels: Vec<String> = lanes.iter().map(|l| l.label.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(lanes.len() + 1)
+        .y_label_formatter(&|y| {
+            let i = y.round();
+            if (y - i).abs() < 0.05 && i >= 0.0 {
+                labels.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .x_desc("seconds since trace start")
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(err)?;
+    let lane_of = |pid: u32, tid: u32| lanes.iter().position(|l| l.pid == pid && l.tid == tid);
+    let end = a.spans.last_ns.unwrap_or(0);
+    let s = &a.spans;
+    let clip = |x: f64| x.clamp(from, to);
+    // Waits first, as background.
+    let waits = s.waits.iter().filter_map(|w| {
+        let lane = lanes.iter().position(|l| l.tid == w.tid)? as f64;
+        let (x0, x1) = (
+            clip(secs(a, w.out_ns)),
+            clip(secs(a, w.in_ns.unwrap_or(end))),
+        );
+        (x1 > x0).then(|| Rectangle::new([(x0, lane - 0.45), (x1, lane + 0.45)], WAIT.filled()))
+    });
+    chart.draw_series(waits).map_err(err)?;
+    let mut entry_kinds: Vec<crate::model::EntryPoint> =
+        s.entries.iter().map(|e| e.entry_point).collect();
+    entry_kinds.sort();
+    entry_kinds.dedup();
+    for (k, ep) in entry_kinds.iter().enumerate() {
+        let colour = ENTRY_COLOURS[k % ENTRY_COLOURS.len()];
+        let bars = s
+            .entries
+            .iter()
+            .filter(|e| e.entry_point == *ep)
+            .filter_map(|e| {
+                let lane = lane_of(e.pid, e.tid)? as f64;
+                let (x0, x1) = (
+                    clip(secs(a, e.begin_ns)),
+                    clip(secs(a, e.end_ns.unwrap_or(end))),
+                );
+                (x1 >= x0).then(|| {
+                    Rectangle::new(
+                        [
+                            (x0, lane - 0.3),
+                            (x1.max(x0 + (to - from) / 2000.0), lane + 0.3),
+                        ],
+                        colour.filled(),
+                    )
+                })
+            });
+        chart
+            .draw_series(bars)
+            .map_err(err)?
+            .label(ep.name())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled()));
+    }
+    let calls = s.calls.iter().filter_map(|c| {
+        let lane = lane_of(c.pid, c.tid)? as f64;
+        let (x0, x1) = (
+            clip(secs(a, c.begin_ns)),
+            clip(secs(a, c.end_ns.unwrap_or(end))),
+        );
+        let colour = usage_colour(table.resolve(&c.api).map(|r| r.usage));
+        (x1 >= x0).then(|| {
+            Rectangle::new(
+                [
+                    (x0, lane - 0.12),
+                    (x1.max(x0 + (to - from) / 2000.0), lane + 0.12),
+                ],
+                colour.filled(),
+            )
+        })
+    });
+    chart.draw_series(calls).map_err(err)?;
+    // Labels on spans wide enough to carry them.
+    let labels = s.entries.iter().filter_map(|e| {
+        let lane = lane_of(e.pid, e.tid)? as f64;
+        let (x0, x1) = (
+            clip(secs(a, e.begin_ns)),
+            clip(secs(a, e.end_ns.unwrap_or(end))),
+        );
+        ((x1 - x0) > (to - from) * 0.12).then(|| {
+            Text::new(
+                format!("{} {}", e.resource, e.entry_point),
+                (x0, lane + 0.45),
+                ("sans-serif", 12),
+            )
+        })
+    });
+    chart.draw_series(labels).map_err(err)?;
+    for (x, label) in thresholds {
+        if *x >= from && *x <= to {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(*x, -0.5), (*x, n - 0.5)],
+                    RED.stroke_width(2),
+                )))
+                .map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    label.to_string(),
+                    (label_x(*x, from, to), n - 0.55),
+                    ("sans-serif", 13).into_font().color(&RED),
+                )))
+                .map_err(err)?;
+        }
+    }
+    let marks = a.findings.iter().filter_map(|f| {
+        let lane = lane_of(f.finding.pid, f.finding.tid)? as f64;
+        let t = chrono::DateTime::parse_from_rfc3339(&f.finding.begin)
+            .ok()?
+            .timestamp_nanos_opt()?;
+        let x = secs(a, t);
+        (x >= from && x <= to).then(|| TriangleMarker::new((x, lane), 9, RED.filled()))
+    });
+    chart.draw_series(marks).map_err(err)?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Stacked horizontal bars: running / ready / waiting per key (ms).
+pub fn blocking<DB: DrawingBackend>(
+    root: &Area<DB>,
+    title: &str,
+    rows: &[(String, f64, f64, f64)],
+    wall_clock_only: bool,
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(err)?;
+    let max = rows
+        .iter()
+        .map(|r| r.1 + r.2 + r.3)
+        .fold(0.0, f64::max)
+        .max(1e-3)
+        * 1.05;
+    let n = rows.len().max(1);
+    let caption = if wall_clock_only {
+        format!("{title} (no context switches: wall clock)")
+    } else {
+        title.to_string()
+    };
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(280)
+        .build_cartesian_2d(0f64..max, -0.5f64..n as f64 - 0.5)
+        .map_err(err)?;
+    let names: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(n + 1)
+        .y_label_formatter(&|y| {
+            let i = y.round();
+            if (y - i).abs() < 0.05 && i >= 0.0 {
+                names.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .x_desc("total blocking time (ms)")
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(err)?;
+    for (part, colour, label) in [
+        (0usize, RUNNING, "running"),
+        (1, READY, "ready"),
+        (2, WAITING, "waiting"),
+    ] {
+        let bars = rows.iter().enumerate().map(|(i, r)| {
+            let parts = [r.1, r.2, r.3];
+            let x0: f64 = parts[..part].iter().sum();
+            Rectangle::new(
+                [(x0, i as f64 - 0.35), (x0 + parts[part], i as f64 + 0.35)],
+                colour.filled(),
+            )
+        });
+        chart
+            .draw_series(bars)
+            .map_err(err)?
+            .label(label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Entry-point durations per entry point (log scale) with the budgets and
+/// timeouts marked; unreturned calls as red crosses at their elapsed time.
+pub fn durations<DB: DrawingBackend>(
+    root: &Area<DB>,
+    points: &[(String, f64, bool)],
+    budget_ms: f64,
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(err)?;
+    let mut cats: Vec<String> = points.iter().map(|p| p.0.clone()).collect();
+    cats.sort();
+    cats.dedup();
+    let lo = points
+        .iter()
+        .map(|p| p.1)
+        .fold(f64::MAX, f64::min)
+        .clamp(1e-3, 1.0)
+        / 2.0;
+    let hi = points
+        .iter()
+        .map(|p| p.1)
+        .fold(0.0, f64::max)
+        .max(400_000.0)
+        * 1.5;
+    let mut chart = ChartBuilder::on(root)
+        .caption("Entry-point durations", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(80)
+        .build_cartesian_2d(
+            -0.5f64..cats.len().max(1) as f64 - 0.5,
+            (lo..hi).log_scale(),
+        )
+        .map_err(err)?;
+    let names = cats.clone();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(cats.len() + 1)
+        .x_label_formatter(&|x| {
+            let i = x.round();
+            if (x - i).abs() < 0.05 && i >= 0.0 {
+                names.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc("duration (ms, log scale)")
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(err)?;
+    // Points spread sideways (deterministically) so they do not pile up.
+    let x_of = |c: &str, k: usize| {
+        cats.iter().position(|x| x == c).unwrap_or(0) as f64 - 0.3
+            + 0.6 * ((k * 7919) % 100) as f64 / 100.0
+    };
+    chart
+        .draw_series(
+            points
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| !p.2)
+                .map(|(k, p)| {
+                    Circle::new((x_of(&p.0, k), p.1), 3, ENTRY_COLOURS[0].mix(0.6).filled())
+                }),
+        )
+        .map_err(err)?
+        .label("returned")
+        .legend(|(x, y)| Circle::new((x + 7, y), 4, ENTRY_COLOURS[0].filled()));
+    chart
+        .draw_series(
+            points
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.2)
+                .map(|(k, p)| Cross::new((x_of(&p.0, k), p.1), 7, RED.stroke_width(2))),
+        )
+        .map_err(err)?
+        .label("never returned (elapsed)")
+        .legend(|(x, y)| Cross::new((x + 7, y), 5, RED.stroke_width(2)));
+    let width = cats.len().max(1) as f64 - 0.5;
+    // Labels sit above their lines, spread along x so they do not collide.
+    for (k, (ms, label, colour)) in [
+        (budget_ms, "budget 300 ms", RGBColor(255, 127, 14)),
+        (180_000.0, "PendingTimeout 180 s", RGBColor(148, 103, 189)),
+        (300_000.0, "DeadlockTimeout 300 s", RED),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let x = -0.48 + width * 0.3 * k as f64;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(-0.5, ms), (width, ms)],
+                colour.stroke_width(2),
+            )))
+            .map_err(err)?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                label,
+                (x, ms * 1.9),
+                ("sans-serif", 13).into_font().color(&colour),
+            )))
+            .map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Calls that never returned, with how long they had been running at the
+/// end of the trace, and the deadlock-monitor reports.
+pub fn hangs<DB: DrawingBackend>(
+    root: &Area<DB>,
+    rows: &[(String, f64)],
+    deadlocks: usize,
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(err)?;
+    let n = rows.len().max(1);
+    let max = rows.iter().map(|r| r.1).fold(0.0, f64::max).max(DEADLOCK_S) * 1.1;
+    let caption = format!(
+        "Hang summary: {} unreturned calls, {} deadlock-monitor reports",
+        rows.len(),
+        deadlocks
+    );
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(380)
+        .build_cartesian_2d(0f64..max, -0.5f64..n as f64 - 0.5)
+        .map_err(err)?;
+    let names: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(n + 1)
+        .y_label_formatter(&|y| {
+            let i = y.round();
+            if (y - i).abs() < 0.05 && i >= 0.0 {
+                names.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .x_desc("seconds running at the end of the trace")
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(rows.iter().enumerate().map(|(i, r)| {
+            Rectangle::new(
+                [(0.0, i as f64 - 0.3), (r.1, i as f64 + 0.3)],
+                DO_NOT_USE.mix(0.8).filled(),
+            )
+        }))
+        .map_err(err)?;
+    chart
+        .draw_series(std::iter::once(PathElement::new(
+            vec![(DEADLOCK_S, -0.5), (DEADLOCK_S, n as f64 - 0.5)],
+            BLACK.stroke_width(2),
+        )))
+        .map_err(err)?;
+    chart
+        .draw_series(std::iter::once(Text::new(
+            "DeadlockTimeout 300 s",
+            (DEADLOCK_S, n as f64 - 0.55),
+            ("sans-serif", 13),
+        )))
+        .map_err(err)?;
+    Ok(())
+}
+
+const DEADLOCK_S: f64 = 300.0;
+
+/// Where a threshold's label starts: right of its line, or left of it when
+/// the line is near the right edge (so the text is not cut off).
+fn label_x(x: f64, from: f64, to: f64) -> f64 {
+    let span = to - from;
+    if x > from + 0.8 * span {
+        x - 0.14 * span
+    } else {
+        x + 0.005 * span
+    }
+}
+
+/// Whether a finding's rule calls for a timeline zoomed on it.
+pub fn zoomable(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::ApiMisuse
+            | Rule::Hang
+            | Rule::DeadlockTimeout
+            | Rule::PendingTimeout
+            | Rule::SlowEntryPoint
+    )
+}
