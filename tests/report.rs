@@ -242,3 +242,66 @@ fn perfetto_export_holds_the_exact_events() {
         1
     );
 }
+
+/// Renders a report in headless Chromium: the screenshot is not blank and
+/// the page logs no console errors or failed loads. Needs Debian's
+/// `chromium`; `.ci/run` installs it and runs this with `--ignored`.
+#[test]
+#[ignore = "needs chromium; .ci/run installs it and runs this test"]
+fn the_report_renders_in_headless_chromium() {
+    let browser = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("chromium is not installed (apt-get install chromium)");
+    let root = std::env::temp_dir().join(format!("rhscope-browser-{}", std::process::id()));
+    let dir = root.join("report");
+    write_report(&[analysis("mixed")], &UsageTable::embedded(), &dir).unwrap();
+    let shot = root.join("shot.png");
+    let out = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1400,1800",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            root.join("profile").display()
+        ))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", dir.join("index.html").display()))
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let problems: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            (l.contains("CONSOLE") && (l.contains("rror") || l.contains("Uncaught")))
+                || l.contains("Failed to load resource")
+                || l.contains("net::ERR_")
+        })
+        .collect();
+    assert!(problems.is_empty(), "console errors: {problems:#?}");
+    let decoder = png::Decoder::new(std::fs::File::open(&shot).expect("a screenshot"));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let non_white = buf
+        .chunks(channels)
+        .filter(|px| px.iter().take(3).any(|&c| c < 200))
+        .count();
+    let total = (info.width * info.height) as usize;
+    assert!(
+        non_white * 100 > total,
+        "screenshot is blank: {non_white} of {total} pixels drawn"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
