@@ -397,13 +397,14 @@ pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str
         ));
     }
 
-    for r in &spans.restarts {
-        findings.push(report(
+    // Findings about an instant a message reports, not a call.
+    let at_message = |rule: Rule, r: &Record, entry_point: Option<EntryPoint>| {
+        report(
             Finding {
-                rule: Rule::RhsRestart,
+                rule,
                 severity: Severity::Error,
                 resource: r.resource.clone(),
-                entry_point: None,
+                entry_point,
                 api: None,
                 usage: None,
                 thread_kind: None,
@@ -414,31 +415,18 @@ pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str
             },
             None,
             vec![r.evidence],
-        ));
-    }
-
+        )
+    };
+    findings.extend(
+        spans
+            .restarts
+            .iter()
+            .map(|r| at_message(Rule::RhsRestart, r, None)),
+    );
     findings.extend(
         pending_timeouts(&spans.statuses, end, cfg)
             .into_iter()
-            .map(|(r, ep)| {
-                report(
-                    Finding {
-                        rule: Rule::PendingTimeout,
-                        severity: Severity::Error,
-                        resource: r.resource.clone(),
-                        entry_point: Some(ep),
-                        api: None,
-                        usage: None,
-                        thread_kind: None,
-                        pid: r.pid.unwrap_or(0),
-                        tid: r.tid.unwrap_or(0),
-                        begin: rfc3339(r.time_ns),
-                        duration_ns: None,
-                    },
-                    None,
-                    vec![r.evidence],
-                )
-            }),
+            .map(|(r, ep)| at_message(Rule::PendingTimeout, r, Some(ep))),
     );
 
     findings.sort_by(|a, b| a.finding.cmp(&b.finding));

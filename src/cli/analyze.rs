@@ -1,3 +1,4 @@
+use rhscope::model::label as name;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -117,13 +118,6 @@ fn shown_duration(f: &rhscope::model::Finding) -> String {
         rhscope::model::Rule::RhsRestart | rhscope::model::Rule::PendingTimeout => "-".into(),
         _ => duration(f.duration_ns),
     }
-}
-
-fn name<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 fn write_table(out: &mut dyn Write, all: &[Analysis]) -> Result<()> {

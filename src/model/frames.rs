@@ -2,6 +2,7 @@
 //! message (never per raw event): for aggregates, and for Parquet export so
 //! fleet-scale questions run in DataFusion, Spark or DuckDB.
 
+use crate::model::label;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -27,13 +28,6 @@ fn time(name: &str, ns: Vec<Option<i64>>) -> PolarsResult<Column> {
 
 fn text(name: &str, v: Vec<Option<String>>) -> Column {
     Column::new(name.into(), v)
-}
-
-fn label<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 impl Frames {

@@ -110,6 +110,15 @@ impl FromStr for EntryPoint {
     }
 }
 
+/// The name a value serialises to ("api-misuse", "rhs-entry-point", ...),
+/// as tables, reports and CSV show it.
+pub fn label<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// A usage code of the table of calls to avoid.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,

@@ -45,6 +45,16 @@ pub fn usage_colour(u: Option<UsageCode>) -> RGBColor {
     }
 }
 
+/// The label of a category axis tick: category i is centred on i.
+fn category(names: &[String], v: f64) -> String {
+    let i = v.round();
+    if (v - i).abs() < 0.05 && i >= 0.0 {
+        names.get(i as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
 /// One lane of the timeline: a thread, and what it is.
 pub struct Lane {
     pub pid: u32,
@@ -124,14 +134,7 @@ pub fn timeline<DB: DrawingBackend>(
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(lanes.len() + 1)
-        .y_label_formatter(&|y| {
-            let i = y.round();
-            if (y - i).abs() < 0.05 && i >= 0.0 {
-                labels.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
+        .y_label_formatter(&|y| category(&labels, *y))
         .x_desc("seconds since trace start")
         .label_style(("sans-serif", 13))
         .draw()
@@ -285,14 +288,7 @@ pub fn blocking<DB: DrawingBackend>(
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(n + 1)
-        .y_label_formatter(&|y| {
-            let i = y.round();
-            if (y - i).abs() < 0.05 && i >= 0.0 {
-                names.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
+        .y_label_formatter(&|y| category(&names, *y))
         .x_desc("total blocking time (ms)")
         .label_style(("sans-serif", 13))
         .draw()
@@ -364,14 +360,7 @@ pub fn durations<DB: DrawingBackend>(
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(cats.len() + 1)
-        .x_label_formatter(&|x| {
-            let i = x.round();
-            if (x - i).abs() < 0.05 && i >= 0.0 {
-                names.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
+        .x_label_formatter(&|x| category(&names, *x))
         .y_desc("duration (ms, log scale)")
         .label_style(("sans-serif", 13))
         .draw()
@@ -468,14 +457,7 @@ pub fn hangs<DB: DrawingBackend>(
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(n + 1)
-        .y_label_formatter(&|y| {
-            let i = y.round();
-            if (y - i).abs() < 0.05 && i >= 0.0 {
-                names.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
+        .y_label_formatter(&|y| category(&names, *y))
         .x_desc("seconds running at the end of the trace")
         .label_style(("sans-serif", 13))
         .draw()

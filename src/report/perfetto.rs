@@ -2,6 +2,7 @@
 //! API calls, instant events for findings and RHS messages, names for
 //! processes and threads. Opens in ui.perfetto.dev and chrome://tracing.
 
+use crate::model::label;
 use serde_json::{json, Value};
 
 use crate::analysis::Analysis;
@@ -9,13 +10,6 @@ use crate::usage::UsageTable;
 
 fn us(ns: i64) -> f64 {
     ns as f64 / 1000.0
-}
-
-fn label<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 pub fn trace_events(a: &Analysis, table: &UsageTable) -> Value {
