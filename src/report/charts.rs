@@ -435,15 +435,19 @@ pub fn durations<DB: DrawingBackend>(
 pub fn hangs<DB: DrawingBackend>(
     root: &Area<DB>,
     rows: &[(String, f64)],
+    unreturned: usize,
     deadlocks: usize,
 ) -> Result<(), String> {
     root.fill(&WHITE).map_err(err)?;
     let n = rows.len().max(1);
     let max = rows.iter().map(|r| r.1).fold(0.0, f64::max).max(DEADLOCK_S) * 1.1;
+    let shown = if unreturned > rows.len() {
+        format!(" ({} longest shown)", rows.len())
+    } else {
+        String::new()
+    };
     let caption = format!(
-        "Hang summary: {} unreturned calls, {} deadlock-monitor reports",
-        rows.len(),
-        deadlocks
+        "Hang summary: {unreturned} unreturned calls{shown}, {deadlocks} deadlock-monitor reports"
     );
     let mut chart = ChartBuilder::on(root)
         .caption(caption, ("sans-serif", 20))

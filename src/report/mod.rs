@@ -311,13 +311,17 @@ fn trace_charts(
                 }),
         )
         .collect();
-    rows.sort_by(|x, y| x.1.total_cmp(&y.1));
+    // The longest-running on top; the rest counted, not drawn.
+    rows.sort_by(|x, y| y.1.total_cmp(&x.1));
+    let unreturned = rows.len();
     rows.truncate(MAX_BARS);
+    rows.reverse();
     let name = format!("{prefix}-hangs");
     let h = (120 + 30 * rows.len().max(1)) as u32;
     render!(dir, name, h, |root| charts::hangs(
         &root,
         &rows,
+        unreturned,
         a.spans.deadlocks.len()
     ))?;
     out.push(Chart {
@@ -389,6 +393,14 @@ fn trace_section(a: &Analysis, charts: &[Chart]) -> String {
         );
     }
     s.push_str("</table>");
+    let zoomable = a
+        .findings
+        .iter()
+        .filter(|f| charts::zoomable(f.finding.rule))
+        .count();
+    if zoomable > MAX_ZOOMS {
+        let _ = write!(s, "<p>Timelines are zoomed on the first {MAX_ZOOMS} of {zoomable} findings about calls; the others are marked on the whole-trace timeline.</p>");
+    }
     for c in charts {
         let _ = write!(
             s,
