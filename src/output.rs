@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 pub enum OutputError {
     #[error("{}: refusing to overwrite an input of this run", path.display())]
     WouldOverwriteInput { path: PathBuf },
-    #[error("{}: cannot write: {source}", path.display())]
+    #[error("{}: cannot write", path.display())]
     Io {
         path: PathBuf,
         #[source]

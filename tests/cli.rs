@@ -28,7 +28,7 @@ fn assert_error(o: &Output, path: &Path, needle: &str) {
         err.contains(&path.display().to_string()),
         "names the file: {err}"
     );
-    assert!(err.contains(needle), "{needle:?} in {err}");
+    assert_eq!(err.matches(needle).count(), 1, "{needle:?} once in {err}");
     assert!(o.stdout.is_empty(), "no half output");
 }
 

@@ -189,7 +189,7 @@ pub struct Analysis {
 pub enum AnalysisError {
     #[error(transparent)]
     Read(#[from] crate::etl::TraceError),
-    #[error("{trace}: {source}")]
+    #[error("{trace}")]
     Corrupt {
         trace: String,
         #[source]

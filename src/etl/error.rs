@@ -86,9 +86,11 @@ impl EtlError {
 }
 
 /// An error opening or reading a trace file, with the file it concerns.
+/// Display names the file; the cause is the `source()` (anyhow's `{:#}`
+/// prints both as one line).
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -98,7 +100,7 @@ pub enum TraceError {
     IsDirectory { path: PathBuf },
     #[error("{}: empty file, not an .etl file", path.display())]
     Empty { path: PathBuf },
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Format {
         path: PathBuf,
         #[source]

@@ -92,7 +92,7 @@ pub fn write_report(
         .into_owned();
     let tmp = parent.join(format!(".{name}.rhscope-{}.tmp", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    let result = write_into(analyses, table, &tmp);
+    let result = write_into(analyses, table, &tmp, dir);
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
@@ -122,10 +122,17 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn write_into(analyses: &[Analysis], table: &UsageTable, dir: &Path) -> Result<(), String> {
+/// Writes the report into `dir`; errors name `shown`, the folder the user
+/// asked for, not the temporary one. Charts name their file in errors.
+fn write_into(
+    analyses: &[Analysis],
+    table: &UsageTable,
+    dir: &Path,
+    shown: &Path,
+) -> Result<(), String> {
+    let cannot = |e: std::io::Error| format!("{}: cannot write: {e}", shown.display());
     let charts_dir = dir.join("charts");
-    std::fs::create_dir_all(&charts_dir)
-        .map_err(|e| format!("{}: cannot write: {e}", dir.display()))?;
+    std::fs::create_dir_all(&charts_dir).map_err(cannot)?;
     let mut sections = String::new();
     for (i, a) in analyses.iter().enumerate() {
         let charts = trace_charts(a, table, &charts_dir, &format!("t{}", i + 1))?;
@@ -134,10 +141,8 @@ fn write_into(analyses: &[Analysis], table: &UsageTable, dir: &Path) -> Result<(
     let findings: Vec<&crate::analysis::Reported> =
         analyses.iter().flat_map(|a| &a.findings).collect();
     let json = serde_json::to_string_pretty(&findings).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("findings.json"), json + "\n")
-        .map_err(|e| format!("{}: cannot write: {e}", dir.display()))?;
-    std::fs::write(dir.join("index.html"), page(analyses, &sections))
-        .map_err(|e| format!("{}: cannot write: {e}", dir.display()))?;
+    std::fs::write(dir.join("findings.json"), json + "\n").map_err(cannot)?;
+    std::fs::write(dir.join("index.html"), page(analyses, &sections)).map_err(cannot)?;
     Ok(())
 }
 
