@@ -5,7 +5,6 @@
 mod common;
 
 use std::io::Cursor;
-use std::path::PathBuf;
 
 use rhscope::analysis::{analyze_spans, analyze_trace, AnalysisError, Config, Pairer};
 use rhscope::etl::{Location, Trace};
@@ -31,21 +30,12 @@ fn analyse(trace: &Trace) -> Vec<Finding> {
 
 #[test]
 fn bundled_scenarios_give_exactly_the_planted_findings() {
-    for s in [
-        "healthy",
-        "do-not-use-in-online",
-        "worker-only-from-isalive",
-        "some-ok-from-offline",
-        "correct-worker",
-        "pending-timeout",
-        "control-code-by-number",
-        "mixed",
-    ] {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces");
-        let trace = Trace::open(dir.join(format!("{s}.etl"))).unwrap();
-        let truth: GroundTruth =
-            serde_json::from_slice(&std::fs::read(dir.join(format!("{s}.expected.json"))).unwrap())
-                .unwrap();
+    for s in common::SCENARIOS {
+        let trace = Trace::open(common::traces(&format!("{s}.etl"))).unwrap();
+        let truth: GroundTruth = serde_json::from_slice(
+            &std::fs::read(common::traces(&format!("{s}.expected.json"))).unwrap(),
+        )
+        .unwrap();
         assert_eq!(analyse(&trace), truth.findings, "{s}");
     }
 }

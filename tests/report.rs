@@ -4,6 +4,8 @@
 //! exact events.
 #![cfg(feature = "report")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use rhscope::analysis::{analyze_trace, Analysis, Config};
@@ -14,19 +16,8 @@ use rhscope::report::{perfetto, write_report};
 use rhscope::simulate::GroundTruth;
 use rhscope::usage::UsageTable;
 
-const SCENARIOS: [&str; 8] = [
-    "healthy",
-    "do-not-use-in-online",
-    "worker-only-from-isalive",
-    "some-ok-from-offline",
-    "correct-worker",
-    "pending-timeout",
-    "control-code-by-number",
-    "mixed",
-];
-
 fn traces() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces")
+    common::traces("")
 }
 
 fn analysis(name: &str) -> Analysis {
@@ -67,7 +58,7 @@ fn png_size(path: &Path) -> (u32, u32) {
 #[test]
 fn every_scenario_gets_a_complete_local_report() {
     let root = std::env::temp_dir().join(format!("rhscope-report-{}", std::process::id()));
-    for name in SCENARIOS {
+    for name in common::SCENARIOS {
         let a = analysis(name);
         let dir = root.join(name);
         write_report(std::slice::from_ref(&a), &UsageTable::embedded(), &dir).unwrap();

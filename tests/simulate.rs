@@ -6,7 +6,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
-use std::path::PathBuf;
 use std::process::Command;
 
 use rhscope::etl::{Trace, TraceStats};
@@ -14,22 +13,7 @@ use rhscope::model::{EntryPoint, RecordKind, Rule};
 use rhscope::providers::ProviderSet;
 use rhscope::simulate::{simulate, GroundTruth, Scenario};
 
-const BUNDLED: [&str; 8] = [
-    "healthy",
-    "do-not-use-in-online",
-    "worker-only-from-isalive",
-    "some-ok-from-offline",
-    "correct-worker",
-    "pending-timeout",
-    "control-code-by-number",
-    "mixed",
-];
-
-fn traces(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("traces")
-        .join(name)
-}
+use common::traces;
 
 fn run(scenario: Scenario, seed: u64, scale: u64) -> (Vec<u8>, GroundTruth) {
     let (out, truth) = simulate(scenario, seed, scale, Cursor::new(Vec::new())).unwrap();
@@ -38,7 +22,7 @@ fn run(scenario: Scenario, seed: u64, scale: u64) -> (Vec<u8>, GroundTruth) {
 
 #[test]
 fn bundled_traces_regenerate_bit_identically() {
-    for name in BUNDLED {
+    for name in common::SCENARIOS {
         let (bytes, truth) = run(name.parse().unwrap(), 1, 1_000_000);
         let committed = std::fs::read(traces(&format!("{name}.etl"))).unwrap();
         assert!(
@@ -93,7 +77,7 @@ fn the_cli_writes_the_same_files() {
 
 #[test]
 fn simulated_traces_read_back_with_exact_counts() {
-    for name in BUNDLED {
+    for name in common::SCENARIOS {
         let trace = Trace::open(traces(&format!("{name}.etl"))).unwrap();
         let truth: GroundTruth = serde_json::from_slice(
             &std::fs::read(traces(&format!("{name}.expected.json"))).unwrap(),

@@ -1,5 +1,6 @@
 //! The charts, drawn once per backend (SVG and PNG) with plotters.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -53,6 +54,36 @@ fn category(names: &[String], v: f64) -> String {
     } else {
         String::new()
     }
+}
+
+/// The frame of a horizontal bar chart: 0..max across, one row per name
+/// (row i centred on i), names as the y labels.
+fn bar_frame<'a, DB: DrawingBackend>(
+    root: &'a Area<DB>,
+    caption: String,
+    names: &[String],
+    max: f64,
+    label_width: u32,
+    x_desc: &str,
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String> {
+    let n = names.len().max(1);
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(label_width)
+        .build_cartesian_2d(0f64..max, -0.5f64..n as f64 - 0.5)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(n + 1)
+        .y_label_formatter(&|y| category(names, *y))
+        .x_desc(x_desc)
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
 }
 
 /// One lane of the timeline: a thread, and what it is.
@@ -270,29 +301,13 @@ pub fn blocking<DB: DrawingBackend>(
         .fold(0.0, f64::max)
         .max(1e-3)
         * 1.05;
-    let n = rows.len().max(1);
     let caption = if wall_clock_only {
         format!("{title} (no context switches: wall clock)")
     } else {
         title.to_string()
     };
-    let mut chart = ChartBuilder::on(root)
-        .caption(caption, ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(280)
-        .build_cartesian_2d(0f64..max, -0.5f64..n as f64 - 0.5)
-        .map_err(err)?;
     let names: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .y_labels(n + 1)
-        .y_label_formatter(&|y| category(&names, *y))
-        .x_desc("total blocking time (ms)")
-        .label_style(("sans-serif", 13))
-        .draw()
-        .map_err(err)?;
+    let mut chart = bar_frame(root, caption, &names, max, 280, "total blocking time (ms)")?;
     for (part, colour, label) in [
         (0usize, RUNNING, "running"),
         (1, READY, "ready"),
@@ -449,23 +464,15 @@ pub fn hangs<DB: DrawingBackend>(
     let caption = format!(
         "Hang summary: {unreturned} unreturned calls{shown}, {deadlocks} deadlock-monitor reports"
     );
-    let mut chart = ChartBuilder::on(root)
-        .caption(caption, ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(380)
-        .build_cartesian_2d(0f64..max, -0.5f64..n as f64 - 0.5)
-        .map_err(err)?;
     let names: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .y_labels(n + 1)
-        .y_label_formatter(&|y| category(&names, *y))
-        .x_desc("seconds running at the end of the trace")
-        .label_style(("sans-serif", 13))
-        .draw()
-        .map_err(err)?;
+    let mut chart = bar_frame(
+        root,
+        caption,
+        &names,
+        max,
+        380,
+        "seconds running at the end of the trace",
+    )?;
     chart
         .draw_series(rows.iter().enumerate().map(|(i, r)| {
             Rectangle::new(

@@ -17,3 +17,21 @@ pub const FIXTURES: [&str; 7] = [
     "gcevents.etl",
     "net.4.5.2.x86.etl",
 ];
+
+/// The simulated scenarios bundled in traces/, with their ground truth.
+pub const SCENARIOS: [&str; 8] = [
+    "healthy",
+    "do-not-use-in-online",
+    "worker-only-from-isalive",
+    "some-ok-from-offline",
+    "correct-worker",
+    "pending-timeout",
+    "control-code-by-number",
+    "mixed",
+];
+
+pub fn traces(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("traces")
+        .join(name)
+}
