@@ -115,6 +115,15 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// A binary SID (revision, count, authority, sub-authorities) as
+    /// "S-1-5-...".
+    pub fn sid(&mut self, what: &'static str) -> Result<String> {
+        let (sid, len) =
+            super::extended::format_sid(self.rest()).ok_or_else(|| self.truncated(what, 8))?;
+        self.skip(len, what)?;
+        Ok(sid)
+    }
+
     /// A NUL-terminated 8-bit string; the NUL is consumed, not returned.
     pub fn cstr(&mut self, what: &'static str) -> Result<&'a [u8]> {
         let rest = self.rest();

@@ -168,11 +168,7 @@ fn decode_item<'a>(ext_type: u16, data: &'a [u8], base: u64) -> Result<ExtendedI
     };
     Ok(match ext_type {
         EXT_RELATED_ACTIVITYID => ExtendedItem::RelatedActivityId(c.guid("related activity id")?),
-        EXT_SID => ExtendedItem::Sid(
-            format_sid(data)
-                .map(|(s, _)| s)
-                .ok_or_else(|| c.truncated("SID", 8))?,
-        ),
+        EXT_SID => ExtendedItem::Sid(c.sid("SID")?),
         EXT_TS_ID => ExtendedItem::TsId(c.u32("terminal session id")?),
         EXT_INSTANCE_INFO => ExtendedItem::InstanceInfo(InstanceIds {
             instance_id: c.u32("instance id")?,

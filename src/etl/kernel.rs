@@ -4,7 +4,6 @@
 
 use super::cursor::{ansi_lossy, Cursor};
 use super::error::Result;
-use super::extended::format_sid;
 use super::known::{self, GROUP_PROCESS, GROUP_THREAD};
 use super::record::Event;
 
@@ -174,14 +173,7 @@ fn process(c: &mut Cursor<'_>, lifetime: Lifetime, version: u8, ptr: u8) -> Resu
         None
     } else {
         c.skip(2 * usize::from(ptr), "TOKEN_USER")?;
-        let at = c.offset();
-        let (sid, len) = format_sid(c.rest()).ok_or_else(|| super::error::EtlError::Truncated {
-            what: "process user SID",
-            offset: at,
-            need: 8,
-            have: c.remaining() as u64,
-        })?;
-        c.skip(len, "process user SID")?;
+        let sid = c.sid("process user SID")?;
         Some(sid)
     };
     let image_file_name = ansi_lossy(c.cstr("process image file name")?);

@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::cursor::{ansi_lossy, utf16_lossy, Cursor};
 use super::error::{EtlError, Result};
-use super::extended::{format_sid, hex};
+use super::extended::hex;
 use super::guid::Guid;
 use super::header::filetime_to_utc;
 use super::record::Event;
@@ -424,17 +424,7 @@ impl<'a> Decoder<'a> {
                 filetime_to_utc(ft).map_or(Value::InvalidTime(ft), Value::Time)
             }
             IN_SYSTEMTIME => systemtime(c.array::<16>("TraceLogging SYSTEMTIME")?),
-            IN_SID => {
-                let at = c.offset();
-                let (s, len) = format_sid(c.rest()).ok_or_else(|| EtlError::Truncated {
-                    what: "TraceLogging SID",
-                    offset: at,
-                    need: 8,
-                    have: c.remaining() as u64,
-                })?;
-                c.skip(len, "TraceLogging SID")?;
-                Value::Sid(s)
-            }
+            IN_SID => Value::Sid(c.sid("TraceLogging SID")?),
             IN_HEXINT32 => Value::Hex(u64::from(c.u32("TraceLogging hexint32")?)),
             IN_HEXINT64 => Value::Hex(c.u64("TraceLogging hexint64")?),
             IN_COUNTEDSTRING => {
