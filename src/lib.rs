@@ -5,8 +5,11 @@
 //! -> report. The `rhscope` binary is thin glue over this library.
 
 pub mod analysis;
+pub mod clusterlog;
 pub mod config;
 pub mod etl;
+#[cfg(feature = "evtx")]
+pub mod eventlog;
 pub mod model;
 pub mod output;
 pub mod providers;

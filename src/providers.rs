@@ -13,7 +13,7 @@ use crate::etl::payload::kernel_event_name;
 use crate::etl::tracelogging::Fields;
 use crate::etl::{Event, Guid, Payload};
 use crate::model::record::FIELDS;
-use crate::model::{Record, RecordKind};
+use crate::model::{Evidence, Record, RecordKind};
 
 /// The definitions rhscope ships, built into the binary.
 const EMBEDDED: [(&str, &str); 3] = [
@@ -419,7 +419,7 @@ impl ProviderDef {
                 || e.id == Some(id) && ev.kernel_group.is_none()
                 || (e.name.is_some() && e.name == name)
         })?;
-        let mut record = Record::new(def.record, ev.time_ns, ev.location);
+        let mut record = Record::new(def.record, ev.time_ns, Evidence::etl(ev.location));
         record.pid = ev.process_id;
         record.tid = ev.thread_id;
         record.cpu = ev.cpu;

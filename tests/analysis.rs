@@ -9,7 +9,7 @@ use std::io::Cursor;
 use rhscope::analysis::{analyze_spans, analyze_trace, AnalysisError, Config, Pairer};
 use rhscope::etl::{Location, Trace};
 use rhscope::model::{
-    EntryPoint, Finding, Record, RecordKind, Rule, Severity, ThreadKind, UsageCode,
+    EntryPoint, Evidence, Finding, Record, RecordKind, Rule, Severity, ThreadKind, UsageCode,
 };
 use rhscope::providers::ProviderSet;
 use rhscope::simulate::{simulate, GroundTruth, Scenario};
@@ -78,11 +78,11 @@ fn rec(kind: RecordKind, ms: i64, tid: u32) -> Record {
     let mut r = Record::new(
         kind,
         ms * 1_000_000,
-        Location {
+        Evidence::etl(Location {
             buffer_offset: 0,
             record_offset: 0,
             compressed: false,
-        },
+        }),
     );
     r.pid = Some(10);
     r.tid = Some(tid);

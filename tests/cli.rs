@@ -140,7 +140,9 @@ fn dump_csv_has_a_header_and_quotes_fields() {
     let first = lines.next().unwrap();
     assert!(first.starts_with("2021-09-09T14:59:35.800156700Z,2603617064262,2,33984,21768,event_header,d3dd3dd4-aac2-4e2a-8dd4-a8fb61b77615,solar_system,"), "{first}");
     assert!(
-        first.contains(r#","{""boolean_type"":false,""char_type"":""M"""#),
+        first.contains(
+            r#","{""string_type"":""Mercury"",""boolean_type"":false,""char_type"":""M"""#
+        ),
         "{first}"
     );
     assert_eq!(lines.count(), 4);

@@ -2,16 +2,18 @@
 //! trace, checked against the usage table and the RHS timeouts. Every
 //! misuse, hang and timeout becomes a [`Reported`] finding.
 
+pub mod source;
 pub mod spans;
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::etl::stats::rfc3339;
-use crate::etl::{Location, Trace};
-use crate::model::{EntryPoint, Finding, Record, Rule, Severity, ThreadKind, UsageCode};
+use crate::etl::Trace;
+use crate::model::{EntryPoint, Evidence, Finding, Record, Rule, Severity, ThreadKind, UsageCode};
 use crate::providers::ProviderSet;
 use crate::usage::UsageTable;
 
+pub use source::{ClusterLogSource, EtlSource, EventSource, Merge, Observed};
 pub use spans::{ApiSpan, EntrySpan, Pairer, Spans, Wait, Worker};
 
 pub const MS_NS: i64 = 1_000_000;
@@ -95,7 +97,7 @@ pub struct Reported {
     pub finding: Finding,
     pub blocking: Option<Blocking>,
     /// Where the events that show it are.
-    pub evidence: Vec<Location>,
+    pub evidence: Vec<Evidence>,
 }
 
 /// Computes the per-entry-point and per-API figures with polars.
@@ -169,7 +171,10 @@ pub struct Aggregate {
 
 #[derive(Debug, serde::Serialize)]
 pub struct Analysis {
+    /// The inputs' names, joined with " + " when several were merged.
     pub trace: String,
+    /// Each input analysed into this timeline; evidence names one by index.
+    pub inputs: Vec<String>,
     pub first: Option<String>,
     pub last: Option<String>,
     pub resources: Vec<String>,
@@ -181,6 +186,10 @@ pub struct Analysis {
     pub unmapped_errors: u64,
     pub unmatched_ends: usize,
     pub context_switches: usize,
+    /// Records dropped because another input of the merge had them too.
+    pub duplicates: u64,
+    /// Text-log lines that were neither an entry nor part of one.
+    pub unparsed_lines: u64,
     #[serde(skip)]
     pub spans: Spans,
 }
@@ -195,6 +204,11 @@ pub enum AnalysisError {
         #[source]
         source: crate::etl::EtlError,
     },
+    #[error(transparent)]
+    ClusterLog(#[from] crate::clusterlog::ClusterLogError),
+    #[cfg(feature = "evtx")]
+    #[error(transparent)]
+    Evtx(#[from] crate::eventlog::EvtxError),
     #[error("{0}: no entry-point events found: is the RhScope-ResourceDll or FailoverClustering provider in this trace?")]
     NoResourceEvents(String),
 }
@@ -209,30 +223,34 @@ pub fn analyze_trace(
     cfg: &Config,
     strict: bool,
 ) -> Result<Analysis, AnalysisError> {
-    let name = trace.path().display().to_string();
+    let mut source = EtlSource::new(trace, providers);
+    analyze_sources(vec![&mut source], table, cfg, strict)
+}
+
+/// Analyses one or more sources of the same node on one timeline.
+pub fn analyze_sources(
+    sources: Vec<&mut dyn EventSource>,
+    table: &UsageTable,
+    cfg: &Config,
+    strict: bool,
+) -> Result<Analysis, AnalysisError> {
+    let mut merge = Merge::new(sources, strict);
+    let inputs = merge.names();
+    let name = inputs.join(" + ");
     let mut pairer = Pairer::new();
     let mut records = 0u64;
     let mut unmapped = 0u64;
-    let mut events = trace.events();
-    while let Some(item) = events.next_event() {
-        let ev = match item {
-            Ok(ev) => ev,
-            Err(e) if strict => {
-                return Err(AnalysisError::Corrupt {
-                    trace: name,
-                    source: e,
-                })
-            }
-            Err(_) => continue,
-        };
-        pairer.saw(ev.time_ns);
-        match providers.map(&ev) {
-            Some(Ok(r)) => {
+    while let Some(o) = merge.next_observed()? {
+        match o {
+            Observed::Record(r) => {
                 records += 1;
                 pairer.push(r);
             }
-            Some(Err(_)) => unmapped += 1,
-            None => {}
+            Observed::Seen(t) => pairer.saw(t),
+            Observed::Unmapped(t) => {
+                unmapped += 1;
+                pairer.saw(t);
+            }
         }
     }
     let spans = pairer.finish();
@@ -244,8 +262,10 @@ pub fn analyze_trace(
         return Err(AnalysisError::NoResourceEvents(name));
     }
     let mut a = analyze_spans(spans, table, cfg, &name);
+    a.inputs = inputs;
     a.records = records;
     a.unmapped_errors = unmapped;
+    a.duplicates = merge.counts.duplicates;
     Ok(a)
 }
 
@@ -257,7 +277,7 @@ pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str
     let blocking = |tid: u32, begin: i64, stop: i64| {
         blocking(&waits_by_tid, spans.context_switches > 0, tid, begin, stop)
     };
-    let report = |finding: Finding, blocking: Option<Blocking>, evidence: Vec<Location>| Reported {
+    let report = |finding: Finding, blocking: Option<Blocking>, evidence: Vec<Evidence>| Reported {
         trace: trace.to_string(),
         finding,
         blocking,
@@ -435,6 +455,7 @@ pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str
     resources.dedup();
     Analysis {
         trace: trace.to_string(),
+        inputs: vec![trace.to_string()],
         first: spans.first_ns.map(rfc3339),
         last: spans.last_ns.map(rfc3339),
         resources,
@@ -446,6 +467,8 @@ pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str
         unmapped_errors: 0,
         unmatched_ends: spans.unmatched_ends,
         context_switches: spans.context_switches,
+        duplicates: 0,
+        unparsed_lines: 0,
         spans,
     }
 }

@@ -6,8 +6,7 @@
 
 use std::collections::HashMap;
 
-use crate::etl::Location;
-use crate::model::{EntryPoint, Record, RecordKind};
+use crate::model::{EntryPoint, Evidence, Record, RecordKind};
 
 pub type ThreadKey = (u32, u32);
 
@@ -25,7 +24,7 @@ pub struct EntrySpan {
     pub status: Option<u64>,
     /// The entry point this one was called inside, if nested.
     pub parent: Option<usize>,
-    pub evidence: Location,
+    pub evidence: Evidence,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -40,7 +39,7 @@ pub struct ApiSpan {
     pub status: Option<u64>,
     /// Innermost entry point open on the thread when the call began.
     pub entry: Option<usize>,
-    pub evidence: Location,
+    pub evidence: Evidence,
 }
 
 /// ClusWorkerCreate: `creator` made worker thread `tid`.

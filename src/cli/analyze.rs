@@ -3,7 +3,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use rhscope::analysis::{analyze_trace, Aggregate, Analysis, Config, Reported};
+use rhscope::analysis::source::InputKind;
+use rhscope::analysis::{
+    analyze_sources, Aggregate, Analysis, ClusterLogSource, Config, EtlSource, EventSource,
+    Reported,
+};
+use rhscope::clusterlog::ClusterLog;
 use rhscope::etl::Trace;
 use rhscope::model::Severity;
 use rhscope::providers::ProviderSet;
@@ -11,7 +16,9 @@ use rhscope::usage::UsageTable;
 
 use super::{progress, AnalyzeFormat, AnalyzeOpts, ReadOpts};
 
-/// Reads every trace with the chosen definitions and analyses it.
+/// Reads every input with the chosen definitions and analyses it: .etl
+/// files one by one; when a cluster.log or .evtx is among the inputs (or
+/// with --merge), all of them as one node's timeline.
 pub fn analyses(traces: &[PathBuf], opts: &AnalyzeOpts, read: ReadOpts) -> Result<Vec<Analysis>> {
     let providers = match &opts.providers {
         Some(dir) => ProviderSet::load_dir(dir)?,
@@ -25,22 +32,37 @@ pub fn analyses(traces: &[PathBuf], opts: &AnalyzeOpts, read: ReadOpts) -> Resul
     for b in &opts.budget {
         cfg.add_budget(b).map_err(anyhow::Error::msg)?;
     }
-    let mut out = Vec::new();
+    let mut kinds = Vec::new();
     for path in traces {
-        let trace = Trace::open(path)?;
-        let bar = progress::bar(trace.len(), read.quiet);
+        let kind = InputKind::detect(path).with_context(|| format!("{}", path.display()))?;
+        kinds.push((path.as_path(), kind));
+    }
+    let merge = opts.merge || kinds.iter().any(|(_, k)| *k != InputKind::Etl);
+    let groups: Vec<Vec<(&Path, InputKind)>> = if merge {
+        vec![kinds]
+    } else {
+        kinds.into_iter().map(|k| vec![k]).collect()
+    };
+    let mut out = Vec::new();
+    for group in groups {
         #[allow(unused_mut)]
-        let mut a = analyze_trace(&trace, &providers, &table, &cfg, read.strict)?;
-        bar.finish_and_clear();
+        let mut a = analyze_group(&group, &providers, &table, &cfg, read)?;
         #[cfg(feature = "polars")]
         {
             rhscope::analysis::fill_aggregates(&mut a, &table).context("computing aggregates")?;
             if let Some(dir) = &opts.export_parquet {
                 let mut frames = rhscope::model::frames::Frames::new(&a, &table)
                     .context("building model tables")?;
-                let name = path
-                    .file_name()
-                    .map_or_else(|| a.trace.clone(), |n| n.to_string_lossy().into_owned());
+                let name = group
+                    .iter()
+                    .map(|(p, _)| {
+                        p.file_name().map_or_else(
+                            || p.display().to_string(),
+                            |n| n.to_string_lossy().into_owned(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("+");
                 rhscope::model::frames::export_parquet(dir, &mut frames, &name)?;
             }
         }
@@ -51,6 +73,94 @@ pub fn analyses(traces: &[PathBuf], opts: &AnalyzeOpts, read: ReadOpts) -> Resul
         out.push(a);
     }
     Ok(out)
+}
+
+#[cfg(feature = "evtx")]
+fn open_evtx(path: &Path, providers: &ProviderSet) -> Result<rhscope::eventlog::EvtxSource> {
+    Ok(rhscope::eventlog::EvtxSource::open(path, providers)?)
+}
+
+/// Without the feature no .evtx source exists; the error says so.
+#[cfg(not(feature = "evtx"))]
+fn open_evtx(path: &Path, _: &ProviderSet) -> Result<Box<dyn EventSource>> {
+    anyhow::bail!(
+        "{}: .evtx input needs rhscope built with the `evtx` feature",
+        path.display()
+    )
+}
+
+/// One timeline from inputs of one node.
+fn analyze_group(
+    group: &[(&Path, InputKind)],
+    providers: &ProviderSet,
+    table: &UsageTable,
+    cfg: &Config,
+    read: ReadOpts,
+) -> Result<Analysis> {
+    let total: u64 = group
+        .iter()
+        .filter_map(|(p, _)| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = progress::bar(total, read.quiet);
+    let mut traces = Vec::new();
+    let mut logs = Vec::new();
+    let mut evtx = Vec::new();
+    for &(path, kind) in group {
+        match kind {
+            InputKind::Etl => traces.push(Trace::open(path)?),
+            InputKind::ClusterLog => logs.push(ClusterLog::open(path)?),
+            InputKind::Evtx => evtx.push(open_evtx(path, providers)?),
+        }
+    }
+    // Sources in the order given, so evidence indexes name the inputs.
+    let mut etl_sources: Vec<EtlSource> = traces
+        .iter()
+        .map(|t| EtlSource::new(t, providers))
+        .collect();
+    let mut log_sources: Vec<ClusterLogSource> = logs
+        .into_iter()
+        .map(|l| ClusterLogSource::new(l, providers))
+        .collect();
+    let (mut e, mut l, mut x) = (
+        etl_sources.iter_mut(),
+        log_sources.iter_mut(),
+        evtx.iter_mut(),
+    );
+    let mut sources: Vec<&mut dyn EventSource> = Vec::new();
+    for &(_, kind) in group {
+        let next: Option<&mut dyn EventSource> = match kind {
+            InputKind::Etl => e.next().map(|s| s as &mut dyn EventSource),
+            InputKind::ClusterLog => l.next().map(|s| s as &mut dyn EventSource),
+            InputKind::Evtx => x.next().map(|s| s as &mut dyn EventSource),
+        };
+        sources.extend(next);
+    }
+    let mut a = analyze_sources(sources, table, cfg, read.strict)?;
+    bar.finish_and_clear();
+    for s in &log_sources {
+        let c = s.counts();
+        a.unparsed_lines += c.unparsed_lines;
+        if read.verbose {
+            for u in &c.unparsed {
+                eprintln!(
+                    "rhscope: {} line {}: {}: {}",
+                    s.name(),
+                    u.line,
+                    u.reason,
+                    u.text
+                );
+            }
+            if c.unparsed_lines > c.unparsed.len() as u64 {
+                eprintln!(
+                    "rhscope: {}: {} more unparsed lines not shown",
+                    s.name(),
+                    c.unparsed_lines - c.unparsed.len() as u64
+                );
+            }
+        }
+    }
+    Ok(a)
 }
 
 pub fn run(
@@ -72,7 +182,7 @@ pub fn run(
             writeln!(out)?;
             Ok(())
         }
-        AnalyzeFormat::Csv => write_csv(out, all.iter().flat_map(|a| &a.findings)),
+        AnalyzeFormat::Csv => write_csv(out, &all),
         AnalyzeFormat::Parquet => unreachable!("handled above"),
     })
 }
@@ -142,10 +252,12 @@ fn write_table(out: &mut dyn Write, all: &[Analysis]) -> Result<()> {
         )?;
         writeln!(
             out,
-            "model      {} records mapped, {} unmappable, {} ends without a begin, {} context switches{}",
+            "model      {} records mapped, {} unmappable, {} ends without a begin, {} duplicates dropped, {} unparsed lines, {} context switches{}",
             a.records,
             a.unmapped_errors,
             a.unmatched_ends,
+            a.duplicates,
+            a.unparsed_lines,
             a.context_switches,
             if a.context_switches == 0 { " (blocking is wall-clock only)" } else { "" }
         )?;
@@ -253,13 +365,16 @@ fn csv_cell(s: &str) -> String {
     }
 }
 
-fn write_csv<'a>(out: &mut dyn Write, findings: impl Iterator<Item = &'a Reported>) -> Result<()> {
+fn write_csv(out: &mut dyn Write, all: &[Analysis]) -> Result<()> {
     writeln!(out, "trace,severity,rule,resource,entry_point,api,usage,thread_kind,pid,tid,begin,duration_ns,blocking_source,waiting_ns,ready_ns,running_ns,evidence")?;
-    for r in findings {
+    for (a, r) in all
+        .iter()
+        .flat_map(|a| a.findings.iter().map(move |r| (a, r)))
+    {
         let f = &r.finding;
         let b = r.blocking.as_ref();
         let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
-        let evidence: Vec<String> = r.evidence.iter().map(|l| l.to_string()).collect();
+        let evidence: Vec<String> = r.evidence.iter().map(|e| e.describe(&a.inputs)).collect();
         let cells = [
             r.trace.clone(),
             name(&f.severity),

@@ -135,6 +135,14 @@ enum Command {
         /// The .etl to write.
         #[arg(short, long, value_name = "PATH.etl")]
         output: PathBuf,
+        /// Also write the node's cluster.log: the same events as
+        /// Get-ClusterLog lines ([RHS] messages, [RES] lines of the DLL).
+        #[arg(long, value_name = "PATH")]
+        cluster_log: Option<PathBuf>,
+        /// Simulate the DLL with this behaviour fixed (a scenario name,
+        /// repeatable): the "after" trace of a before/after pair.
+        #[arg(long, value_name = "SCENARIO")]
+        fix: Vec<rhscope::simulate::Scenario>,
     },
 }
 
@@ -146,6 +154,10 @@ struct ReadOpts {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Also list the cluster.log lines that did not parse, with their line
+    /// numbers.
+    #[arg(long, short)]
+    verbose: bool,
 }
 
 #[derive(clap::Args, Clone)]
@@ -166,6 +178,11 @@ struct AnalyzeOpts {
     /// under DIR/<table>/trace=<file>/.
     #[arg(long, value_name = "DIR")]
     export_parquet: Option<PathBuf>,
+    /// Analyse all inputs as one node's timeline (implied when a
+    /// cluster.log or .evtx is among them); copies of one event in two
+    /// inputs are dropped.
+    #[arg(long)]
+    merge: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -246,7 +263,9 @@ pub fn main() -> i32 {
             seed,
             scale,
             output,
-        } => simulate::run(scenario, seed, scale, &output),
+            cluster_log,
+            fix,
+        } => simulate::run(scenario, seed, scale, &output, cluster_log.as_deref(), fix),
     };
     match result {
         Ok(()) => 0,

@@ -2,7 +2,7 @@
 //! trace file as the artifact, evidence byte offsets as regions.
 
 use rhscope::analysis::Analysis;
-use rhscope::model::{Rule, Severity};
+use rhscope::model::{Evidence, Rule, Severity};
 use serde_json::{json, Value};
 
 fn rule_id(r: Rule) -> String {
@@ -36,8 +36,8 @@ pub fn report(all: &[Analysis]) -> Value {
     ];
     let results: Vec<Value> = all
         .iter()
-        .flat_map(|a| &a.findings)
-        .map(|r| {
+        .flat_map(|a| a.findings.iter().map(move |r| (a, r)))
+        .map(|(a, r)| {
             let f = &r.finding;
             let text = format!(
                 "{}{}{} on thread {} (pid {}) at {}",
@@ -56,9 +56,14 @@ pub fn report(all: &[Analysis]) -> Value {
             let locations: Vec<Value> = r
                 .evidence
                 .iter()
-                .map(|l| {
-                    let offset = l.file_offset().unwrap_or(l.buffer_offset);
-                    json!({"physicalLocation": {"artifactLocation": {"uri": r.trace}, "region": {"byteOffset": offset}}})
+                .map(|e| {
+                    let uri = a.inputs.get(usize::from(e.input())).unwrap_or(&r.trace);
+                    let region = match (e, e.byte_offset()) {
+                        (_, Some(offset)) => json!({"byteOffset": offset}),
+                        (Evidence::Line { line, .. }, None) => json!({"startLine": line}),
+                        _ => json!({}),
+                    };
+                    json!({"physicalLocation": {"artifactLocation": {"uri": uri}, "region": region}})
                 })
                 .collect();
             json!({

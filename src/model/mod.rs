@@ -1,6 +1,7 @@
 //! The domain rhscope reasons about: resource DLL entry points, the kinds of
 //! thread that call cluster APIs, and usage codes.
 
+pub mod evidence;
 pub mod finding;
 #[cfg(feature = "polars")]
 pub mod frames;
@@ -9,6 +10,7 @@ pub mod record;
 use std::fmt;
 use std::str::FromStr;
 
+pub use evidence::Evidence;
 pub use finding::{Finding, Rule, Severity};
 pub use record::{Record, RecordKind};
 

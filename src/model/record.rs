@@ -1,9 +1,7 @@
 //! Model records: what the provider definitions turn trace events into,
 //! whatever provider or file they came from.
 
-use crate::etl::Location;
-
-use super::EntryPoint;
+use super::{EntryPoint, Evidence};
 
 /// What a model record says happened.
 #[derive(
@@ -83,11 +81,11 @@ pub struct Record {
     pub process: Option<u32>,
     pub image: Option<String>,
     /// Where the event that said it is.
-    pub evidence: Location,
+    pub evidence: Evidence,
 }
 
 impl Record {
-    pub fn new(kind: RecordKind, time_ns: i64, evidence: Location) -> Record {
+    pub fn new(kind: RecordKind, time_ns: i64, evidence: Evidence) -> Record {
         Record {
             kind,
             time_ns,

@@ -377,7 +377,7 @@ fn trace_section(a: &Analysis, charts: &[Chart]) -> String {
                 _ => format!("{:.3} ms wall clock", b.total_ns as f64 / 1e6),
             }
         });
-        let evidence: Vec<String> = r.evidence.iter().map(|l| l.to_string()).collect();
+        let evidence: Vec<String> = r.evidence.iter().map(|e| e.describe(&a.inputs)).collect();
         let _ = write!(
             s,
             "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{} pid {} tid {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

@@ -107,7 +107,7 @@ struct Script {
 
 /// The simulation: threads run scripts; the earliest next step runs first,
 /// so records are written in time order.
-pub(crate) struct Sim<W: Write + Seek> {
+pub(crate) struct Sim<'w, W: Write + Seek> {
     writer: TraceWriter<W>,
     pub(crate) rng: Rng,
     pub(crate) now: i64,
@@ -126,10 +126,15 @@ pub(crate) struct Sim<W: Write + Seek> {
     provider: Guid,
     clustering: Guid,
     fc_seq: u64,
+    /// The node's cluster.log, when asked for: the same events as lines.
+    log: Option<&'w mut dyn Write>,
+    /// Behaviours (by scenario name) simulated as fixed: healthy instead.
+    pub(crate) fixed: Vec<Scenario>,
 }
 
-impl<W: Write + Seek> Sim<W> {
-    fn new(out: W, seed: u64) -> io::Result<Sim<W>> {
+impl<'w, W: Write + Seek> Sim<'w, W> {
+    fn new(out: W, sim_opts: Options<'w>) -> io::Result<Sim<'w, W>> {
+        let seed = sim_opts.seed;
         let opts = WriterOptions {
             logger_name: "rhscope-simulate".into(),
             buffer_size: 8192,
@@ -157,6 +162,8 @@ impl<W: Write + Seek> Sim<W> {
                 .parse()
                 .unwrap_or(Guid::NIL),
             fc_seq: 0,
+            log: sim_opts.cluster_log,
+            fixed: sim_opts.fixed,
         })
     }
 
@@ -425,7 +432,36 @@ impl<W: Write + Seek> Sim<W> {
         )
     }
 
+    /// A line of the cluster.log, when one is being written.
+    fn log_line(&mut self, tid: u32, component: &str, text: &str) -> io::Result<()> {
+        let time = self.ns(self.now);
+        let Some(log) = self.log.as_mut() else {
+            return Ok(());
+        };
+        let level = if text.contains("timed out") || text.contains("deadlock") {
+            "ERR"
+        } else {
+            "INFO"
+        };
+        let line = crate::clusterlog::format_line(RHS_PID, tid, time, level, component, text);
+        writeln!(log, "{line}")
+    }
+
+    /// What the DLL logs through RHS's LogEvent callback: RHS prefixes the
+    /// resource type and name.
+    fn res_line(&mut self, tid: u32, r: Option<usize>, text: String) -> io::Result<()> {
+        if self.log.is_none() {
+            return Ok(());
+        }
+        let line = match r {
+            Some(r) => format!("{RESOURCE_TYPE} <{}>: rhscope: {text}", self.resources[r]),
+            None => format!("rhscope: {text}"),
+        };
+        self.log_line(tid, "RES", &line)
+    }
+
     fn cluster_log(&mut self, tid: u32, text: &str) -> io::Result<()> {
+        self.log_line(tid, "RHS", text)?;
         self.fc_seq += 1;
         let payload: Vec<u8> = text
             .encode_utf16()
@@ -471,6 +507,7 @@ impl<W: Write + Seek> Sim<W> {
         let r_name = |s: &Self, r: usize| s.resources[r].clone();
         match step {
             Step::EntryBegin(r, ep) => {
+                self.res_line(tid, Some(r), format!("entry-point-begin {}", ep.name()))?;
                 let name = r_name(self, r);
                 self.write_tl(
                     tid,
@@ -483,6 +520,11 @@ impl<W: Write + Seek> Sim<W> {
                 )
             }
             Step::EntryEnd(r, ep, status) => {
+                self.res_line(
+                    tid,
+                    Some(r),
+                    format!("entry-point-end {} status {status:#x}", ep.name()),
+                )?;
                 let name = r_name(self, r);
                 self.write_tl(
                     tid,
@@ -497,6 +539,11 @@ impl<W: Write + Seek> Sim<W> {
             }
             Step::ApiBegin(api, target) => {
                 let context = self.scripts[id].as_ref().and_then(|sc| sc.context);
+                self.res_line(
+                    tid,
+                    context.map(|c| c.0),
+                    format!("api-call-begin {api} target {target}"),
+                )?;
                 if let Some((r, ep)) = context {
                     let planted = self.plant_misuse(r, ep, &api, tid);
                     if let Some(sc) = self.scripts[id].as_mut() {
@@ -513,6 +560,12 @@ impl<W: Write + Seek> Sim<W> {
                 )
             }
             Step::ApiEnd(api, target, status) => {
+                let context = self.scripts[id].as_ref().and_then(|sc| sc.context);
+                self.res_line(
+                    tid,
+                    context.map(|c| c.0),
+                    format!("api-call-end {api} status {status:#x} target {target}"),
+                )?;
                 let begun = self.scripts[id].as_mut().and_then(|sc| sc.open_calls.pop());
                 if let Some(i) = begun {
                     let begin = chrono::DateTime::parse_from_rfc3339(&self.findings[i].begin)
@@ -558,6 +611,7 @@ impl<W: Write + Seek> Sim<W> {
                     3,
                     &payloads::thread(RHS_PID, worker),
                 )?;
+                self.res_line(tid, Some(r), format!("worker-create {worker}"))?;
                 let name = r_name(self, r);
                 self.write_tl(
                     tid,
@@ -574,11 +628,13 @@ impl<W: Write + Seek> Sim<W> {
                 Ok(())
             }
             Step::WorkerExit(r) => {
+                self.res_line(tid, Some(r), "worker-exit".into())?;
                 let name = r_name(self, r);
                 self.write_tl(tid, "WorkerExit", &[("Resource", FieldValue::Str(name))])?;
                 self.write_kernel(tid, KERNEL_THREAD, 2, 3, &payloads::thread(RHS_PID, tid))
             }
             Step::Status(r, state) => {
+                self.res_line(tid, Some(r), format!("resource-status {state}"))?;
                 let name = r_name(self, r);
                 self.write_tl(
                     tid,
@@ -640,6 +696,19 @@ impl<W: Write + Seek> Sim<W> {
     }
 }
 
+/// How to simulate, besides the scenario.
+#[derive(Default)]
+pub struct Options<'w> {
+    pub seed: u64,
+    /// For `large`: about how many records to write.
+    pub scale: u64,
+    /// Also write the node's cluster.log (the same events as lines).
+    pub cluster_log: Option<&'w mut dyn Write>,
+    /// Behaviours to simulate as fixed (healthy), by their scenario's name:
+    /// the "after" of a before/after pair.
+    pub fixed: Vec<Scenario>,
+}
+
 /// Simulates `scenario` into `out`. Same scenario, seed and scale give the
 /// same bytes.
 pub fn simulate<W: Write + Seek>(
@@ -648,7 +717,22 @@ pub fn simulate<W: Write + Seek>(
     scale: u64,
     out: W,
 ) -> io::Result<(W, GroundTruth)> {
-    let mut sim = Sim::new(out, seed)?;
+    let opts = Options {
+        seed,
+        scale,
+        ..Options::default()
+    };
+    simulate_with(scenario, opts, out)
+}
+
+/// [`simulate`] with every option.
+pub fn simulate_with<W: Write + Seek>(
+    scenario: Scenario,
+    opts: Options<'_>,
+    out: W,
+) -> io::Result<(W, GroundTruth)> {
+    let (seed, scale) = (opts.seed, opts.scale);
+    let mut sim = Sim::new(out, opts)?;
     let end = scenario::plan(&mut sim, scenario, scale);
     sim.rundown()?;
     sim.run(end)?;

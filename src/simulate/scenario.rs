@@ -91,6 +91,21 @@ enum Behaviour {
     ControlCodeByNumber,
 }
 
+impl Behaviour {
+    /// The behaviour a single-behaviour scenario is named after.
+    fn of(s: Scenario) -> Option<Behaviour> {
+        Some(match s {
+            Scenario::DoNotUseInOnline => Behaviour::DoNotUseInOnline,
+            Scenario::WorkerOnlyFromIsAlive => Behaviour::WorkerOnlyFromIsAlive,
+            Scenario::SomeOkFromOffline => Behaviour::SomeOkFromOffline,
+            Scenario::CorrectWorker => Behaviour::CorrectWorker,
+            Scenario::PendingTimeout => Behaviour::PendingTimeout,
+            Scenario::ControlCodeByNumber => Behaviour::ControlCodeByNumber,
+            Scenario::Healthy | Scenario::Mixed | Scenario::Large => return None,
+        })
+    }
+}
+
 const MIXED: [Behaviour; 8] = [
     Behaviour::Healthy,
     Behaviour::DoNotUseInOnline,
@@ -103,7 +118,7 @@ const MIXED: [Behaviour; 8] = [
 ];
 
 /// Schedules the scenario; returns the absolute time to stop at.
-pub(super) fn plan<W: Write + Seek>(sim: &mut Sim<W>, scenario: Scenario, scale: u64) -> i64 {
+pub(super) fn plan<W: Write + Seek>(sim: &mut Sim<'_, W>, scenario: Scenario, scale: u64) -> i64 {
     let (behaviours, duration): (Vec<Behaviour>, i64) = match scenario {
         Scenario::Healthy => (vec![Behaviour::Healthy; 2], 70 * SECOND),
         Scenario::DoNotUseInOnline => (
@@ -139,6 +154,17 @@ pub(super) fn plan<W: Write + Seek>(sim: &mut Sim<W>, scenario: Scenario, scale:
             (b, 600 * SECOND)
         }
     };
+    let fixed: Vec<Behaviour> = sim.fixed.iter().filter_map(|&s| Behaviour::of(s)).collect();
+    let behaviours: Vec<Behaviour> = behaviours
+        .into_iter()
+        .map(|b| {
+            if fixed.contains(&b) {
+                Behaviour::Healthy
+            } else {
+                b
+            }
+        })
+        .collect();
     let end = sim.at(duration);
     for (i, _) in behaviours.iter().enumerate() {
         sim.add_resource(format!("AppRes-{}", i + 1));
@@ -153,7 +179,7 @@ pub(super) fn plan<W: Write + Seek>(sim: &mut Sim<W>, scenario: Scenario, scale:
 
 /// Steps of a worker that brings its resource online properly.
 fn good_worker<W: Write + Seek>(
-    sim: &mut Sim<W>,
+    sim: &mut Sim<'_, W>,
     r: usize,
     target: &str,
     thorough: bool,
@@ -175,7 +201,7 @@ fn good_worker<W: Write + Seek>(
 }
 
 fn resource<W: Write + Seek>(
-    sim: &mut Sim<W>,
+    sim: &mut Sim<'_, W>,
     r: usize,
     b: Behaviour,
     other: &str,
@@ -276,7 +302,7 @@ pub(crate) struct Tick {
 /// LooksAlive every 5 s and IsAlive every 60 s, with the behaviour's
 /// planted misuse.
 fn health_checks<W: Write + Seek>(
-    sim: &mut Sim<W>,
+    sim: &mut Sim<'_, W>,
     r: usize,
     b: Behaviour,
     from: i64,
@@ -298,7 +324,7 @@ fn health_checks<W: Write + Seek>(
 }
 
 /// Runs one health check and schedules the next.
-pub(super) fn tick<W: Write + Seek>(sim: &mut Sim<W>, mut t: Tick) {
+pub(super) fn tick<W: Write + Seek>(sim: &mut Sim<'_, W>, mut t: Tick) {
     let jitter = sim.rng.between(0, 20 * MS);
     let target = sim.resources[t.r].clone();
     if t.at >= t.next_is_alive {

@@ -1,0 +1,323 @@
+//! Windows event log files (.evtx), read with the `evtx` crate: the
+//! FailoverClustering Diagnostic and Operational channels carry the same
+//! messages as the ETW provider and cluster.log, so the same message
+//! patterns map them.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value as Json;
+
+use crate::analysis::source::{map_message, EventSource, Observed};
+use crate::analysis::AnalysisError;
+use crate::model::{Evidence, Record, RecordKind};
+use crate::providers::ProviderSet;
+
+/// File header: "ElfFile\0", ..., at 0x28 the header block size and at
+/// 0x2A the chunk count; chunks of 64 KiB follow the 4 KiB header block.
+const HEADER_BLOCK: u64 = 4096;
+const CHUNK: u64 = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvtxError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not an .evtx file: {detail} (at byte offset {offset})", path.display())]
+    NotEvtx {
+        path: PathBuf,
+        offset: u64,
+        detail: String,
+    },
+    #[error("{}: truncated .evtx: the header lists {chunks} chunks, which end at byte offset {need}; the file has {have} bytes", path.display())]
+    Truncated {
+        path: PathBuf,
+        chunks: u64,
+        need: u64,
+        have: u64,
+    },
+    #[error("{}: event record {record}: {detail}", path.display())]
+    Record {
+        path: PathBuf,
+        record: String,
+        detail: String,
+    },
+}
+
+/// What one event of the log says, as rhscope needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEvent {
+    pub record_id: u64,
+    pub time_ns: i64,
+    pub provider: String,
+    pub event_id: u64,
+    pub pid: Option<u32>,
+    pub tid: Option<u32>,
+    /// Every string of EventData / UserData, in document order.
+    pub data: Vec<String>,
+}
+
+/// Reads the parts of an event's JSON (as the `evtx` crate renders it)
+/// rhscope uses.
+pub fn log_event(record_id: u64, time_ns: i64, json: &Json) -> LogEvent {
+    let event = json.get("Event").unwrap_or(json);
+    let system = event.get("System");
+    let attr = |v: Option<&Json>, name: &str| -> Option<Json> {
+        let v = v?;
+        v.get("#attributes")
+            .and_then(|a| a.get(name))
+            .or_else(|| v.get(name))
+            .cloned()
+    };
+    let number = |v: Option<Json>| -> Option<u64> {
+        match v? {
+            Json::Number(n) => n.as_u64(),
+            Json::String(s) => crate::model::record::parse_u64(&s),
+            _ => None,
+        }
+    };
+    let provider = attr(system.and_then(|s| s.get("Provider")), "Name")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let event_id = system.and_then(|s| s.get("EventID")).and_then(|v| match v {
+        Json::Object(_) => v.get("#text").cloned(),
+        other => Some(other.clone()),
+    });
+    let execution = system.and_then(|s| s.get("Execution"));
+    let mut data = Vec::new();
+    for part in ["EventData", "UserData"] {
+        if let Some(v) = event.get(part) {
+            strings(v, &mut data);
+        }
+    }
+    LogEvent {
+        record_id,
+        time_ns,
+        provider,
+        event_id: number(event_id).unwrap_or(0),
+        pid: number(attr(execution, "ProcessID")).map(|v| v as u32),
+        tid: number(attr(execution, "ThreadID")).map(|v| v as u32),
+        data,
+    }
+}
+
+fn strings(v: &Json, out: &mut Vec<String>) {
+    match v {
+        Json::String(s) if !s.is_empty() => out.push(s.clone()),
+        Json::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Json::Object(o) => o
+            .iter()
+            .filter(|(k, _)| *k != "#attributes")
+            .for_each(|(_, x)| strings(x, out)),
+        _ => {}
+    }
+}
+
+/// Maps an event: events of a provider the definitions know are matched
+/// against the message patterns, string by string ("[RHS] text" lines
+/// keep their component).
+pub fn map_event(providers: &ProviderSet, e: &LogEvent, input: u16) -> Observed {
+    let known = providers
+        .definitions()
+        .iter()
+        .any(|d| d.header.name.eq_ignore_ascii_case(&e.provider));
+    if !known {
+        return Observed::Seen(e.time_ns);
+    }
+    let mut base = Record::new(
+        RecordKind::RhsMessage,
+        e.time_ns,
+        Evidence::Evtx {
+            input,
+            record_id: e.record_id,
+        },
+    );
+    base.pid = e.pid;
+    base.tid = e.tid;
+    let mut first = None;
+    for text in &e.data {
+        let (component, text) = match text.strip_prefix('[').and_then(|t| t.split_once("] ")) {
+            Some((c, t)) => (c, t),
+            None => ("RHS", text.as_str()),
+        };
+        let o = map_message(providers, component, text, base.clone());
+        match &o {
+            Observed::Record(r) if r.kind != RecordKind::RhsMessage => return o,
+            _ => {
+                first.get_or_insert(o);
+            }
+        }
+    }
+    first.unwrap_or(Observed::Seen(e.time_ns))
+}
+
+/// The records of an .evtx file, read whole (event logs are bounded in
+/// size by their channel's maximum) and in time order.
+pub struct EvtxSource {
+    path: PathBuf,
+    events: std::vec::IntoIter<Result<Observed, AnalysisError>>,
+    pub records: u64,
+    pub bad_records: u64,
+}
+
+/// Every event of an .evtx file that parses, and the errors of those that
+/// do not (record problems do not end the file).
+pub fn read_events(path: &Path) -> Result<(Vec<LogEvent>, Vec<EvtxError>), EvtxError> {
+    check_header(path)?;
+    let mut parser = evtx::EvtxParser::from_path(path).map_err(|e| EvtxError::NotEvtx {
+        path: path.to_path_buf(),
+        offset: 0,
+        detail: e.to_string(),
+    })?;
+    let (mut events, mut bad) = (Vec::new(), Vec::new());
+    for r in parser.records_json_value() {
+        match r {
+            Ok(r) => {
+                let time_ns = i64::try_from(r.timestamp.as_nanosecond()).unwrap_or(i64::MAX);
+                events.push(log_event(r.event_record_id, time_ns, &r.data));
+            }
+            Err(e) => bad.push(EvtxError::Record {
+                path: path.to_path_buf(),
+                record: format!(
+                    "after {}",
+                    events.last().map_or(0, |e: &LogEvent| e.record_id)
+                ),
+                detail: e.to_string(),
+            }),
+        }
+    }
+    Ok((events, bad))
+}
+
+impl EvtxSource {
+    pub fn open(path: &Path, providers: &ProviderSet) -> Result<EvtxSource, EvtxError> {
+        let (events, bad) = read_events(path)?;
+        let records = events.len() as u64;
+        let bad_records = bad.len() as u64;
+        let mut items: Vec<(i64, Result<Observed, AnalysisError>)> = events
+            .iter()
+            .map(|e| (e.time_ns, Ok(map_event(providers, e, 0))))
+            .collect();
+        items.sort_by_key(|(t, _)| *t);
+        // Problems come last: strict analysis stops on the first.
+        items.extend(
+            bad.into_iter()
+                .map(|e| (i64::MAX, Err(AnalysisError::Evtx(e)))),
+        );
+        Ok(EvtxSource {
+            path: path.to_path_buf(),
+            events: items
+                .into_iter()
+                .map(|(_, o)| o)
+                .collect::<Vec<_>>()
+                .into_iter(),
+            records,
+            bad_records,
+        })
+    }
+}
+
+impl EventSource for EvtxSource {
+    fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn next_observed(&mut self) -> Option<Result<Observed, AnalysisError>> {
+        self.events.next()
+    }
+}
+
+/// The file header, checked before the `evtx` crate reads chunks, so a
+/// cut-off file says where it was cut.
+fn check_header(path: &Path) -> Result<(), EvtxError> {
+    use std::io::Read;
+    let io = |source| EvtxError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let have = f.metadata().map_err(io)?.len();
+    let mut h = [0u8; 0x2C];
+    let n = f.read(&mut h).map_err(io)?;
+    if n < h.len() || &h[..8] != b"ElfFile\0" {
+        return Err(EvtxError::NotEvtx {
+            path: path.to_path_buf(),
+            offset: 0,
+            detail: if n >= 8 && &h[..8] != b"ElfFile\0" {
+                "no \"ElfFile\" signature".into()
+            } else {
+                format!("file header needs {} bytes, the file has {n}", h.len())
+            },
+        });
+    }
+    let block = u64::from(u16::from_le_bytes([h[0x28], h[0x29]])).max(HEADER_BLOCK);
+    let chunks = u64::from(u16::from_le_bytes([h[0x2A], h[0x2B]]));
+    let need = block + chunks * CHUNK;
+    if have < need {
+        return Err(EvtxError::Truncated {
+            path: path.to_path_buf(),
+            chunks,
+            need,
+            have,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A FailoverClustering Diagnostic event as the `evtx` crate renders it.
+    fn diagnostic(text: &str) -> Json {
+        serde_json::json!({"Event": {
+            "#attributes": {"xmlns": "http://schemas.microsoft.com/win/2004/08/events/event"},
+            "System": {
+                "Provider": {"#attributes": {"Name": "Microsoft-Windows-FailoverClustering", "Guid": "{BAF908EA-3421-4CA9-9B84-6689B8C6F85F}"}},
+                "EventID": 2051,
+                "TimeCreated": {"#attributes": {"SystemTime": "2013-03-08T08:13:01.001000Z"}},
+                "EventRecordID": 77,
+                "Execution": {"#attributes": {"ProcessID": 6292, "ThreadID": 6308}},
+                "Channel": "Microsoft-Windows-FailoverClustering/Diagnostic"
+            },
+            "EventData": {"Data": [{"#attributes": {"Name": "Message"}, "#text": text}]}
+        }})
+    }
+
+    #[test]
+    fn deadlock_message_maps_with_ids_and_record() {
+        let e = log_event(
+            77,
+            1_362_730_381_001_000_000,
+            &diagnostic("[RHS] RhsCall::DeadlockMonitor: Call ONLINERESOURCE timed out for resource 'TSM-Server-TSM1'."),
+        );
+        assert_eq!((e.pid, e.tid, e.event_id), (Some(6292), Some(6308), 2051));
+        let Observed::Record(r) = map_event(&ProviderSet::embedded(), &e, 1) else {
+            panic!("not mapped");
+        };
+        assert_eq!(r.kind, RecordKind::DeadlockTimeout);
+        assert_eq!(r.resource.as_deref(), Some("TSM-Server-TSM1"));
+        assert_eq!(r.entry_point, Some(crate::model::EntryPoint::Online));
+        assert_eq!(
+            r.evidence,
+            Evidence::Evtx {
+                input: 1,
+                record_id: 77
+            }
+        );
+    }
+
+    #[test]
+    fn other_providers_only_count_time() {
+        let mut j = diagnostic("x");
+        j["Event"]["System"]["Provider"]["#attributes"]["Name"] =
+            "Microsoft-Windows-Kernel-General".into();
+        let e = log_event(1, 5, &j);
+        assert_eq!(
+            map_event(&ProviderSet::embedded(), &e, 0),
+            Observed::Seen(5)
+        );
+    }
+}

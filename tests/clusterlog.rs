@@ -1,0 +1,259 @@
+//! cluster.log as an input: the simulator's logs (same findings as the
+//! matching .etl, and merged with it every line is a duplicate), a
+//! hand-written sample of real-format lines with exact counts, and bad
+//! inputs.
+
+mod common;
+
+use std::io::Cursor;
+use std::path::Path;
+
+use rhscope::analysis::{
+    analyze_sources, analyze_trace, Analysis, ClusterLogSource, Config, EtlSource, EventSource,
+};
+use rhscope::clusterlog::{ClusterLog, ClusterLogError};
+use rhscope::etl::Trace;
+use rhscope::model::{EntryPoint, Evidence, Finding, Rule};
+use rhscope::providers::ProviderSet;
+use rhscope::simulate::{simulate_with, GroundTruth, Options};
+use rhscope::usage::UsageTable;
+
+fn analyse_log(path: &Path) -> (Analysis, rhscope::clusterlog::LogCounts) {
+    let providers = ProviderSet::embedded();
+    let mut src = ClusterLogSource::new(ClusterLog::open(path).unwrap(), &providers);
+    let a = analyze_sources(
+        vec![&mut src],
+        &UsageTable::embedded(),
+        &Config::default(),
+        true,
+    )
+    .unwrap();
+    (a, src.counts().clone())
+}
+
+/// A finding as a millisecond-resolution log can state it.
+fn at_ms(f: &Finding) -> Finding {
+    let mut f = f.clone();
+    let t = chrono::DateTime::parse_from_rfc3339(&f.begin).unwrap();
+    f.begin = t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string();
+    f.duration_ns = None;
+    f
+}
+
+#[test]
+fn simulated_logs_give_the_planted_findings() {
+    for s in common::SCENARIOS {
+        let log = common::traces(&format!("{s}.cluster.log"));
+        let (a, counts) = analyse_log(&log);
+        let lines = std::fs::read_to_string(&log).unwrap().lines().count() as u64;
+        assert_eq!(counts.lines, lines, "{s}");
+        assert_eq!(counts.entries, lines, "{s}");
+        assert_eq!(
+            (counts.unparsed_lines, counts.continuation_lines),
+            (0, 0),
+            "{s}"
+        );
+        assert_eq!(a.records, lines, "{s}: every line maps to a record");
+        let truth: GroundTruth = serde_json::from_slice(
+            &std::fs::read(common::traces(&format!("{s}.expected.json"))).unwrap(),
+        )
+        .unwrap();
+        let found: Vec<Finding> = a.findings.iter().map(|r| at_ms(&r.finding)).collect();
+        let planted: Vec<Finding> = truth.findings.iter().map(at_ms).collect();
+        assert_eq!(found, planted, "{s}");
+        // Durations agree with the .etl's to the log's millisecond.
+        for (r, t) in a.findings.iter().zip(&truth.findings) {
+            if t.rule != Rule::Hang {
+                let (x, y) = (r.finding.duration_ns, t.duration_ns);
+                assert_eq!(x.is_some(), y.is_some(), "{s}");
+                assert!(
+                    (x.unwrap_or(0) - y.unwrap_or(0)).abs() <= 1_000_000,
+                    "{s}: {x:?} {y:?}"
+                );
+            }
+        }
+        assert!(a
+            .findings
+            .iter()
+            .flat_map(|r| &r.evidence)
+            .all(|e| matches!(e, Evidence::Line { line, .. } if *line >= 1 && *line <= lines)));
+    }
+}
+
+#[test]
+fn the_bundled_log_is_what_the_simulator_writes() {
+    for s in common::SCENARIOS {
+        let mut log = Vec::new();
+        let opts = Options {
+            seed: 1,
+            scale: 1_000_000,
+            cluster_log: Some(&mut log),
+            fixed: Vec::new(),
+        };
+        let (etl, _) = simulate_with(s.parse().unwrap(), opts, Cursor::new(Vec::new())).unwrap();
+        assert_eq!(
+            log,
+            std::fs::read(common::traces(&format!("{s}.cluster.log"))).unwrap(),
+            "{s}"
+        );
+        // Writing the log changes nothing in the trace.
+        assert!(etl.into_inner() == std::fs::read(common::traces(&format!("{s}.etl"))).unwrap());
+    }
+}
+
+#[test]
+fn etl_and_log_of_one_node_merge_without_duplicates() {
+    let providers = ProviderSet::embedded();
+    let (table, cfg) = (UsageTable::embedded(), Config::default());
+    for s in ["mixed", "do-not-use-in-online"] {
+        let trace = Trace::open(common::traces(&format!("{s}.etl"))).unwrap();
+        let alone = analyze_trace(&trace, &providers, &table, &cfg, true).unwrap();
+        let log = common::traces(&format!("{s}.cluster.log"));
+        let lines = std::fs::read_to_string(&log).unwrap().lines().count() as u64;
+        let mut etl = EtlSource::new(&trace, &providers);
+        let mut text = ClusterLogSource::new(ClusterLog::open(&log).unwrap(), &providers);
+        let merged = analyze_sources(
+            vec![&mut etl as &mut dyn EventSource, &mut text],
+            &table,
+            &cfg,
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            merged.duplicates, lines,
+            "{s}: every line is also in the .etl"
+        );
+        assert_eq!(merged.records, alone.records, "{s}");
+        assert_eq!(merged.unmatched_ends, 0, "{s}");
+        let strip = |a: &Analysis| -> Vec<Finding> {
+            a.findings.iter().map(|r| r.finding.clone()).collect()
+        };
+        // The .etl's finer copies are kept: findings equal the .etl's own.
+        assert_eq!(strip(&merged), strip(&alone), "{s}");
+        assert_eq!(merged.inputs.len(), 2);
+    }
+}
+
+#[test]
+fn hand_written_sample_has_exact_counts_and_findings() {
+    let path = common::data("cluster-sample.log");
+    let mut log = ClusterLog::open(&path).unwrap();
+    let entries: Vec<_> = log.by_ref().map(|e| e.unwrap()).collect();
+    let lines: Vec<u64> = entries.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [3, 4, 5, 6, 9, 11, 12, 13]);
+    let c = log.counts();
+    assert_eq!(
+        (c.lines, c.entries, c.continuation_lines, c.unparsed_lines),
+        (13, 8, 2, 3)
+    );
+    let unparsed: Vec<u64> = c.unparsed.iter().map(|u| u.line).collect();
+    assert_eq!(unparsed, [1, 2, 10]);
+    assert!(c.unparsed[2].reason.contains("bad timestamp"));
+    // The multi-line entry, the byte that is not UTF-8, the short form.
+    assert_eq!(
+        entries[3].text,
+        "DB2 Server <TSM1>: db2 output follows:\n    SQL1063N  DB2START processing was successful.\n    SQL1064N  DB2STOP processing was successful."
+    );
+    assert_eq!(
+        entries[4].text,
+        "DB2 Server <TSM1>: caf\u{fffd} in Latin-1, not UTF-8"
+    );
+    assert_eq!((entries[7].pid, entries[7].tid), (0xdf4, 0xc04));
+    assert_eq!((entries[5].pid, entries[5].tid), (0x1894, 0x18a4));
+    assert_eq!(
+        (entries[5].level.as_str(), entries[5].component.as_str()),
+        ("ERR", "RHS")
+    );
+
+    let (a, _) = analyse_log(&path);
+    type Row<'a> = (Rule, Option<&'a str>, Option<EntryPoint>, u32, &'a str);
+    let got: Vec<Row> = a
+        .findings
+        .iter()
+        .map(|r| {
+            let f = &r.finding;
+            (
+                f.rule,
+                f.resource.as_deref(),
+                f.entry_point,
+                f.tid,
+                f.begin.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                Rule::DeadlockTimeout,
+                Some("TSM-Server-TSM1"),
+                Some(EntryPoint::Online),
+                0x18a4,
+                "2013-03-08T08:13:01.001000000Z"
+            ),
+            (
+                Rule::PendingTimeout,
+                Some("TSM-Server-TSM1"),
+                Some(EntryPoint::Online),
+                0x18a4,
+                "2013-03-08T08:08:03.400000000Z"
+            ),
+            (
+                Rule::RhsRestart,
+                Some("TSM-Server-TSM1"),
+                None,
+                0x18a4,
+                "2013-03-08T08:13:01.001000000Z"
+            ),
+        ]
+    );
+    assert_eq!(
+        a.findings[0].evidence,
+        [Evidence::Line { input: 0, line: 11 }]
+    );
+}
+
+fn open_err(bytes: &[u8], name: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("rhscope-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    match ClusterLog::open(&path) {
+        Err(e @ ClusterLogError::NotClusterLog { .. }) => {
+            e.to_string().replace(&dir.display().to_string(), "DIR")
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("{name} opened"),
+    }
+}
+
+#[test]
+fn what_is_not_a_cluster_log_says_so() {
+    assert_eq!(
+        open_err(b"MZ\x90\x00\x03\x00\x00\x00", "a.log"),
+        "DIR/a.log: not a cluster.log: binary data (NUL bytes) (at byte offset 0)"
+    );
+    let mut text = b"00000001.00000002::2020/01/01-00:00:00.000 INFO [RHS] fine\n".to_vec();
+    text.splice(0..0, b"header\n".repeat(3));
+    text.splice(0..0, b"x\x00y\n".to_vec());
+    assert_eq!(
+        open_err(&text, "b.log"),
+        "DIR/b.log: not a cluster.log: binary data (NUL bytes) (at byte offset 0)"
+    );
+    assert_eq!(
+        open_err(&b"just text\n".repeat(300), "c.log"),
+        "DIR/c.log: not a cluster.log: none of the first 200 lines starts with `PID.TID::YYYY/MM/DD-HH:MM:SS.mmm` (at byte offset 0)"
+    );
+    assert_eq!(
+        open_err(b"", "d.log"),
+        "DIR/d.log: not a cluster.log: no log entries (at byte offset 0)"
+    );
+    // A later line of garbage is counted, not fatal.
+    let mut ok = b"00000001.00000002::2020/01/01-00:00:00.000 INFO [RHS] fine\n".to_vec();
+    ok.extend_from_slice(b"\x00\x01\x02\n");
+    let dir = std::env::temp_dir().join(format!("rhscope-log-{}", std::process::id()));
+    std::fs::write(dir.join("e.log"), &ok).unwrap();
+    let mut log = ClusterLog::open(&dir.join("e.log")).unwrap();
+    assert_eq!(log.by_ref().count(), 1);
+    assert_eq!(log.counts().unparsed_lines, 1);
+}
