@@ -2,6 +2,7 @@
 //! trace, checked against the usage table and the RHS timeouts. Every
 //! misuse, hang and timeout becomes a [`Reported`] finding.
 
+pub mod diff;
 pub mod source;
 pub mod spans;
 
@@ -157,7 +158,7 @@ fn to_aggregates(
 }
 
 /// Count and duration figures of a group of spans.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Aggregate {
     pub key: String,
     pub count: usize,

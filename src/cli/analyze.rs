@@ -406,9 +406,13 @@ pub fn check(
     opts: &AnalyzeOpts,
     fail_on: Severity,
     sarif: Option<&Path>,
+    baseline: Option<&Path>,
     read: ReadOpts,
 ) -> Result<i32> {
     let all = analyses(traces, opts, read)?;
+    if let Some(base) = baseline {
+        return super::diff::check_baseline(&all, base, fail_on);
+    }
     if let Some(path) = sarif {
         let inputs: Vec<&Path> = traces.iter().map(PathBuf::as_path).collect();
         rhscope::output::write_atomically::<anyhow::Error>(path, &inputs, |out| {

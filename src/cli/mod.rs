@@ -2,6 +2,7 @@
 //! Exit codes: 0 success, 2 error (one line on stderr), 0 on a closed pipe.
 
 mod analyze;
+mod diff;
 mod dump;
 mod progress;
 mod sarif;
@@ -89,6 +90,32 @@ enum Command {
         /// Also write the findings as SARIF 2.1.0.
         #[arg(long, value_name = "FILE")]
         sarif: Option<PathBuf>,
+        /// Fail only on findings this saved run does not have (`analyze
+        /// --format json` output or a report's findings.json): adopt the
+        /// gate on an old DLL, then keep it from getting worse.
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<PathBuf>,
+        #[command(flatten)]
+        read: ReadOpts,
+    },
+    /// Compares two runs: findings that disappeared, appeared or stayed, and
+    /// per entry point and per API the durations before and after.
+    Diff {
+        /// The run before the change: a trace (.etl, cluster.log, .evtx) or
+        /// a saved `analyze --format json` / findings.json.
+        before: PathBuf,
+        /// The run after it, the same kinds.
+        after: PathBuf,
+        #[command(flatten)]
+        analyze: AnalyzeOpts,
+        #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+        format: DiffFormat,
+        /// Also write a report folder (index.html, charts, diff.json).
+        #[arg(long, value_name = "DIR")]
+        report: Option<PathBuf>,
+        /// Write to this file (atomically) instead of standard output.
+        #[arg(short, long, value_name = "PATH")]
+        output: Option<PathBuf>,
         #[command(flatten)]
         read: ReadOpts,
     },
@@ -195,6 +222,12 @@ enum AnalyzeFormat {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum DiffFormat {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum FailOn {
     Error,
     Warning,
@@ -235,17 +268,42 @@ pub fn main() -> i32 {
             analyze,
             fail_on,
             sarif,
+            baseline,
             read,
         } => {
             let level = match fail_on {
                 FailOn::Error => rhscope::model::Severity::Error,
                 FailOn::Warning => rhscope::model::Severity::Warning,
             };
-            match analyze::check(&traces, &analyze, level, sarif.as_deref(), read) {
+            match analyze::check(
+                &traces,
+                &analyze,
+                level,
+                sarif.as_deref(),
+                baseline.as_deref(),
+                read,
+            ) {
                 Ok(code) => return code,
                 Err(e) => Err(e),
             }
         }
+        Command::Diff {
+            before,
+            after,
+            analyze,
+            format,
+            report,
+            output,
+            read,
+        } => diff::run(
+            &before,
+            &after,
+            &analyze,
+            format,
+            report.as_deref(),
+            output.as_deref(),
+            read,
+        ),
         Command::Report {
             traces,
             analyze,

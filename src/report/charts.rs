@@ -57,7 +57,7 @@ fn category(names: &[String], v: f64) -> String {
 }
 
 /// The legend of a chart's labelled series, in one style everywhere.
-fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+pub(crate) fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
     position: SeriesLabelPosition,
 ) -> Result<(), String> {
@@ -73,7 +73,7 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
 
 /// The frame of a horizontal bar chart: 0..max across, one row per name
 /// (row i centred on i), names as the y labels.
-fn bar_frame<'a, DB: DrawingBackend>(
+pub(crate) fn bar_frame<'a, DB: DrawingBackend>(
     root: &'a Area<DB>,
     caption: String,
     names: &[String],
@@ -515,4 +515,41 @@ pub fn zoomable(rule: Rule) -> bool {
             | Rule::PendingTimeout
             | Rule::SlowEntryPoint
     )
+}
+
+/// Paired horizontal bars per key: before (grey) and after (blue), ms.
+pub fn before_after<DB: DrawingBackend>(
+    root: &Area<DB>,
+    title: &str,
+    rows: &[(String, f64, f64)],
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(err)?;
+    let max = rows
+        .iter()
+        .map(|r| r.1.max(r.2))
+        .fold(0.0, f64::max)
+        .max(1e-3)
+        * 1.05;
+    let names: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let mut chart = bar_frame(root, title.to_string(), &names, max, 280, "total time (ms)")?;
+    let before = RGBColor(150, 150, 150);
+    let after = RGBColor(40, 100, 200);
+    for (offset, colour, label, pick) in
+        [(-0.38, before, "before", 1usize), (0.0, after, "after", 2)]
+    {
+        let bars = rows.iter().enumerate().map(|(i, r)| {
+            let v = if pick == 1 { r.1 } else { r.2 };
+            Rectangle::new(
+                [(0.0, i as f64 + offset), (v, i as f64 + offset + 0.36)],
+                colour.filled(),
+            )
+        });
+        chart
+            .draw_series(bars)
+            .map_err(err)?
+            .label(label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled()));
+    }
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+    Ok(())
 }

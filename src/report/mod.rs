@@ -52,6 +52,9 @@ macro_rules! render {
     }};
 }
 
+// After `render!`, which it uses.
+pub mod diff;
+
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -81,6 +84,15 @@ pub fn write_report(
     dir: &Path,
 ) -> Result<Vec<PathBuf>, String> {
     register_fonts()?;
+    write_folder(dir, |tmp| write_into(analyses, table, tmp, dir))
+}
+
+/// Writes a folder whole or not at all: into a temporary folder beside it,
+/// then renamed into place (replacing an older one).
+fn write_folder(
+    dir: &Path,
+    write: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<Vec<PathBuf>, String> {
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -92,7 +104,7 @@ pub fn write_report(
         .into_owned();
     let tmp = parent.join(format!(".{name}.rhscope-{}.tmp", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    let result = write_into(analyses, table, &tmp, dir);
+    let result = write(&tmp);
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);

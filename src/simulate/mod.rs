@@ -696,6 +696,40 @@ impl<'w, W: Write + Seek> Sim<'w, W> {
     }
 }
 
+/// A writer that keeps only its length (for a run whose bytes are not
+/// wanted).
+#[derive(Default)]
+struct Discard {
+    pos: u64,
+    len: u64,
+}
+
+impl Write for Discard {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.pos += buf.len() as u64;
+        self.len = self.len.max(self.pos);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Seek for Discard {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let base = |b: u64, d: i64| {
+            b.checked_add_signed(d)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before start"))
+        };
+        self.pos = match to {
+            io::SeekFrom::Start(p) => p,
+            io::SeekFrom::End(d) => base(self.len, d)?,
+            io::SeekFrom::Current(d) => base(self.pos, d)?,
+        };
+        Ok(self.pos)
+    }
+}
+
 /// How to simulate, besides the scenario.
 #[derive(Default)]
 pub struct Options<'w> {
@@ -732,10 +766,27 @@ pub fn simulate_with<W: Write + Seek>(
     out: W,
 ) -> io::Result<(W, GroundTruth)> {
     let (seed, scale) = (opts.seed, opts.scale);
+    // A fixed run covers the same time as the unfixed one (which may stop
+    // early, when RHS terminates), so a before/after diff compares like
+    // with like.
+    let stop = if opts.fixed.is_empty() {
+        None
+    } else {
+        let unfixed = Options {
+            seed,
+            scale,
+            ..Options::default()
+        };
+        let mut sim = Sim::new(Discard::default(), unfixed)?;
+        let end = scenario::plan(&mut sim, scenario, scale);
+        sim.rundown()?;
+        sim.run(end)?;
+        Some(sim.now)
+    };
     let mut sim = Sim::new(out, opts)?;
     let end = scenario::plan(&mut sim, scenario, scale);
     sim.rundown()?;
-    sim.run(end)?;
+    sim.run(stop.unwrap_or(end))?;
     let last = sim.now;
     let end_ns = sim.ns(last);
     // Hangs are measured to the end of the trace, which only now is known.
