@@ -10,6 +10,7 @@ pub mod config;
 pub mod etl;
 #[cfg(feature = "evtx")]
 pub mod eventlog;
+pub mod manifest;
 pub mod model;
 pub mod output;
 pub mod providers;

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use regex::Regex;
 use serde_json::Value as Json;
@@ -12,6 +13,7 @@ use crate::etl::cursor::{ansi_lossy, Cursor};
 use crate::etl::payload::kernel_event_name;
 use crate::etl::tracelogging::Fields;
 use crate::etl::{Event, Guid, Payload};
+use crate::manifest::ManifestSet;
 use crate::model::record::FIELDS;
 use crate::model::{Evidence, Record, RecordKind};
 
@@ -146,6 +148,8 @@ pub struct ProviderSet {
     defs: Vec<ProviderDef>,
     by_guid: HashMap<Guid, usize>,
     kernel: Option<usize>,
+    /// Decode manifest events whose definition gives no [[payload]].
+    manifests: Arc<ManifestSet>,
 }
 
 impl ProviderSet {
@@ -161,6 +165,16 @@ impl ProviderSet {
             .expect("built-in provider definitions do not overlap");
         }
         set
+    }
+
+    /// Uses these manifests for manifest providers mapped by field name.
+    pub fn with_manifests(mut self, manifests: ManifestSet) -> ProviderSet {
+        self.manifests = Arc::new(manifests);
+        self
+    }
+
+    pub fn manifests(&self) -> &ManifestSet {
+        &self.manifests
     }
 
     /// Every `*.toml` definition in a folder (sorted by name).
@@ -242,7 +256,7 @@ impl ProviderSet {
     /// The model record an event stands for, if a definition maps it.
     /// Errors name what in the event did not fit the definition.
     pub fn map(&self, ev: &Event<'_>) -> Option<Result<Record, String>> {
-        self.definition_for(ev)?.map(ev)
+        self.definition_for(ev)?.map(ev, &self.manifests)
     }
 
     /// Applies message patterns of every definition to a text line (as
@@ -359,7 +373,11 @@ impl ProviderDef {
     }
 
     /// The event's fields as JSON, by the decoder this provider uses.
-    fn fields(&self, ev: &Event<'_>) -> Result<(Option<String>, Json), String> {
+    fn fields(
+        &self,
+        ev: &Event<'_>,
+        manifests: &ManifestSet,
+    ) -> Result<(Option<String>, Json), String> {
         match self.header.decoder {
             Decoder::Tracelogging | Decoder::Kernel => {
                 match ev.decode_payload().map_err(|e| e.to_string())? {
@@ -375,7 +393,20 @@ impl ProviderDef {
                     Payload::Raw => Ok((None, Json::Null)),
                 }
             }
-            Decoder::Manifest => self.read_payload(ev).map(|v| (None, v)),
+            Decoder::Manifest if !self.payload.is_empty() => {
+                self.read_payload(ev).map(|v| (None, v))
+            }
+            Decoder::Manifest => match manifests.decode(ev) {
+                Some(Ok(m)) => {
+                    let v = serde_json::to_value(Fields(&m.fields)).map_err(|e| e.to_string())?;
+                    Ok((Some(m.name), v))
+                }
+                Some(Err(e)) => Err(e.to_string()),
+                None => Err(format!(
+                    "no manifest describes event {} version {} (give one with --manifest)",
+                    ev.descriptor.id, ev.descriptor.version
+                )),
+            },
         }
     }
 
@@ -403,14 +434,14 @@ impl ProviderDef {
         Ok(Json::Object(obj))
     }
 
-    fn map(&self, ev: &Event<'_>) -> Option<Result<Record, String>> {
+    fn map(&self, ev: &Event<'_>, manifests: &ManifestSet) -> Option<Result<Record, String>> {
         let id = ev.descriptor.id;
         // Decode only events a definition could match.
         let wants_name = self.events.iter().any(|e| e.name.is_some());
         if !wants_name && !self.events.iter().any(|e| e.any || e.id == Some(id)) {
             return None;
         }
-        let (name, fields) = match self.fields(ev) {
+        let (name, fields) = match self.fields(ev, manifests) {
             Ok(x) => x,
             Err(e) => return Some(Err(e)),
         };

@@ -23,7 +23,8 @@ pub fn analyses(traces: &[PathBuf], opts: &AnalyzeOpts, read: ReadOpts) -> Resul
     let providers = match &opts.providers {
         Some(dir) => ProviderSet::load_dir(dir)?,
         None => ProviderSet::embedded(),
-    };
+    }
+    .with_manifests(super::manifests(&opts.manifest)?);
     let table = match &opts.usage_table {
         Some(f) => UsageTable::load(f)?,
         None => UsageTable::embedded(),

@@ -1,8 +1,9 @@
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use rhscope::etl::{known, EventRow, Guid, Trace};
+use rhscope::manifest::ManifestSet;
 
 use super::{progress, DumpFormat, ReadOpts};
 
@@ -53,12 +54,14 @@ pub fn run(
     providers: &[String],
     limit: Option<u64>,
     output: Option<&Path>,
+    manifests: &[PathBuf],
     opts: ReadOpts,
 ) -> Result<()> {
+    let manifests = super::manifests(manifests)?;
     let trace = Trace::open(path)?;
     let filter = ProviderFilter::new(providers);
     super::with_output(output, &[path], |out| {
-        dump(&trace, out, format, &filter, limit, opts)
+        dump(&trace, out, format, &filter, limit, &manifests, opts)
     })
 }
 
@@ -68,6 +71,7 @@ fn dump(
     format: DumpFormat,
     filter: &ProviderFilter,
     limit: Option<u64>,
+    manifests: &ManifestSet,
     opts: ReadOpts,
 ) -> Result<()> {
     let path = trace.path();
@@ -99,7 +103,8 @@ fn dump(
         if !filter.keeps(&ev) {
             continue;
         }
-        let row = EventRow::new(&ev);
+        let mut row = EventRow::new(&ev);
+        manifests.fill_row(&ev, &mut row);
         match format {
             DumpFormat::Jsonl => {
                 serde_json::to_writer(&mut *out, &row)?;

@@ -55,6 +55,10 @@ enum Command {
         /// Stop after this many events.
         #[arg(long, value_name = "N")]
         limit: Option<u64>,
+        /// Instrumentation manifest (.man, or a folder of them) to decode
+        /// manifest events with, besides the built-in ones; repeatable.
+        #[arg(long, value_name = "FILE|DIR")]
+        manifest: Vec<PathBuf>,
         /// Write to this file (atomically) instead of standard output.
         #[arg(short, long, value_name = "PATH")]
         output: Option<PathBuf>,
@@ -193,6 +197,10 @@ struct AnalyzeOpts {
     /// of *.toml).
     #[arg(long, value_name = "DIR")]
     providers: Option<PathBuf>,
+    /// Instrumentation manifest (.man, or a folder of them) for manifest
+    /// providers the definitions map by field name; repeatable.
+    #[arg(long, value_name = "FILE|DIR")]
+    manifest: Vec<PathBuf>,
     /// Usage table to use instead of the built-in one.
     #[arg(long, value_name = "FILE")]
     usage_table: Option<PathBuf>,
@@ -254,8 +262,17 @@ pub fn main() -> i32 {
             provider,
             limit,
             output,
+            manifest,
             read,
-        } => dump::run(&trace, format, &provider, limit, output.as_deref(), read),
+        } => dump::run(
+            &trace,
+            format,
+            &provider,
+            limit,
+            output.as_deref(),
+            &manifest,
+            read,
+        ),
         Command::Analyze {
             traces,
             analyze,
@@ -337,6 +354,15 @@ pub fn main() -> i32 {
 
 /// Runs `write` against standard output, or against `path` written
 /// atomically (never over one of `inputs`).
+/// The built-in manifests plus those given.
+fn manifests(paths: &[PathBuf]) -> anyhow::Result<rhscope::manifest::ManifestSet> {
+    let mut set = rhscope::manifest::ManifestSet::embedded();
+    for p in paths {
+        set.add_path(p)?;
+    }
+    Ok(set)
+}
+
 fn with_output(
     path: Option<&Path>,
     inputs: &[&Path],

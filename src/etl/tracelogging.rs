@@ -453,7 +453,7 @@ impl<'a> Decoder<'a> {
 }
 
 /// SYSTEMTIME {year, month, day-of-week, day, hour, minute, second, ms}.
-fn systemtime(b: [u8; 16]) -> Value<'static> {
+pub(crate) fn systemtime(b: [u8; 16]) -> Value<'static> {
     let w = |i: usize| u32::from(u16::from_le_bytes([b[2 * i], b[2 * i + 1]]));
     NaiveDate::from_ymd_opt(w(0) as i32, w(1), w(3))
         .and_then(|d| d.and_hms_milli_opt(w(4), w(5), w(6), w(7)))
