@@ -5,6 +5,7 @@
 //! -> report. The `rhscope` binary is thin glue over this library.
 
 pub mod analysis;
+pub mod capture;
 pub mod clusterlog;
 pub mod config;
 pub mod etl;

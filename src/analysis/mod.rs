@@ -297,26 +297,12 @@ pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str
                 && w.created_ns <= call.begin_ns
                 && w.exited_ns.is_none_or(|x| x >= call.begin_ns)
         });
-        let (kind, severity) = match (entry, worker) {
-            (Some(e), _) => (
-                ThreadKind::RhsEntryPoint,
-                table
-                    .forbidden_in(row.usage, e.entry_point)
-                    .then_some(Severity::Error),
-            ),
-            (None, Some(_)) => (
-                ThreadKind::ClusterWorker,
-                (row.usage == UsageCode::DoNotUse).then_some(Severity::Error),
-            ),
-            (None, None) => (
-                ThreadKind::Other,
-                match row.usage {
-                    UsageCode::DoNotUse => Some(Severity::Error),
-                    UsageCode::WorkerThreadOnly => Some(Severity::Warning),
-                    UsageCode::SomeEntryPointsOkay => None,
-                },
-            ),
-        };
+        let (kind, severity) = misuse_verdict(
+            table,
+            row.usage,
+            entry.map(|e| e.entry_point),
+            worker.is_some(),
+        );
         let Some(severity) = severity else { continue };
         let resource = entry
             .map(|e| e.resource.clone())
@@ -471,6 +457,35 @@ pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str
         duplicates: 0,
         unparsed_lines: 0,
         spans,
+    }
+}
+
+/// What kind of thread a call was made on, and how bad the call is there
+/// (None: allowed): inside an entry point, on a ClusWorkerCreate worker, or
+/// elsewhere. Offline and live analysis both judge calls with this.
+pub fn misuse_verdict(
+    table: &UsageTable,
+    usage: UsageCode,
+    entry_point: Option<EntryPoint>,
+    on_worker: bool,
+) -> (ThreadKind, Option<Severity>) {
+    match (entry_point, on_worker) {
+        (Some(ep), _) => (
+            ThreadKind::RhsEntryPoint,
+            table.forbidden_in(usage, ep).then_some(Severity::Error),
+        ),
+        (None, true) => (
+            ThreadKind::ClusterWorker,
+            (usage == UsageCode::DoNotUse).then_some(Severity::Error),
+        ),
+        (None, false) => (
+            ThreadKind::Other,
+            match usage {
+                UsageCode::DoNotUse => Some(Severity::Error),
+                UsageCode::WorkerThreadOnly => Some(Severity::Warning),
+                UsageCode::SomeEntryPointsOkay => None,
+            },
+        ),
     }
 }
 

@@ -47,7 +47,7 @@ pub fn analyses(traces: &[PathBuf], opts: &AnalyzeOpts, read: ReadOpts) -> Resul
     let mut out = Vec::new();
     for group in groups {
         #[allow(unused_mut)]
-        let mut a = analyze_group(&group, &providers, &table, &cfg, read)?;
+        let mut a = analyze_group(&group, &providers, &table, &cfg, opts.via_tdh, read)?;
         #[cfg(feature = "polars")]
         {
             rhscope::analysis::fill_aggregates(&mut a, &table).context("computing aggregates")?;
@@ -76,6 +76,45 @@ pub fn analyses(traces: &[PathBuf], opts: &AnalyzeOpts, read: ReadOpts) -> Resul
     Ok(out)
 }
 
+/// .etl inputs read by Windows (ferrisetw's FileTrace), the rest as usual.
+#[cfg(feature = "etw")]
+fn analyze_via_tdh(
+    group: &[(&Path, InputKind)],
+    providers: &ProviderSet,
+    table: &UsageTable,
+    cfg: &Config,
+    read: ReadOpts,
+) -> Result<Analysis> {
+    let mut sources = Vec::new();
+    for &(path, kind) in group {
+        if kind != InputKind::Etl {
+            anyhow::bail!("{}: --via-tdh reads .etl files only", path.display());
+        }
+        let rx = rhscope::capture::session::replay(path)?;
+        sources.push(rhscope::capture::ChannelSource::new(
+            &path.display().to_string(),
+            rx,
+            providers,
+        ));
+    }
+    let refs: Vec<&mut dyn EventSource> = sources
+        .iter_mut()
+        .map(|s| s as &mut dyn EventSource)
+        .collect();
+    Ok(analyze_sources(refs, table, cfg, read.strict)?)
+}
+
+#[cfg(not(feature = "etw"))]
+fn analyze_via_tdh(
+    _: &[(&Path, InputKind)],
+    _: &ProviderSet,
+    _: &UsageTable,
+    _: &Config,
+    _: ReadOpts,
+) -> Result<Analysis> {
+    Err(rhscope::capture::CaptureError::Unsupported.into())
+}
+
 #[cfg(feature = "evtx")]
 fn open_evtx(path: &Path, providers: &ProviderSet) -> Result<rhscope::eventlog::EvtxSource> {
     Ok(rhscope::eventlog::EvtxSource::open(path, providers)?)
@@ -96,8 +135,12 @@ fn analyze_group(
     providers: &ProviderSet,
     table: &UsageTable,
     cfg: &Config,
+    via_tdh: bool,
     read: ReadOpts,
 ) -> Result<Analysis> {
+    if via_tdh {
+        return analyze_via_tdh(group, providers, table, cfg, read);
+    }
     let total: u64 = group
         .iter()
         .filter_map(|(p, _)| std::fs::metadata(p).ok())

@@ -2,6 +2,7 @@
 //! Exit codes: 0 success, 2 error (one line on stderr), 0 on a closed pipe.
 
 mod analyze;
+mod capture;
 mod diff;
 mod dump;
 mod progress;
@@ -149,6 +150,52 @@ enum Command {
         #[command(flatten)]
         read: ReadOpts,
     },
+    /// Captures on a cluster node (Windows, built with `--features etw`):
+    /// enables every provider of the definitions (and with --kernel the
+    /// kernel's process, thread and context-switch events), writes the
+    /// .etl, and prints findings as their rules fire. Ctrl-C stops it;
+    /// the sessions are always stopped and the file is complete.
+    Capture {
+        /// The .etl to write (the kernel session writes NAME.kernel.etl).
+        #[arg(short, long, value_name = "FILE.etl")]
+        output: PathBuf,
+        /// Provider definitions to enable instead of the built-in ones.
+        #[arg(long, value_name = "DIR")]
+        providers: Option<PathBuf>,
+        /// Also run the kernel session (context switches: blocking time).
+        #[arg(long)]
+        kernel: bool,
+        /// Stop after this long (90s, 15m, 2h); default: until Ctrl-C.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        duration: Option<std::time::Duration>,
+        /// The ETW session's name.
+        #[arg(long, default_value = rhscope::capture::plan::DEFAULT_SESSION)]
+        session: String,
+        /// Stop an existing session of the same name first.
+        #[arg(long)]
+        force: bool,
+        /// Entry-point budget, [TYPE/]ENTRYPOINT=MS; repeatable.
+        #[arg(long, value_name = "SPEC")]
+        budget: Vec<String>,
+        /// Print what would be enabled, and the equivalent logman
+        /// commands, without starting anything (any OS).
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Reads a trace with rhscope's decoders and with Windows' own (TDH,
+    /// through ferrisetw; Windows, `--features etw`) and prints every event
+    /// and field where they disagree.
+    CompareDecoders {
+        trace: PathBuf,
+        /// Instrumentation manifests besides the built-in ones.
+        #[arg(long, value_name = "FILE|DIR")]
+        manifest: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// Write to this file (atomically) instead of standard output.
+        #[arg(short, long, value_name = "PATH")]
+        output: Option<PathBuf>,
+    },
     /// Writes a simulated trace of an RHS process hosting resources whose
     /// DLLs behave as the scenario says, and NAME.expected.json beside it
     /// with every finding the simulation planted.
@@ -213,6 +260,10 @@ struct AnalyzeOpts {
     /// under DIR/<table>/trace=<file>/.
     #[arg(long, value_name = "DIR")]
     export_parquet: Option<PathBuf>,
+    /// Read .etl inputs with Windows' own reader (ferrisetw's FileTrace)
+    /// instead of rhscope's: a second opinion (Windows, `--features etw`).
+    #[arg(long)]
+    via_tdh: bool,
     /// Analyse all inputs as one node's timeline (implied when a
     /// cluster.log or .evtx is among them); copies of one event in two
     /// inputs are dropped.
@@ -227,6 +278,24 @@ enum AnalyzeFormat {
     Csv,
     /// The findings table as Parquet (needs -o).
     Parquet,
+}
+
+/// "90s", "15m", "2h", "500ms", or plain seconds.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s, 15m or 2h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" | "min" => n * 60,
+        "h" => n * 3600,
+        "ms" => return Ok(std::time::Duration::from_millis(n)),
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h)")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -341,6 +410,31 @@ pub fn main() -> i32 {
             cluster_log,
             fix,
         } => simulate::run(scenario, seed, scale, &output, cluster_log.as_deref(), fix),
+        Command::Capture {
+            output,
+            providers,
+            kernel,
+            duration,
+            session,
+            force,
+            budget,
+            dry_run,
+        } => capture::run(&capture::CaptureOpts {
+            output,
+            providers,
+            kernel,
+            duration,
+            session,
+            force,
+            budget,
+            dry_run,
+        }),
+        Command::CompareDecoders {
+            trace,
+            manifest,
+            json,
+            output,
+        } => capture::compare_decoders(&trace, &manifest, json, output.as_deref()),
     };
     match result {
         Ok(()) => 0,
@@ -352,8 +446,6 @@ pub fn main() -> i32 {
     }
 }
 
-/// Runs `write` against standard output, or against `path` written
-/// atomically (never over one of `inputs`).
 /// The built-in manifests plus those given.
 fn manifests(paths: &[PathBuf]) -> anyhow::Result<rhscope::manifest::ManifestSet> {
     let mut set = rhscope::manifest::ManifestSet::embedded();
@@ -363,6 +455,8 @@ fn manifests(paths: &[PathBuf]) -> anyhow::Result<rhscope::manifest::ManifestSet
     Ok(set)
 }
 
+/// Runs `write` against standard output, or against `path` written
+/// atomically (never over one of `inputs`).
 fn with_output(
     path: Option<&Path>,
     inputs: &[&Path],

@@ -74,6 +74,23 @@ pub enum ExtendedItem<'a> {
     },
 }
 
+/// Extended data items (type, data) in the layout they have in a file:
+/// size, type, linkage, data size (u16 each), data, padding to 8 bytes.
+pub fn encode_items(items: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, (ext_type, data)) in items.iter().enumerate() {
+        let size = (8 + data.len()).div_ceil(8) * 8;
+        let more = u16::from(i + 1 < items.len());
+        out.extend_from_slice(&(size.min(0xffff) as u16).to_le_bytes());
+        out.extend_from_slice(&ext_type.to_le_bytes());
+        out.extend_from_slice(&more.to_le_bytes());
+        out.extend_from_slice(&(data.len().min(0xffff) as u16).to_le_bytes());
+        out.extend_from_slice(data);
+        out.resize(out.len() + size - 8 - data.len(), 0);
+    }
+    out
+}
+
 impl<'a> ExtendedData<'a> {
     pub fn empty() -> Self {
         ExtendedData {

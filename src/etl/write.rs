@@ -309,16 +309,8 @@ impl<W: Write + Seek> TraceWriter<W> {
         r.extend_from_slice(&d.keyword.to_le_bytes());
         r.extend_from_slice(&0u64.to_le_bytes());
         r.extend_from_slice(&ev.activity_id.to_le_bytes());
-        for (i, (ext_type, data)) in ev.extended.iter().enumerate() {
-            let item = align8(8 + data.len());
-            let more = u16::from(i + 1 < ev.extended.len());
-            r.extend_from_slice(&(item as u16).to_le_bytes());
-            r.extend_from_slice(&ext_type.to_le_bytes());
-            r.extend_from_slice(&more.to_le_bytes());
-            r.extend_from_slice(&(data.len() as u16).to_le_bytes());
-            r.extend_from_slice(data);
-            r.resize(r.len() + item - 8 - data.len(), 0);
-        }
+        let items: Vec<(u16, &[u8])> = ev.extended.iter().map(|(t, d)| (*t, &d[..])).collect();
+        r.extend_from_slice(&super::extended::encode_items(&items));
         r.extend_from_slice(&ev.payload);
         self.write_raw(cpu, ev.timestamp, &r)
     }

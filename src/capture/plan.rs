@@ -1,0 +1,167 @@
+//! What a capture session enables, derived from the provider definitions
+//! (GUID, level, keywords), and what its failures mean. No Windows calls:
+//! the session code (`session.rs`) carries the plan out.
+
+use crate::etl::Guid;
+use crate::providers::{Decoder, ProviderSet};
+
+/// Kernel session flags (EVENT_TRACE_FLAG_*) for process, thread and
+/// context-switch events: what blocking time needs.
+pub const KERNEL_PROCESS: u32 = 0x0000_0001;
+pub const KERNEL_THREAD: u32 = 0x0000_0002;
+pub const KERNEL_CSWITCH: u32 = 0x0000_0010;
+pub const KERNEL_DISPATCHER: u32 = 0x0000_0800;
+
+/// The session name rhscope uses unless told otherwise.
+pub const DEFAULT_SESSION: &str = "rhscope";
+/// Windows has one kernel logger session, under this name.
+pub const KERNEL_SESSION: &str = "NT Kernel Logger";
+
+/// One provider to enable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enable {
+    pub name: String,
+    pub guid: Guid,
+    pub level: u8,
+    /// MatchAnyKeyword; 0 enables every keyword.
+    pub keywords: u64,
+}
+
+/// Everything a capture starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionPlan {
+    pub session: String,
+    pub providers: Vec<Enable>,
+    /// Kernel flags, when the kernel session is wanted.
+    pub kernel_flags: Option<u32>,
+}
+
+impl SessionPlan {
+    pub fn new(providers: &ProviderSet, session: &str, kernel: bool) -> SessionPlan {
+        let kernel_def = providers
+            .definitions()
+            .iter()
+            .find(|d| d.header.decoder == Decoder::Kernel);
+        SessionPlan {
+            session: session.to_string(),
+            providers: providers
+                .definitions()
+                .iter()
+                .filter(|d| d.header.decoder != Decoder::Kernel)
+                .map(|d| Enable {
+                    name: d.header.name.clone(),
+                    guid: d.guid,
+                    level: d.header.level,
+                    keywords: d.header.keywords,
+                })
+                .collect(),
+            kernel_flags: kernel.then(|| {
+                // The kernel definition's keywords are the flags it was
+                // written for; process, thread and switches at least.
+                let wanted = KERNEL_PROCESS | KERNEL_THREAD | KERNEL_CSWITCH | KERNEL_DISPATCHER;
+                kernel_def.map_or(wanted, |d| d.header.keywords as u32 | wanted)
+            }),
+        }
+    }
+
+    /// The plan as the lines printed before a capture starts.
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = vec![format!("session {}", self.session)];
+        for p in &self.providers {
+            out.push(format!(
+                "  {} {{{}}} level {} keywords {:#x}",
+                p.name, p.guid, p.level, p.keywords
+            ));
+        }
+        if let Some(f) = self.kernel_flags {
+            out.push(format!(
+                "  {KERNEL_SESSION}: flags {f:#x} (process, thread, context switch, ready thread)"
+            ));
+        }
+        out
+    }
+
+    /// The equivalent logman commands, for nodes where rhscope cannot run.
+    pub fn logman(&self, etl: &str) -> Vec<String> {
+        let mut out = vec![format!(
+            "logman create trace {} -o {etl} -mode Sequential -bs 1024 -nb 64 256 -ets",
+            self.session
+        )];
+        for p in &self.providers {
+            out.push(format!(
+                "logman update trace {} -p {{{}}} {:#x} {} -ets",
+                self.session, p.guid, p.keywords, p.level
+            ));
+        }
+        if self.kernel_flags.is_some() {
+            out.push(format!(
+                "logman create trace \"{KERNEL_SESSION}\" -p \"Windows Kernel Trace\" (process,thread,cswitch,dispatcher) -o {} -ets",
+                kernel_path(std::path::Path::new(etl)).display()
+            ));
+        }
+        out.push("REM reproduce the problem, then:".into());
+        out.push(format!("logman stop {} -ets", self.session));
+        if self.kernel_flags.is_some() {
+            out.push(format!("logman stop \"{KERNEL_SESSION}\" -ets"));
+        }
+        out
+    }
+}
+
+/// Where the kernel session of a capture to `etl` writes: NAME.kernel.etl
+/// beside it.
+pub fn kernel_path(etl: &std::path::Path) -> std::path::PathBuf {
+    let stem = etl
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    etl.with_file_name(format!("{stem}.kernel.etl"))
+}
+
+/// Why a capture could not start or stop, in words a node's operator can
+/// act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CaptureError {
+    #[error("capture needs Administrator or Performance Log Users rights (start the shell as Administrator)")]
+    NotElevated,
+    #[error("an ETW session named {0:?} already exists (another capture?); stop it with `logman stop {0:?} -ets` or rerun with --force")]
+    SessionExists(String),
+    #[error("provider {name} {{{guid}}} is not registered on this machine (is the resource DLL installed and loaded?)")]
+    ProviderNotRegistered { name: String, guid: Guid },
+    #[error("the machine has no more ETW sessions free (64 in use); stop one with `logman query -ets` and `logman stop NAME -ets`")]
+    NoSessionsLeft,
+    #[error("{what}: Windows error {code}")]
+    Os { what: String, code: u32 },
+    #[error("live capture needs Windows and rhscope built with `--features etw`")]
+    Unsupported,
+}
+
+const ERROR_ACCESS_DENIED: u32 = 5;
+const ERROR_ALREADY_EXISTS: u32 = 183;
+const ERROR_NO_SYSTEM_RESOURCES: u32 = 1450;
+const ERROR_WMI_GUID_NOT_FOUND: u32 = 4200;
+
+impl CaptureError {
+    /// The error a Windows error code means while doing `what` (for a
+    /// provider, `provider` names it).
+    pub fn from_os(
+        code: u32,
+        what: &str,
+        session: &str,
+        provider: Option<&Enable>,
+    ) -> CaptureError {
+        match (code, provider) {
+            (ERROR_ACCESS_DENIED, _) => CaptureError::NotElevated,
+            (ERROR_ALREADY_EXISTS, None) => CaptureError::SessionExists(session.to_string()),
+            (ERROR_NO_SYSTEM_RESOURCES, None) => CaptureError::NoSessionsLeft,
+            (ERROR_WMI_GUID_NOT_FOUND, Some(p)) => CaptureError::ProviderNotRegistered {
+                name: p.name.clone(),
+                guid: p.guid,
+            },
+            _ => CaptureError::Os {
+                what: what.to_string(),
+                code,
+            },
+        }
+    }
+}
