@@ -6,13 +6,18 @@ set -euo pipefail
 cd "$(dirname "$0")"
 targets=${1:-all}
 seconds=${2:-30}
-[ "$targets" = all ] && targets="lz77 buffers records tracelogging stats providers"
+[ "$targets" = all ] && targets="lz77 buffers records tracelogging stats providers clusterlog manifest"
 for t in $targets; do
   mkdir -p "corpus/$t"
   # Seeds: the shipped data files for the TOML loaders, the start of every
   # real fixture for the rest (small inputs run fast).
   if [ "$t" = providers ]; then
     cp ../providers/*.toml "corpus/$t/"
+  elif [ "$t" = clusterlog ]; then
+    cp ../tests/data/cluster-sample.log "corpus/$t/"
+    head -c 65536 ../traces/mixed.cluster.log > "corpus/$t/mixed.64k"
+  elif [ "$t" = manifest ]; then
+    cp ../manifests/*.man "corpus/$t/"
   else
     for f in ../tests/data/*.etl; do
       case $t in
@@ -23,7 +28,8 @@ for t in $targets; do
   fi
   # libFuzzer grows corpus/$t; crashing inputs are kept in regressions/$t.
   mkdir -p "regressions/$t"
-  # No sanitizer: the crate has no unsafe code of its own, and ASan costs 10x.
+  # No sanitizer: the fuzzed code has no unsafe code (only the Windows
+  # capture session has, behind the `etw` feature), and ASan costs 10x.
   cargo +nightly fuzz run --sanitizer none "$t" "corpus/$t" "regressions/$t" -- \
     -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=262144 -print_final_stats=1
 done

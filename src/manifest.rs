@@ -73,6 +73,13 @@ pub struct ManifestProvider {
     maps: HashMap<String, Map>,
 }
 
+impl ManifestProvider {
+    /// (id, version) of every event it describes.
+    pub fn events(&self) -> impl Iterator<Item = (u16, u8)> + '_ {
+        self.events.keys().copied()
+    }
+}
+
 /// A decoded manifest event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ManifestEvent<'a> {

@@ -34,7 +34,7 @@ fn side(name: &str, bytes: Vec<u8>) -> Side {
 fn sim(scenario: Scenario, fixed: Vec<Scenario>) -> (Vec<u8>, GroundTruth) {
     let opts = Options {
         seed: 1,
-        scale: 0,
+        scale: 1_000_000,
         cluster_log: None,
         fixed,
     };
@@ -195,6 +195,17 @@ fn cli_diff_baseline_and_saved_runs() {
             assert!(report.join(f).is_file(), "{f}");
         }
     }
+}
+
+#[test]
+fn the_bundled_fixed_trace_is_what_the_simulator_writes() {
+    let (bytes, truth) = sim(Scenario::Mixed, vec![Scenario::DoNotUseInOnline]);
+    assert!(bytes == std::fs::read(common::traces("mixed-fixed.etl")).unwrap());
+    let committed: GroundTruth = serde_json::from_slice(
+        &std::fs::read(common::traces("mixed-fixed.expected.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(committed, truth);
 }
 
 #[test]

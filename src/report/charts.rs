@@ -535,7 +535,7 @@ pub fn before_after<DB: DrawingBackend>(
     let before = RGBColor(150, 150, 150);
     let after = RGBColor(40, 100, 200);
     for (offset, colour, label, pick) in
-        [(-0.38, before, "before", 1usize), (0.0, after, "after", 2)]
+        [(0.02, before, "before", 1usize), (-0.38, after, "after", 2)]
     {
         let bars = rows.iter().enumerate().map(|(i, r)| {
             let v = if pick == 1 { r.1 } else { r.2 };

@@ -14,13 +14,21 @@ fn ms(ns: i64) -> f64 {
     ns as f64 / 1e6
 }
 
+/// Rows bottom-up, so the first key is drawn at the top.
 fn rows(figures: &[FigureChange]) -> Vec<(String, f64, f64)> {
     figures
         .iter()
+        .rev()
         .map(|f| {
-            let total =
-                |a: &Option<crate::analysis::Aggregate>| a.as_ref().map_or(0.0, |a| ms(a.total_ns));
-            (f.key.clone(), total(&f.before), total(&f.after))
+            type Side = Option<crate::analysis::Aggregate>;
+            let total = |a: &Side| a.as_ref().map_or(0.0, |a| ms(a.total_ns));
+            let open = |a: &Side| a.as_ref().map_or(0, |a| a.unreturned);
+            // Calls that never returned have no duration: say so by name.
+            let key = match (open(&f.before), open(&f.after)) {
+                (0, 0) => f.key.clone(),
+                (b, a) => format!("{} (never returned: {b} -> {a})", f.key),
+            };
+            (key, total(&f.before), total(&f.after))
         })
         .collect()
 }
