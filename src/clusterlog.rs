@@ -81,6 +81,8 @@ pub struct LogCounts {
 pub struct ClusterLog {
     path: PathBuf,
     input: Box<dyn BufRead + Send>,
+    /// UTF-16LE (a byte-order mark said so): lines end at the unit 0x000A.
+    utf16: bool,
     line_no: u64,
     offset: u64,
     pending: Option<Entry>,
@@ -109,18 +111,18 @@ impl ClusterLog {
         };
         let mut input = BufReader::with_capacity(256 * 1024, input);
         let head = input.fill_buf().map_err(io_err)?;
-        let (input, offset): (Box<dyn BufRead + Send>, u64) = if head.starts_with(&[0xFF, 0xFE]) {
-            input.consume(2);
-            (Box::new(BufReader::new(Utf16Le::new(input))), 2)
+        let (offset, utf16) = if head.starts_with(&[0xFF, 0xFE]) {
+            (2, true)
         } else if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
-            input.consume(3);
-            (Box::new(input), 3)
+            (3, false)
         } else {
-            (Box::new(input), 0)
+            (0, false)
         };
+        input.consume(offset as usize);
         let mut log = ClusterLog {
             path: path.to_path_buf(),
-            input,
+            input: Box::new(input),
+            utf16,
             line_no: 0,
             offset,
             pending: None,
@@ -173,22 +175,44 @@ impl ClusterLog {
     }
 
     /// The next line as text, without its line end; None at the end.
+    /// Offsets count file bytes, whatever the encoding.
     fn read_line(&mut self) -> Result<Option<String>, ClusterLogError> {
         self.buf.clear();
+        let total = if self.utf16 {
+            self.raw_line_utf16()
+        } else {
+            self.raw_line_utf8()
+        }
+        .map_err(|source| ClusterLogError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        if total == 0 {
+            return Ok(None);
+        }
+        self.offset += total;
+        self.line_no += 1;
+        self.counts.lines += 1;
+        let text = if self.utf16 {
+            crate::etl::cursor::utf16_lossy(&self.buf)
+        } else {
+            String::from_utf8_lossy(&self.buf).into_owned()
+        };
+        Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()))
+    }
+
+    /// Bytes up to and including the next '\n' into `buf` (at most
+    /// MAX_LINE kept); returns how many the file gave.
+    fn raw_line_utf8(&mut self) -> io::Result<u64> {
         let mut total = 0u64;
         loop {
             let chunk = match self.input.fill_buf() {
                 Ok(c) => c,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) => {
-                    return Err(ClusterLogError::Io {
-                        path: self.path.clone(),
-                        source,
-                    })
-                }
+                Err(e) => return Err(e),
             };
             if chunk.is_empty() {
-                break;
+                return Ok(total);
             }
             let (used, end) = match chunk.iter().position(|&b| b == b'\n') {
                 Some(i) => (i + 1, true),
@@ -199,19 +223,51 @@ impl ClusterLog {
             self.input.consume(used);
             total += used as u64;
             if end {
-                break;
+                return Ok(total);
             }
         }
-        if total == 0 {
-            return Ok(None);
+    }
+
+    /// The same for UTF-16LE: up to and including the unit 0x000A (a 0x0A
+    /// byte that is half of another unit does not end the line).
+    fn raw_line_utf16(&mut self) -> io::Result<u64> {
+        let mut total = 0u64;
+        let mut low: Option<u8> = None;
+        loop {
+            let chunk = match self.input.fill_buf() {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                break;
+            }
+            let mut used = 0;
+            let mut end = false;
+            for &b in chunk {
+                used += 1;
+                match low.take() {
+                    None => low = Some(b),
+                    Some(lo) => {
+                        if self.buf.len() + 2 <= MAX_LINE * 2 {
+                            self.buf.extend_from_slice(&[lo, b]);
+                        }
+                        if lo == b'\n' && b == 0 {
+                            end = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            self.input.consume(used);
+            total += used as u64;
+            if end {
+                return Ok(total);
+            }
         }
-        self.offset += total;
-        self.line_no += 1;
-        self.counts.lines += 1;
-        while self.buf.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
-            self.buf.pop();
-        }
-        Ok(Some(String::from_utf8_lossy(&self.buf).into_owned()))
+        // A last odd byte is half a unit; decoding drops it.
+        self.buf.extend(low);
+        Ok(total)
     }
 
     /// Files a line: a new entry (returned when it completes the one
@@ -383,71 +439,6 @@ pub fn format_line(
         "{pid:08x}.{tid:08x}::{} {level:<5} [{component}] {text}",
         format_time(time_ns)
     )
-}
-
-/// UTF-16LE to UTF-8, as a stream.
-struct Utf16Le<R> {
-    inner: R,
-    raw: Vec<u8>,
-    out: Vec<u8>,
-    pos: usize,
-}
-
-impl<R: Read> Utf16Le<R> {
-    fn new(inner: R) -> Self {
-        Utf16Le {
-            inner,
-            raw: Vec::new(),
-            out: Vec::new(),
-            pos: 0,
-        }
-    }
-}
-
-impl<R: Read> Read for Utf16Le<R> {
-    fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.out.len() {
-            let mut chunk = [0u8; 16 * 1024];
-            let n = self.inner.read(&mut chunk)?;
-            self.raw.extend_from_slice(&chunk[..n]);
-            let eof = n == 0;
-            if eof && self.raw.is_empty() {
-                return Ok(0);
-            }
-            // Keep an odd byte and a trailing high surrogate for the next
-            // chunk, unless the stream ended.
-            let mut usable = self.raw.len() & !1;
-            if !eof && usable >= 2 {
-                let last = u16::from_le_bytes([self.raw[usable - 2], self.raw[usable - 1]]);
-                if (0xD800..0xDC00).contains(&last) {
-                    usable -= 2;
-                }
-            }
-            if eof {
-                usable = self.raw.len();
-            }
-            let units: Vec<u16> = self.raw[..usable]
-                .chunks(2)
-                .map(|c| u16::from_le_bytes([c[0], *c.get(1).unwrap_or(&0)]))
-                .collect();
-            self.raw.drain(..usable);
-            self.out.clear();
-            self.pos = 0;
-            for ch in char::decode_utf16(units) {
-                let ch = ch.unwrap_or(char::REPLACEMENT_CHARACTER);
-                let mut b = [0u8; 4];
-                self.out
-                    .extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
-            }
-            if eof && self.out.is_empty() {
-                return Ok(0);
-            }
-        }
-        let n = dst.len().min(self.out.len() - self.pos);
-        dst[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
 }
 
 #[cfg(test)]
