@@ -172,6 +172,35 @@ fn cli_diff_baseline_and_saved_runs() {
         "{err}"
     );
 
+    // Findings saved as Parquet read back as the same findings.
+    #[cfg(feature = "polars")]
+    {
+        let pq = dir.join("mixed.parquet");
+        let o = rhscope(&[
+            "analyze",
+            "-q",
+            "--format",
+            "parquet",
+            mixed,
+            "-o",
+            pq.to_str().unwrap(),
+        ]);
+        assert!(o.status.success());
+        let back = rhscope::model::frames::read_findings(&pq).unwrap();
+        let truth: GroundTruth =
+            serde_json::from_slice(&std::fs::read(common::traces("mixed.expected.json")).unwrap())
+                .unwrap();
+        assert_eq!(back, truth.findings);
+        let o = rhscope(&["check", "-q", fixed, "--baseline", pq.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0));
+        let bad = dir.join("bad.parquet");
+        std::fs::write(&bad, "garbage").unwrap();
+        let o = rhscope(&["diff", "-q", bad.to_str().unwrap(), fixed]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr)
+            .contains("bad.parquet: not a Parquet findings table"));
+    }
+
     #[cfg(feature = "report")]
     {
         let report = dir.join("report");

@@ -21,8 +21,31 @@ fn side(path: &Path, opts: &AnalyzeOpts, read: ReadOpts) -> Result<Side> {
         let text = std::fs::read_to_string(path).with_context(|| shown.clone())?;
         return Side::from_json(&shown, &text).map_err(|e| anyhow::anyhow!("{shown}: {e}"));
     }
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+    {
+        return parquet_side(path, &shown);
+    }
     let all = analyses(&[path.to_path_buf()], opts, read)?;
     Ok(Side::of(&shown, &all))
+}
+
+/// Findings saved as Parquet: no duration figures, findings only.
+#[cfg(feature = "polars")]
+fn parquet_side(path: &Path, shown: &str) -> Result<Side> {
+    let findings =
+        rhscope::model::frames::read_findings(path).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    Ok(Side {
+        name: shown.to_string(),
+        findings,
+        ..Side::default()
+    })
+}
+
+#[cfg(not(feature = "polars"))]
+fn parquet_side(_: &Path, shown: &str) -> Result<Side> {
+    anyhow::bail!("{shown}: reading Parquet needs rhscope built with the `polars` feature")
 }
 
 pub fn run(
@@ -167,8 +190,15 @@ fn figures(out: &mut dyn Write, title: &str, rows: &[FigureChange]) -> Result<()
 /// `check --baseline`: exit 1 only on findings the baseline does not have.
 pub fn check_baseline(all: &[Analysis], baseline: &Path, fail_on: Severity) -> Result<i32> {
     let shown = baseline.display().to_string();
-    let text = std::fs::read_to_string(baseline).with_context(|| shown.clone())?;
-    let before = Side::from_json(&shown, &text).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    let before = if baseline
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+    {
+        parquet_side(baseline, &shown)?
+    } else {
+        let text = std::fs::read_to_string(baseline).with_context(|| shown.clone())?;
+        Side::from_json(&shown, &text).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?
+    };
     let names: Vec<&str> = all.iter().map(|a| a.trace.as_str()).collect();
     let d = Diff::new(&before, &Side::of(&names.join(" + "), all));
     let failing: Vec<_> = d

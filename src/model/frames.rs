@@ -439,3 +439,53 @@ pub fn export_parquet(
     }
     Ok(written)
 }
+
+/// Findings saved as Parquet (`analyze --format parquet`, or the findings
+/// table of `--export-parquet`), read back for comparisons.
+pub fn read_findings(path: &Path) -> Result<Vec<crate::model::Finding>, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let df = ParquetReader::new(file)
+        .finish()
+        .map_err(|e| format!("not a Parquet findings table: {e}"))?;
+    const COLUMNS: [&str; 11] = [
+        "rule",
+        "severity",
+        "resource",
+        "entry_point",
+        "api",
+        "usage",
+        "thread_kind",
+        "pid",
+        "tid",
+        "begin",
+        "duration_ns",
+    ];
+    let columns: Vec<&Column> = COLUMNS
+        .iter()
+        .map(|c| {
+            df.column(c)
+                .map_err(|_| format!("not a findings table: no column {c:?}"))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        let mut row = serde_json::Map::new();
+        for (name, col) in COLUMNS.iter().zip(&columns) {
+            let v = col.get(i).map_err(|e| e.to_string())?;
+            let json = match v {
+                AnyValue::Null => serde_json::Value::Null,
+                ref other => match other.get_str() {
+                    Some(s) => serde_json::Value::String(s.to_string()),
+                    None => other
+                        .extract::<i64>()
+                        .map_or(serde_json::Value::Null, serde_json::Value::from),
+                },
+            };
+            row.insert((*name).to_string(), json);
+        }
+        let f = serde_json::from_value(serde_json::Value::Object(row))
+            .map_err(|e| format!("finding {} does not read: {e}", i + 1))?;
+        out.push(f);
+    }
+    Ok(out)
+}
