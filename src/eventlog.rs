@@ -116,7 +116,7 @@ fn strings(v: &Json, out: &mut Vec<String>) {
 }
 
 /// Maps an event: events of a provider the definitions know are matched
-/// against the message patterns, string by string ("[RHS] text" lines
+/// against the message patterns, string by string (`[RHS] text` lines
 /// keep their component).
 pub fn map_event(providers: &ProviderSet, e: &LogEvent, input: u16) -> Observed {
     let known = providers

@@ -1,8 +1,10 @@
 //! rhscope: finds the cluster API calls that hang Windows failover-cluster
 //! resources, from ETW traces.
 //!
-//! The pipeline: read ([`etl`]) -> model ([`model`], [`usage`]) -> correlate
-//! -> report. The `rhscope` binary is thin glue over this library.
+//! The pipeline: read ([`etl`]; also [`clusterlog`], `eventlog` for .evtx,
+//! [`capture`] for live ETW; [`manifest`] decodes manifest events) -> model
+//! ([`model`], [`usage`], [`providers`]) -> correlate ([`analysis`]) ->
+//! report. The `rhscope` binary is thin glue over this library.
 
 pub mod analysis;
 pub mod capture;
