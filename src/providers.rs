@@ -150,6 +150,10 @@ pub struct ProviderSet {
     kernel: Option<usize>,
     /// Decode manifest events whose definition gives no [[payload]].
     manifests: Arc<ManifestSet>,
+    /// Every definition's message patterns in one automaton, and which
+    /// (definition, pattern) each is: a log line that matches nothing (most
+    /// do) costs one pass, not one per pattern.
+    messages: Option<(regex::RegexSet, Vec<(usize, usize)>)>,
 }
 
 impl ProviderSet {
@@ -235,6 +239,16 @@ impl ProviderSet {
             self.by_guid.insert(def.guid, i);
         }
         self.defs.push(def);
+        let mut which = Vec::new();
+        let mut sources = Vec::new();
+        for (d, def) in self.defs.iter().enumerate() {
+            for (k, p) in def.patterns.iter().enumerate() {
+                which.push((d, k));
+                sources.push(p.regex.as_str().to_string());
+            }
+        }
+        // Each pattern compiled alone already, so the set compiles too.
+        self.messages = regex::RegexSet::new(&sources).ok().map(|set| (set, which));
         Ok(())
     }
 
@@ -262,9 +276,17 @@ impl ProviderSet {
     /// Applies message patterns of every definition to a text line (as
     /// cluster.log lines need); None when no pattern matches.
     pub fn match_message(&self, message: &str, base: Record) -> Option<Result<Record, String>> {
-        self.defs
-            .iter()
-            .find_map(|d| d.apply_patterns(message, base.clone()))
+        match &self.messages {
+            Some((set, which)) => {
+                let first = set.matches(message).iter().next()?;
+                let (d, k) = which[first];
+                self.defs[d].patterns[k].apply(message, base)
+            }
+            None => self
+                .defs
+                .iter()
+                .find_map(|d| d.apply_patterns(message, base.clone())),
+        }
     }
 }
 
@@ -478,23 +500,30 @@ impl ProviderDef {
     }
 
     fn apply_patterns(&self, message: &str, base: Record) -> Option<Result<Record, String>> {
-        self.patterns.iter().find_map(|p| {
-            let caps = p.regex.captures(message)?;
-            let mut r = base.clone();
-            r.kind = p.record;
-            r.message = Some(message.to_string());
-            let set = || -> Result<Record, String> {
-                for (field, value) in &p.fields {
-                    r.set(field, value)?;
+        self.patterns
+            .iter()
+            .find_map(|p| p.apply(message, base.clone()))
+    }
+}
+
+impl Pattern {
+    /// The record a message stands for, if this pattern matches it.
+    fn apply(&self, message: &str, base: Record) -> Option<Result<Record, String>> {
+        let caps = self.regex.captures(message)?;
+        let mut r = base;
+        r.kind = self.record;
+        r.message = Some(message.to_string());
+        let mut set = || -> Result<(), String> {
+            for (field, value) in &self.fields {
+                r.set(field, value)?;
+            }
+            for name in self.regex.capture_names().flatten() {
+                if let Some(m) = caps.name(name) {
+                    r.set(&name.replace('_', "-"), m.as_str())?;
                 }
-                for name in p.regex.capture_names().flatten() {
-                    if let Some(m) = caps.name(name) {
-                        r.set(&name.replace('_', "-"), m.as_str())?;
-                    }
-                }
-                Ok(r)
-            };
-            Some(set())
-        })
+            }
+            Ok(())
+        };
+        Some(set().map(|()| r))
     }
 }

@@ -209,3 +209,26 @@ fn appended_garbage_is_reported_after_every_record() {
         assert_eq!(stats.skipped[0].offset, len, "{file}");
     }
 }
+
+#[test]
+fn analysis_counts_what_it_skipped_and_strict_stops() {
+    use rhscope::analysis::{analyze_trace, AnalysisError, Config};
+    use rhscope::providers::ProviderSet;
+    use rhscope::usage::UsageTable;
+    let mut bytes = std::fs::read(common::traces("mixed.etl")).unwrap();
+    let t = Trace::from_bytes(bytes.clone(), "mixed.etl").unwrap();
+    // The first record of the third buffer gets an impossible marker.
+    let at = t.buffers()[2].offset as usize;
+    bytes[at + 0x48..at + 0x4c].copy_from_slice(&[1, 2, 3, 4]);
+    let t = Trace::from_bytes(bytes, "mutated.etl").unwrap();
+    let (p, u, c) = (
+        ProviderSet::embedded(),
+        UsageTable::embedded(),
+        Config::default(),
+    );
+    let a = analyze_trace(&t, &p, &u, &c, false).unwrap();
+    assert_eq!(a.skipped, 1);
+    let err = analyze_trace(&t, &p, &u, &c, true).unwrap_err();
+    assert!(matches!(err, AnalysisError::Corrupt { .. }));
+    assert!(err.to_string().starts_with("mutated.etl"), "{err}");
+}

@@ -191,6 +191,8 @@ pub struct Analysis {
     pub duplicates: u64,
     /// Text-log lines that were neither an entry nor part of one.
     pub unparsed_lines: u64,
+    /// Corrupt records and unreadable .evtx events skipped (not strict).
+    pub skipped: u64,
     #[serde(skip)]
     pub spans: Spans,
 }
@@ -267,6 +269,7 @@ pub fn analyze_sources(
     a.records = records;
     a.unmapped_errors = unmapped;
     a.duplicates = merge.counts.duplicates;
+    a.skipped = merge.counts.skipped;
     Ok(a)
 }
 
@@ -456,6 +459,7 @@ pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str
         context_switches: spans.context_switches,
         duplicates: 0,
         unparsed_lines: 0,
+        skipped: 0,
         spans,
     }
 }

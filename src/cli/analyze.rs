@@ -296,12 +296,13 @@ fn write_table(out: &mut dyn Write, all: &[Analysis]) -> Result<()> {
         )?;
         writeln!(
             out,
-            "model      {} records mapped, {} unmappable, {} ends without a begin, {} duplicates dropped, {} unparsed lines, {} context switches{}",
+            "model      {} records mapped, {} unmappable, {} ends without a begin, {} duplicates dropped, {} unparsed lines, {} skipped as corrupt, {} context switches{}",
             a.records,
             a.unmapped_errors,
             a.unmatched_ends,
             a.duplicates,
             a.unparsed_lines,
+            a.skipped,
             a.context_switches,
             if a.context_switches == 0 { " (blocking is wall-clock only)" } else { "" }
         )?;
