@@ -234,19 +234,13 @@ fn perfetto_export_holds_the_exact_events() {
     );
 }
 
-/// Renders a report in headless Chromium: the screenshot is not blank and
-/// the page logs no console errors or failed loads. Needs Debian's
-/// `chromium`; `.ci/run` installs it and runs this with `--ignored`.
-#[test]
-#[ignore = "needs chromium; .ci/run installs it and runs this test"]
-fn the_report_renders_in_headless_chromium() {
+/// Loads `index.html` of `dir` in headless Chromium: the screenshot is not
+/// blank and the page logs no console errors or failed loads.
+fn renders_in_chromium(dir: &Path, root: &Path) {
     let browser = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .into_iter()
         .find(|p| Path::new(p).exists())
         .expect("chromium is not installed (apt-get install chromium)");
-    let root = std::env::temp_dir().join(format!("rhscope-browser-{}", std::process::id()));
-    let dir = root.join("report");
-    write_report(&[analysis("mixed")], &UsageTable::embedded(), &dir).unwrap();
     let shot = root.join("shot.png");
     let out = std::process::Command::new(browser)
         .args([
@@ -294,5 +288,31 @@ fn the_report_renders_in_headless_chromium() {
         non_white * 100 > total,
         "screenshot is blank: {non_white} of {total} pixels drawn"
     );
+}
+
+/// The report and the diff report in a real browser. Needs Debian's
+/// `chromium`; `.ci/run` installs it and runs this with `--ignored`.
+#[test]
+#[ignore = "needs chromium; .ci/run installs it and runs this test"]
+fn the_report_renders_in_headless_chromium() {
+    let root = std::env::temp_dir().join(format!("rhscope-browser-{}", std::process::id()));
+    let dir = root.join("report");
+    write_report(&[analysis("mixed")], &UsageTable::embedded(), &dir).unwrap();
+    renders_in_chromium(&dir, &root);
+    let full = |name: &str| {
+        #[allow(unused_mut)]
+        let mut a = analysis(name);
+        #[cfg(feature = "polars")]
+        rhscope::analysis::fill_aggregates(&mut a, &UsageTable::embedded()).unwrap();
+        a
+    };
+    use rhscope::analysis::diff::{Diff, Side};
+    let diff = Diff::new(
+        &Side::of("mixed", &[full("mixed")]),
+        &Side::of("mixed-fixed", &[full("mixed-fixed")]),
+    );
+    let diff_dir = root.join("diff");
+    rhscope::report::diff::write_diff_report(&diff, &diff_dir).unwrap();
+    renders_in_chromium(&diff_dir, &root);
     let _ = std::fs::remove_dir_all(&root);
 }
