@@ -231,11 +231,7 @@ impl<'a> Decoder<'a, '_> {
 
     fn spend(&mut self, n: u64) -> Result<(), EtlError> {
         if n > self.budget {
-            return Err(EtlError::corrupt(
-                "manifest event payload",
-                self.c.offset(),
-                format!("a count or length of {n} is more than any event holds"),
-            ));
+            return Err(too_many(self.c.offset(), n));
         }
         self.budget -= n;
         Ok(())
@@ -250,13 +246,18 @@ impl<'a> Decoder<'a, '_> {
         let v = match d.in_type {
             tl::IN_UNICODESTRING => match length {
                 Some(n) => {
-                    self.budget = self.budget.saturating_sub(n);
+                    // A length from the payload: bounded before it sizes a read.
+                    if n > self.budget {
+                        return Err(too_many(c.offset(), n));
+                    }
+                    self.budget -= n;
                     let b = c.bytes(n as usize * 2, "manifest UTF-16 string")?;
                     Value::Str(utf16_lossy(b).trim_end_matches('\0').to_string())
                 }
                 None => Value::Str(c.utf16z("manifest UTF-16 string")?),
             },
             tl::IN_ANSISTRING => match length {
+                Some(n) if n > self.budget => return Err(too_many(c.offset(), n)),
                 Some(n) => Value::Str(ansi_lossy(c.bytes(n as usize, "manifest ANSI string")?)),
                 None => Value::Str(ansi_lossy(c.cstr("manifest ANSI string")?)),
             },
@@ -275,7 +276,10 @@ impl<'a> Decoder<'a, '_> {
             tl::IN_BOOL32 => Value::Bool(c.u32("manifest boolean")? != 0),
             tl::IN_BINARY => {
                 let n = length.unwrap_or(0);
-                self.budget = self.budget.saturating_sub(n);
+                if n > self.budget {
+                    return Err(too_many(c.offset(), n));
+                }
+                self.budget -= n;
                 Value::Binary(c.bytes(n as usize, "manifest binary")?)
             }
             tl::IN_GUID => Value::Guid(c.guid("manifest GUID")?),
@@ -299,6 +303,14 @@ impl<'a> Decoder<'a, '_> {
         };
         Ok(v)
     }
+}
+
+fn too_many(offset: u64, n: u64) -> EtlError {
+    EtlError::corrupt(
+        "manifest event payload",
+        offset,
+        format!("a count or length of {n} is more than any event holds"),
+    )
 }
 
 /// An unsigned number, through its map when it has one.

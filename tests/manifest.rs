@@ -349,3 +349,28 @@ fn cli_dump_uses_the_manifests() {
     assert_eq!(row["fields"]["Sku"], "CoreClr");
     assert_eq!(row["payload"], Value::Null);
 }
+
+#[test]
+fn lengths_from_the_payload_are_bounded() {
+    let text = TEST_MANIFEST.replace(
+        r#"<data name="Len" inType="win:UInt8"/>"#,
+        r#"<data name="Len" inType="win:UInt64"/>"#,
+    );
+    let mut set = ManifestSet::default();
+    set.add_text(&text, Path::new("test.man")).unwrap();
+    let guid: Guid = "11111111-2222-3333-4444-555555555555".parse().unwrap();
+    let mut p = Vec::new();
+    p.extend(0u32.to_le_bytes());
+    p.extend(0u16.to_le_bytes()); // no Ids
+    for _ in 0..2 {
+        p.extend(b"k\0");
+        p.extend(0u32.to_le_bytes());
+    }
+    p.extend(u64::MAX.to_le_bytes()); // Len: as long as can be
+    let trace = one_event_trace(guid, 7, p);
+    let err = decode_one(&set, &trace).unwrap_err();
+    assert!(
+        err.ends_with("a count or length of 18446744073709551615 is more than any event holds"),
+        "{err}"
+    );
+}

@@ -102,7 +102,9 @@ impl RawEvent {
 
     /// Nanoseconds since 1970-01-01 UTC.
     pub fn time_ns(&self) -> i64 {
-        (self.timestamp - FILETIME_UNIX_EPOCH).saturating_mul(100)
+        self.timestamp
+            .saturating_sub(FILETIME_UNIX_EPOCH)
+            .saturating_mul(100)
     }
 
     /// The reader's view of this event. Classic kernel events (a kernel

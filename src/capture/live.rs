@@ -124,7 +124,7 @@ impl<'t> Live<'t> {
         let mut out = Vec::new();
         for (&(pid, tid), state) in self.threads.iter_mut() {
             for e in state.entries.iter_mut().filter(|e| !e.over_budget) {
-                if now_ns - e.begin_ns > e.budget_ns {
+                if now_ns.saturating_sub(e.begin_ns) > e.budget_ns {
                     e.over_budget = true;
                     let call = state.calls.last();
                     out.push(LiveFinding {
@@ -144,12 +144,12 @@ impl<'t> Live<'t> {
                         },
                         note: format!(
                             "still running after {} ms (budget {} ms){}",
-                            (now_ns - e.begin_ns) / 1_000_000,
+                            (now_ns.saturating_sub(e.begin_ns)) / 1_000_000,
                             e.budget_ns / 1_000_000,
                             call.map_or(String::new(), |c| format!(
                                 ", in {} for {} ms",
                                 c.api,
-                                (now_ns - c.begin_ns) / 1_000_000
+                                (now_ns.saturating_sub(c.begin_ns)) / 1_000_000
                             ))
                         ),
                     });
@@ -157,7 +157,7 @@ impl<'t> Live<'t> {
             }
         }
         for (resource, (state, since, reported)) in self.pending.iter_mut() {
-            if !*reported && now_ns - *since > self.cfg.pending_timeout_ns {
+            if !*reported && now_ns.saturating_sub(*since) > self.cfg.pending_timeout_ns {
                 *reported = true;
                 out.push(LiveFinding {
                     at: rfc3339(now_ns),
@@ -180,7 +180,7 @@ impl<'t> Live<'t> {
                     },
                     note: format!(
                         "{state} for {} s with no status update",
-                        (now_ns - *since) / 1_000_000_000
+                        (now_ns.saturating_sub(*since)) / 1_000_000_000
                     ),
                 });
             }
