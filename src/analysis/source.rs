@@ -233,7 +233,7 @@ impl<'s> Merge<'s> {
         loop {
             // Out of the window: nothing later can duplicate it.
             if let (Some((front, _)), Some(back)) = (self.window.front(), self.window.back()) {
-                if back.0.time_ns() - front.time_ns() > DUPLICATE_WINDOW_NS {
+                if back.0.time_ns().saturating_sub(front.time_ns()) > DUPLICATE_WINDOW_NS {
                     return Ok(self.window.pop_front().map(|(o, _)| o));
                 }
             }
@@ -247,7 +247,7 @@ impl<'s> Merge<'s> {
             let twin = self.window.iter().position(|(old, s)| {
                 *s != src
                     && matches!(old, Observed::Record(r) if same_event(r, new)
-                        && (r.time_ns - new.time_ns).abs() <= MS_NS)
+                        && r.time_ns.abs_diff(new.time_ns) <= MS_NS as u64)
             });
             let Some(at) = twin else {
                 self.window.push_back((o, src));

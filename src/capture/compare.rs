@@ -119,7 +119,7 @@ pub fn compare(native: &[DecodedEvent], windows: &[DecodedEvent]) -> Comparison 
         let queue = by_key.entry(w.key()).or_default();
         // Skip native events that are too early to ever pair.
         while let Some(&i) = queue.front() {
-            if native[i].timestamp < w.timestamp - TIME_TOLERANCE {
+            if native[i].timestamp < w.timestamp.saturating_sub(TIME_TOLERANCE) {
                 queue.pop_front();
             } else {
                 break;
@@ -128,7 +128,7 @@ pub fn compare(native: &[DecodedEvent], windows: &[DecodedEvent]) -> Comparison 
         let pick = queue
             .front()
             .copied()
-            .filter(|&i| (native[i].timestamp - w.timestamp).abs() <= TIME_TOLERANCE);
+            .filter(|&i| native[i].timestamp.abs_diff(w.timestamp) <= TIME_TOLERANCE as u64);
         let Some(i) = pick else {
             c.disagreements
                 .push(differ(w, "event", "-".into(), "decoded".into()));
