@@ -71,6 +71,22 @@ pub(crate) fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
         .map_err(err)
 }
 
+/// One labelled series of bars (corner pairs) in one colour, with its
+/// legend swatch.
+fn bar_series<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    bars: impl Iterator<Item = [(f64, f64); 2]>,
+    colour: RGBColor,
+    label: &str,
+) -> Result<(), String> {
+    chart
+        .draw_series(bars.map(|corners| Rectangle::new(corners, colour.filled())))
+        .map_err(err)?
+        .label(label)
+        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled()));
+    Ok(())
+}
+
 /// The frame of a horizontal bar chart: 0..max across, one row per name
 /// (row i centred on i), names as the y labels.
 pub(crate) fn bar_frame<'a, DB: DrawingBackend>(
@@ -216,20 +232,13 @@ pub fn timeline<DB: DrawingBackend>(
                     clip(secs(a, e.end_ns.unwrap_or(end))),
                 );
                 (x1 >= x0).then(|| {
-                    Rectangle::new(
-                        [
-                            (x0, lane - 0.3),
-                            (x1.max(x0 + (to - from) / 2000.0), lane + 0.3),
-                        ],
-                        colour.filled(),
-                    )
+                    [
+                        (x0, lane - 0.3),
+                        (x1.max(x0 + (to - from) / 2000.0), lane + 0.3),
+                    ]
                 })
             });
-        chart
-            .draw_series(bars)
-            .map_err(err)?
-            .label(ep.name())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled()));
+        bar_series(&mut chart, bars, colour, ep.name())?;
     }
     let calls = s.calls.iter().filter_map(|c| {
         let lane = lane_of(c.pid, c.tid)? as f64;
@@ -324,16 +333,9 @@ pub fn blocking<DB: DrawingBackend>(
         let bars = rows.iter().enumerate().map(|(i, r)| {
             let parts = [r.1, r.2, r.3];
             let x0: f64 = parts[..part].iter().sum();
-            Rectangle::new(
-                [(x0, i as f64 - 0.35), (x0 + parts[part], i as f64 + 0.35)],
-                colour.filled(),
-            )
+            [(x0, i as f64 - 0.35), (x0 + parts[part], i as f64 + 0.35)]
         });
-        chart
-            .draw_series(bars)
-            .map_err(err)?
-            .label(label)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled()));
+        bar_series(&mut chart, bars, colour, label)?;
     }
     legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
     Ok(())
@@ -534,22 +536,13 @@ pub fn before_after<DB: DrawingBackend>(
     let mut chart = bar_frame(root, title.to_string(), &names, max, 280, "total time (ms)")?;
     let before = RGBColor(150, 150, 150);
     let after = RGBColor(40, 100, 200);
-    for (offset, colour, label, pick) in
-        [(0.02, before, "before", 1usize), (-0.38, after, "after", 2)]
-    {
-        let bars = rows.iter().enumerate().map(|(i, r)| {
-            let v = if pick == 1 { r.1 } else { r.2 };
-            Rectangle::new(
-                [(0.0, i as f64 + offset), (v, i as f64 + offset + 0.36)],
-                colour.filled(),
-            )
-        });
-        chart
-            .draw_series(bars)
-            .map_err(err)?
-            .label(label)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled()));
-    }
+    // Before in the upper half of each row, after in the lower.
+    let bar =
+        |i: usize, v: f64, offset: f64| [(0.0, i as f64 + offset), (v, i as f64 + offset + 0.36)];
+    let befores = rows.iter().enumerate().map(|(i, r)| bar(i, r.1, 0.02));
+    bar_series(&mut chart, befores, before, "before")?;
+    let afters = rows.iter().enumerate().map(|(i, r)| bar(i, r.2, -0.38));
+    bar_series(&mut chart, afters, after, "after")?;
     legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     Ok(())
 }
