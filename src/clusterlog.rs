@@ -206,11 +206,7 @@ impl ClusterLog {
     fn raw_line_utf8(&mut self) -> io::Result<u64> {
         let mut total = 0u64;
         loop {
-            let chunk = match self.input.fill_buf() {
-                Ok(c) => c,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
+            let chunk = fill(&mut *self.input)?;
             if chunk.is_empty() {
                 return Ok(total);
             }
@@ -234,11 +230,7 @@ impl ClusterLog {
         let mut total = 0u64;
         let mut low: Option<u8> = None;
         loop {
-            let chunk = match self.input.fill_buf() {
-                Ok(c) => c,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
+            let chunk = fill(&mut *self.input)?;
             if chunk.is_empty() {
                 break;
             }
@@ -335,6 +327,20 @@ impl Iterator for ClusterLog {
     type Item = Result<Entry, ClusterLogError>;
     fn next(&mut self) -> Option<Self::Item> {
         self.next_entry()
+    }
+}
+
+/// The reader's next bytes, retrying reads a signal interrupted.
+fn fill(input: &mut dyn BufRead) -> io::Result<&[u8]> {
+    // Returning the first successful borrow from inside the loop is not
+    // accepted by today's borrow checker; asking again costs nothing when
+    // the buffer holds data (and one empty read at the end of the file).
+    loop {
+        match input.fill_buf() {
+            Ok(_) => return input.fill_buf(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
     }
 }
 
