@@ -16,23 +16,65 @@ use rhscope::usage::UsageTable;
 
 use super::{progress, AnalyzeFormat, AnalyzeOpts, ReadOpts};
 
+/// What an analysis runs with: provider definitions (with manifests), the
+/// usage table, the rules' thresholds. Loaded once per command.
+pub struct Setup {
+    pub providers: ProviderSet,
+    pub table: UsageTable,
+    pub cfg: Config,
+}
+
+impl Setup {
+    pub fn load(
+        providers: Option<&Path>,
+        manifests: &[PathBuf],
+        usage_table: Option<&Path>,
+        budgets: &[String],
+    ) -> Result<Setup> {
+        let providers = match providers {
+            Some(dir) => ProviderSet::load_dir(dir)?,
+            None => ProviderSet::embedded(),
+        }
+        .with_manifests(super::manifests(manifests)?);
+        let table = match usage_table {
+            Some(f) => UsageTable::load(f)?,
+            None => UsageTable::embedded(),
+        };
+        let mut cfg = Config::default();
+        for b in budgets {
+            cfg.add_budget(b).map_err(anyhow::Error::msg)?;
+        }
+        Ok(Setup {
+            providers,
+            table,
+            cfg,
+        })
+    }
+
+    pub fn from_opts(opts: &AnalyzeOpts) -> Result<Setup> {
+        Setup::load(
+            opts.providers.as_deref(),
+            &opts.manifest,
+            opts.usage_table.as_deref(),
+            &opts.budget,
+        )
+    }
+}
+
 /// Reads every input with the chosen definitions and analyses it: .etl
 /// files one by one; when a cluster.log or .evtx is among the inputs (or
 /// with --merge), all of them as one node's timeline.
-pub fn analyses(traces: &[PathBuf], opts: &AnalyzeOpts, read: ReadOpts) -> Result<Vec<Analysis>> {
-    let providers = match &opts.providers {
-        Some(dir) => ProviderSet::load_dir(dir)?,
-        None => ProviderSet::embedded(),
-    }
-    .with_manifests(super::manifests(&opts.manifest)?);
-    let table = match &opts.usage_table {
-        Some(f) => UsageTable::load(f)?,
-        None => UsageTable::embedded(),
-    };
-    let mut cfg = Config::default();
-    for b in &opts.budget {
-        cfg.add_budget(b).map_err(anyhow::Error::msg)?;
-    }
+pub fn analyses(
+    traces: &[PathBuf],
+    setup: &Setup,
+    opts: &AnalyzeOpts,
+    read: ReadOpts,
+) -> Result<Vec<Analysis>> {
+    let Setup {
+        providers,
+        table,
+        cfg,
+    } = setup;
     let mut kinds = Vec::new();
     for path in traces {
         let kind = InputKind::detect(path).with_context(|| format!("{}", path.display()))?;
@@ -47,12 +89,12 @@ pub fn analyses(traces: &[PathBuf], opts: &AnalyzeOpts, read: ReadOpts) -> Resul
     let mut out = Vec::new();
     for group in groups {
         #[allow(unused_mut)]
-        let mut a = analyze_group(&group, &providers, &table, &cfg, opts.via_tdh, read)?;
+        let mut a = analyze_group(&group, providers, table, cfg, opts.via_tdh, read)?;
         #[cfg(feature = "polars")]
         {
-            rhscope::analysis::fill_aggregates(&mut a, &table).context("computing aggregates")?;
+            rhscope::analysis::fill_aggregates(&mut a, table).context("computing aggregates")?;
             if let Some(dir) = &opts.export_parquet {
-                let mut frames = rhscope::model::frames::Frames::new(&a, &table)
+                let mut frames = rhscope::model::frames::Frames::new(&a, table)
                     .context("building model tables")?;
                 let name = group
                     .iter()
@@ -214,7 +256,7 @@ pub fn run(
     output: Option<&Path>,
     read: ReadOpts,
 ) -> Result<()> {
-    let all = analyses(traces, opts, read)?;
+    let all = analyses(traces, &Setup::from_opts(opts)?, opts, read)?;
     let inputs: Vec<&Path> = traces.iter().map(PathBuf::as_path).collect();
     if let AnalyzeFormat::Parquet = format {
         return write_parquet(&all, output, &inputs);
@@ -454,7 +496,7 @@ pub fn check(
     baseline: Option<&Path>,
     read: ReadOpts,
 ) -> Result<i32> {
-    let all = analyses(traces, opts, read)?;
+    let all = analyses(traces, &Setup::from_opts(opts)?, opts, read)?;
     if let Some(base) = baseline {
         return super::diff::check_baseline(&all, base, fail_on);
     }
@@ -502,11 +544,8 @@ pub fn check(
 
 #[cfg(feature = "report")]
 pub fn report(traces: &[PathBuf], opts: &AnalyzeOpts, dir: &Path, read: ReadOpts) -> Result<()> {
-    let all = analyses(traces, opts, read)?;
-    let table = match &opts.usage_table {
-        Some(f) => UsageTable::load(f)?,
-        None => UsageTable::embedded(),
-    };
+    let setup = Setup::from_opts(opts)?;
+    let all = analyses(traces, &setup, opts, read)?;
     if traces
         .iter()
         .any(|t| std::fs::canonicalize(t).ok() == std::fs::canonicalize(dir).ok())
@@ -516,7 +555,8 @@ pub fn report(traces: &[PathBuf], opts: &AnalyzeOpts, dir: &Path, read: ReadOpts
             dir.display()
         );
     }
-    let files = rhscope::report::write_report(&all, &table, dir).map_err(anyhow::Error::msg)?;
+    let files =
+        rhscope::report::write_report(&all, &setup.table, dir).map_err(anyhow::Error::msg)?;
     if !read.quiet {
         eprintln!(
             "rhscope: wrote {} ({} files)",
@@ -534,7 +574,7 @@ pub fn report(_: &[PathBuf], _: &AnalyzeOpts, _: &Path, _: ReadOpts) -> Result<(
 
 #[cfg(feature = "report")]
 pub fn export(trace: &Path, opts: &AnalyzeOpts, out: &Path, read: ReadOpts) -> Result<()> {
-    let all = analyses(&[trace.to_path_buf()], opts, read)?;
+    let all = analyses(&[trace.to_path_buf()], &Setup::from_opts(opts)?, opts, read)?;
     let table = UsageTable::embedded();
     rhscope::output::write_atomically::<anyhow::Error>(out, &[trace], |w| {
         for a in &all {

@@ -13,7 +13,8 @@ use rhscope::capture::SessionPlan;
 use rhscope::etl::header::FILETIME_UNIX_EPOCH;
 use rhscope::etl::Trace;
 use rhscope::manifest::ManifestSet;
-use rhscope::providers::ProviderSet;
+
+use super::analyze::Setup;
 
 pub struct CaptureOpts {
     pub output: PathBuf,
@@ -27,18 +28,11 @@ pub struct CaptureOpts {
 }
 
 pub fn run(o: &CaptureOpts) -> Result<()> {
-    let providers = match &o.providers {
-        Some(dir) => ProviderSet::load_dir(dir)?,
-        None => ProviderSet::embedded(),
-    };
+    let setup = Setup::load(o.providers.as_deref(), &[], None, &o.budget)?;
     if o.output.extension().is_none_or(|e| e != "etl") {
         anyhow::bail!("{}: the output should end in .etl", o.output.display());
     }
-    let mut cfg = rhscope::analysis::Config::default();
-    for b in &o.budget {
-        cfg.add_budget(b).map_err(anyhow::Error::msg)?;
-    }
-    let plan = SessionPlan::new(&providers, &o.session, o.kernel);
+    let plan = SessionPlan::new(&setup.providers, &o.session, o.kernel);
     if o.dry_run {
         let mut out = std::io::stdout().lock();
         for l in plan.describe() {
@@ -78,16 +72,11 @@ pub fn run(o: &CaptureOpts) -> Result<()> {
         }
         return Ok(());
     }
-    live(o, &providers, &plan, cfg)
+    live(o, &setup, &plan)
 }
 
 #[cfg(feature = "etw")]
-fn live(
-    o: &CaptureOpts,
-    providers: &ProviderSet,
-    plan: &SessionPlan,
-    cfg: rhscope::analysis::Config,
-) -> Result<()> {
+fn live(o: &CaptureOpts, setup: &Setup, plan: &SessionPlan) -> Result<()> {
     use rhscope::capture::plan::kernel_path;
     use rhscope::capture::session::{unregistered, Capture};
     use rhscope::capture::{drive, DriveCounts, Live};
@@ -98,6 +87,7 @@ fn live(
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
         .map_err(|e| anyhow::anyhow!("cannot handle Ctrl-C: {e}"))?;
+    let providers = &setup.providers;
     let manifest_guids: Vec<_> = providers
         .definitions()
         .iter()
@@ -125,8 +115,7 @@ fn live(
         o.duration
             .map_or(String::new(), |d| format!(" for {} s", d.as_secs()))
     );
-    let table = rhscope::usage::UsageTable::embedded();
-    let mut live = Live::new(&table, cfg);
+    let mut live = Live::new(&setup.table, setup.cfg.clone());
     let mut counts = DriveCounts::default();
     let deadline = o.duration.map(|d| std::time::Instant::now() + d);
     let now = || {
@@ -179,12 +168,7 @@ fn live(
 }
 
 #[cfg(not(feature = "etw"))]
-fn live(
-    _: &CaptureOpts,
-    _: &ProviderSet,
-    _: &SessionPlan,
-    _: rhscope::analysis::Config,
-) -> Result<()> {
+fn live(_: &CaptureOpts, _: &Setup, _: &SessionPlan) -> Result<()> {
     Err(rhscope::capture::CaptureError::Unsupported.into())
 }
 

@@ -8,11 +8,11 @@ use rhscope::analysis::diff::{Diff, FigureChange, Side};
 use rhscope::analysis::Analysis;
 use rhscope::model::{label as name, Severity};
 
-use super::analyze::{analyses, duration};
+use super::analyze::{analyses, duration, Setup};
 use super::{AnalyzeOpts, DiffFormat, ReadOpts};
 
 /// A side: a saved JSON run, or the inputs analysed now.
-fn side(path: &Path, opts: &AnalyzeOpts, read: ReadOpts) -> Result<Side> {
+fn side(path: &Path, setup: &Setup, opts: &AnalyzeOpts, read: ReadOpts) -> Result<Side> {
     let shown = path.display().to_string();
     if path
         .extension()
@@ -27,7 +27,7 @@ fn side(path: &Path, opts: &AnalyzeOpts, read: ReadOpts) -> Result<Side> {
     {
         return parquet_side(path, &shown);
     }
-    let all = analyses(&[path.to_path_buf()], opts, read)?;
+    let all = analyses(&[path.to_path_buf()], setup, opts, read)?;
     Ok(Side::of(&shown, &all))
 }
 
@@ -57,7 +57,11 @@ pub fn run(
     output: Option<&Path>,
     read: ReadOpts,
 ) -> Result<()> {
-    let d = Diff::new(&side(before, opts, read)?, &side(after, opts, read)?);
+    let setup = Setup::from_opts(opts)?;
+    let d = Diff::new(
+        &side(before, &setup, opts, read)?,
+        &side(after, &setup, opts, read)?,
+    );
     if let Some(dir) = report {
         write_report(&d, dir, &[before, after], read)?;
     }
