@@ -256,10 +256,11 @@ pub fn run(
     output: Option<&Path>,
     read: ReadOpts,
 ) -> Result<()> {
-    let all = analyses(traces, &Setup::from_opts(opts)?, opts, read)?;
+    let setup = Setup::from_opts(opts)?;
+    let all = analyses(traces, &setup, opts, read)?;
     let inputs: Vec<&Path> = traces.iter().map(PathBuf::as_path).collect();
     if let AnalyzeFormat::Parquet = format {
-        return write_parquet(&all, output, &inputs);
+        return write_parquet(&all, &setup.table, output, &inputs);
     }
     super::with_output(output, &inputs, |out| match format {
         AnalyzeFormat::Table => write_table(out, &all),
@@ -274,16 +275,20 @@ pub fn run(
 }
 
 #[cfg(feature = "polars")]
-fn write_parquet(analyses: &[Analysis], output: Option<&Path>, inputs: &[&Path]) -> Result<()> {
+fn write_parquet(
+    analyses: &[Analysis],
+    table: &UsageTable,
+    output: Option<&Path>,
+    inputs: &[&Path],
+) -> Result<()> {
     use polars::prelude::{concat, IntoLazy, ParquetWriter, UnionArgs};
     let Some(path) = output else {
         anyhow::bail!("--format parquet writes a file: give -o PATH");
     };
-    let table = UsageTable::embedded();
     let mut frames = Vec::new();
     for a in analyses {
         frames.push(
-            rhscope::model::frames::Frames::new(a, &table)?
+            rhscope::model::frames::Frames::new(a, table)?
                 .findings
                 .lazy(),
         );
@@ -296,7 +301,7 @@ fn write_parquet(analyses: &[Analysis], output: Option<&Path>, inputs: &[&Path])
 }
 
 #[cfg(not(feature = "polars"))]
-fn write_parquet(_: &[Analysis], _: Option<&Path>, _: &[&Path]) -> Result<()> {
+fn write_parquet(_: &[Analysis], _: &UsageTable, _: Option<&Path>, _: &[&Path]) -> Result<()> {
     anyhow::bail!("--format parquet needs rhscope built with the `polars` feature")
 }
 
@@ -574,11 +579,12 @@ pub fn report(_: &[PathBuf], _: &AnalyzeOpts, _: &Path, _: ReadOpts) -> Result<(
 
 #[cfg(feature = "report")]
 pub fn export(trace: &Path, opts: &AnalyzeOpts, out: &Path, read: ReadOpts) -> Result<()> {
-    let all = analyses(&[trace.to_path_buf()], &Setup::from_opts(opts)?, opts, read)?;
-    let table = UsageTable::embedded();
+    let setup = Setup::from_opts(opts)?;
+    let all = analyses(&[trace.to_path_buf()], &setup, opts, read)?;
     rhscope::output::write_atomically::<anyhow::Error>(out, &[trace], |w| {
         for a in &all {
-            serde_json::to_writer(&mut *w, &rhscope::report::perfetto::trace_events(a, &table))?;
+            let events = rhscope::report::perfetto::trace_events(a, &setup.table);
+            serde_json::to_writer(&mut *w, &events)?;
         }
         writeln!(w)?;
         Ok(())
