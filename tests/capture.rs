@@ -445,6 +445,18 @@ fn commands_without_etw() {
             );
         }
     }
+    let o = run(&[
+        "capture",
+        "-o",
+        "n.etl",
+        "--dry-run",
+        "--duration",
+        "6000000000000000h",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("\"6000000000000000h\" is too long a duration")
+    );
     let o = run(&["capture", "-o", "node.txt", "--dry-run"]);
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(

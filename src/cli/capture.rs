@@ -16,15 +16,53 @@ use rhscope::manifest::ManifestSet;
 
 use super::analyze::Setup;
 
+#[derive(clap::Args)]
 pub struct CaptureOpts {
+    /// The .etl to write (the kernel session writes NAME.kernel.etl).
+    #[arg(short, long, value_name = "FILE.etl")]
     pub output: PathBuf,
+    /// Provider definitions to enable instead of the built-in ones.
+    #[arg(long, value_name = "DIR")]
     pub providers: Option<PathBuf>,
+    /// Also run the kernel session (context switches: blocking time).
+    #[arg(long)]
     pub kernel: bool,
+    /// Stop after this long (90s, 15m, 2h); default: until Ctrl-C.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// The ETW session's name.
+    #[arg(long, default_value = rhscope::capture::plan::DEFAULT_SESSION)]
     pub session: String,
+    /// Stop an existing session of the same name first.
+    #[arg(long)]
     pub force: bool,
+    /// Entry-point budget, [TYPE/]ENTRYPOINT=MS; repeatable.
+    #[arg(long, value_name = "SPEC")]
     pub budget: Vec<String>,
+    /// Print what would be enabled, and the equivalent logman
+    /// commands, without starting anything (any OS).
+    #[arg(long)]
     pub dry_run: bool,
+}
+
+/// "90s", "15m", "2h", "500ms", or plain seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s, 15m or 2h"))?;
+    let per_unit = match unit {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "ms" => return Ok(Duration::from_millis(n)),
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h)")),
+    };
+    n.checked_mul(per_unit)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{s:?} is too long a duration"))
 }
 
 pub fn run(o: &CaptureOpts) -> Result<()> {

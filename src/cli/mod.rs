@@ -155,33 +155,7 @@ enum Command {
     /// kernel's process, thread and context-switch events), writes the
     /// .etl, and prints findings as their rules fire. Ctrl-C stops it;
     /// the sessions are always stopped and the file is complete.
-    Capture {
-        /// The .etl to write (the kernel session writes NAME.kernel.etl).
-        #[arg(short, long, value_name = "FILE.etl")]
-        output: PathBuf,
-        /// Provider definitions to enable instead of the built-in ones.
-        #[arg(long, value_name = "DIR")]
-        providers: Option<PathBuf>,
-        /// Also run the kernel session (context switches: blocking time).
-        #[arg(long)]
-        kernel: bool,
-        /// Stop after this long (90s, 15m, 2h); default: until Ctrl-C.
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-        duration: Option<std::time::Duration>,
-        /// The ETW session's name.
-        #[arg(long, default_value = rhscope::capture::plan::DEFAULT_SESSION)]
-        session: String,
-        /// Stop an existing session of the same name first.
-        #[arg(long)]
-        force: bool,
-        /// Entry-point budget, [TYPE/]ENTRYPOINT=MS; repeatable.
-        #[arg(long, value_name = "SPEC")]
-        budget: Vec<String>,
-        /// Print what would be enabled, and the equivalent logman
-        /// commands, without starting anything (any OS).
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Capture(capture::CaptureOpts),
     /// Reads a trace with rhscope's decoders and with Windows' own (TDH,
     /// through ferrisetw; Windows, `--features etw`) and prints every event
     /// and field where they disagree.
@@ -278,24 +252,6 @@ enum AnalyzeFormat {
     Csv,
     /// The findings table as Parquet (needs -o).
     Parquet,
-}
-
-/// "90s", "15m", "2h", "500ms", or plain seconds.
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 90s, 15m or 2h"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" | "min" => n * 60,
-        "h" => n * 3600,
-        "ms" => return Ok(std::time::Duration::from_millis(n)),
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h)")),
-    };
-    Ok(std::time::Duration::from_secs(secs))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -410,25 +366,7 @@ pub fn main() -> i32 {
             cluster_log,
             fix,
         } => simulate::run(scenario, seed, scale, &output, cluster_log.as_deref(), fix),
-        Command::Capture {
-            output,
-            providers,
-            kernel,
-            duration,
-            session,
-            force,
-            budget,
-            dry_run,
-        } => capture::run(&capture::CaptureOpts {
-            output,
-            providers,
-            kernel,
-            duration,
-            session,
-            force,
-            budget,
-            dry_run,
-        }),
+        Command::Capture(opts) => capture::run(&opts),
         Command::CompareDecoders {
             trace,
             manifest,
