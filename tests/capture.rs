@@ -393,12 +393,7 @@ fn decoder_comparison_finds_each_difference() {
 
 #[test]
 fn commands_without_etw() {
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_rhscope"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = common::rhscope;
     let o = run(&[
         "capture",
         "-o",

@@ -3,16 +3,11 @@
 
 mod common;
 
+use common::rhscope;
+
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-fn rhscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rhscope"))
-        .args(args)
-        .output()
-        .expect("run rhscope")
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

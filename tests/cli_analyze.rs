@@ -2,18 +2,12 @@
 
 mod common;
 
+use common::rhscope;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
 use rhscope::model::Finding;
 use rhscope::simulate::GroundTruth;
-
-fn rhscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rhscope"))
-        .args(args)
-        .output()
-        .expect("run rhscope")
-}
 
 fn trace(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -4,8 +4,9 @@
 
 mod common;
 
+use common::rhscope;
+
 use std::io::Cursor;
-use std::process::Command;
 
 use rhscope::analysis::diff::{Change, Diff, FindingKey, Side};
 use rhscope::analysis::{analyze_trace, Config};
@@ -77,13 +78,6 @@ fn fixing_a_behaviour_removes_exactly_its_findings() {
         assert_eq!(d.stayed, fixed_truth.findings.len());
         assert_eq!(d.stayed + d.disappeared, truth.findings.len());
     }
-}
-
-fn rhscope(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_rhscope"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 #[test]

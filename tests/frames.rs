@@ -2,29 +2,14 @@
 //! duration figures checked against the spans by hand, Parquet round trip.
 #![cfg(feature = "polars")]
 
-use std::path::PathBuf;
+mod common;
+
+use common::analysis;
 
 use polars::prelude::*;
-use rhscope::analysis::{analyze_trace, fill_aggregates, Analysis, Config};
-use rhscope::etl::Trace;
+use rhscope::analysis::fill_aggregates;
 use rhscope::model::frames::{export_parquet, Frames};
-use rhscope::providers::ProviderSet;
 use rhscope::usage::UsageTable;
-
-fn analysis(name: &str) -> Analysis {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("traces")
-        .join(name);
-    let trace = Trace::open(path).unwrap();
-    analyze_trace(
-        &trace,
-        &ProviderSet::embedded(),
-        &UsageTable::embedded(),
-        &Config::default(),
-        true,
-    )
-    .unwrap()
-}
 
 fn strings(df: &DataFrame, name: &str) -> Vec<Option<String>> {
     df.column(name)
@@ -38,7 +23,7 @@ fn strings(df: &DataFrame, name: &str) -> Vec<Option<String>> {
 
 #[test]
 fn tables_hold_one_row_per_span_with_names_resolved() {
-    let a = analysis("control-code-by-number.etl");
+    let a = analysis("control-code-by-number");
     let f = Frames::new(&a, &UsageTable::embedded()).unwrap();
     assert_eq!(f.entry_points.height(), a.spans.entries.len());
     assert_eq!(f.api_calls.height(), a.spans.calls.len());
@@ -82,7 +67,7 @@ fn tables_hold_one_row_per_span_with_names_resolved() {
 
 #[test]
 fn duration_figures_match_the_spans() {
-    let mut a = analysis("mixed.etl");
+    let mut a = analysis("mixed");
     fill_aggregates(&mut a, &UsageTable::embedded()).unwrap();
     let looks: Vec<i64> = {
         let mut d: Vec<i64> = a
@@ -131,7 +116,7 @@ fn duration_figures_match_the_spans() {
 
 #[test]
 fn parquet_export_reads_back() {
-    let a = analysis("pending-timeout.etl");
+    let a = analysis("pending-timeout");
     let mut f = Frames::new(&a, &UsageTable::embedded()).unwrap();
     let dir = std::env::temp_dir().join(format!("rhscope-parquet-{}", std::process::id()));
     let written = export_parquet(&dir, &mut f, "pending-timeout.etl").unwrap();

@@ -6,30 +6,18 @@
 
 mod common;
 
+use common::analysis;
+
 use std::path::{Path, PathBuf};
 
-use rhscope::analysis::{analyze_trace, Analysis, Config};
-use rhscope::etl::Trace;
+use rhscope::analysis::Analysis;
 use rhscope::model::Finding;
-use rhscope::providers::ProviderSet;
 use rhscope::report::{perfetto, write_report};
 use rhscope::simulate::GroundTruth;
 use rhscope::usage::UsageTable;
 
 fn traces() -> PathBuf {
     common::traces("")
-}
-
-fn analysis(name: &str) -> Analysis {
-    let trace = Trace::open(traces().join(format!("{name}.etl"))).unwrap();
-    analyze_trace(
-        &trace,
-        &ProviderSet::embedded(),
-        &UsageTable::embedded(),
-        &Config::default(),
-        true,
-    )
-    .unwrap()
 }
 
 fn truth(name: &str) -> Vec<Finding> {

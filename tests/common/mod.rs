@@ -1,6 +1,12 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use rhscope::analysis::{analyze_trace, Analysis, Config};
+use rhscope::etl::Trace;
+use rhscope::providers::ProviderSet;
+use rhscope::usage::UsageTable;
 
 pub fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -34,4 +40,25 @@ pub fn traces(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("traces")
         .join(name)
+}
+
+/// Runs the rhscope binary with these arguments.
+pub fn rhscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rhscope"))
+        .args(args)
+        .output()
+        .expect("run rhscope")
+}
+
+/// The strict analysis of a bundled trace, with the built-in definitions.
+pub fn analysis(name: &str) -> Analysis {
+    let trace = Trace::open(traces(&format!("{name}.etl"))).unwrap();
+    analyze_trace(
+        &trace,
+        &ProviderSet::embedded(),
+        &UsageTable::embedded(),
+        &Config::default(),
+        true,
+    )
+    .unwrap()
 }
