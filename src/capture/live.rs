@@ -311,48 +311,39 @@ impl<'t> Live<'t> {
                         })
                         .map(|e| (pid, tid, e.clone(), s.calls.last().cloned()))
                 });
-                let rule = if r.kind == RecordKind::DeadlockTimeout {
-                    Rule::DeadlockTimeout
-                } else {
-                    Rule::RhsRestart
+                // RHS's recovery is about an instant; its deadlock report
+                // is about the entry point (and call) that was blocking.
+                let mut finding = Finding {
+                    rule: Rule::RhsRestart,
+                    severity: Severity::Error,
+                    resource: r
+                        .resource
+                        .clone()
+                        .or_else(|| open.as_ref().map(|o| o.2.resource.clone())),
+                    entry_point: None,
+                    api: None,
+                    usage: None,
+                    thread_kind: None,
+                    pid: open.as_ref().map_or(key.0, |o| o.0),
+                    tid: open.as_ref().map_or(key.1, |o| o.1),
+                    begin: rfc3339(r.time_ns),
+                    duration_ns: None,
                 };
-                let row = open
-                    .as_ref()
-                    .and_then(|o| o.3.as_ref())
-                    .and_then(|c| self.table.resolve(&c.api));
-                let deadlock = rule == Rule::DeadlockTimeout;
+                if r.kind == RecordKind::DeadlockTimeout {
+                    finding.rule = Rule::DeadlockTimeout;
+                    finding.entry_point = r.entry_point.or(open.as_ref().map(|o| o.2.entry_point));
+                    if let Some((_, _, entry, call)) = &open {
+                        finding.begin = rfc3339(entry.begin_ns);
+                        if let Some(c) = call {
+                            let row = self.table.resolve(&c.api);
+                            finding.api = Some(row.map_or(c.api.clone(), |row| row.name.clone()));
+                            finding.usage = row.map(|row| row.usage);
+                        }
+                    }
+                }
                 out.push(LiveFinding {
                     at: rfc3339(r.time_ns),
-                    finding: Finding {
-                        rule,
-                        severity: Severity::Error,
-                        resource: r
-                            .resource
-                            .clone()
-                            .or_else(|| open.as_ref().map(|o| o.2.resource.clone())),
-                        entry_point: if deadlock {
-                            r.entry_point.or(open.as_ref().map(|o| o.2.entry_point))
-                        } else {
-                            None
-                        },
-                        api: if deadlock {
-                            open.as_ref()
-                                .and_then(|o| o.3.as_ref())
-                                .map(|c| row.map_or(c.api.clone(), |row| row.name.clone()))
-                        } else {
-                            None
-                        },
-                        usage: if deadlock { row.map(|r| r.usage) } else { None },
-                        thread_kind: None,
-                        pid: open.as_ref().map_or(key.0, |o| o.0),
-                        tid: open.as_ref().map_or(key.1, |o| o.1),
-                        begin: rfc3339(
-                            open.as_ref()
-                                .filter(|_| deadlock)
-                                .map_or(r.time_ns, |o| o.2.begin_ns),
-                        ),
-                        duration_ns: None,
-                    },
+                    finding,
                     note: r.message.clone().unwrap_or_default(),
                 });
             }
