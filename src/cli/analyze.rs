@@ -171,6 +171,34 @@ fn open_evtx(path: &Path, _: &ProviderSet) -> Result<Box<dyn EventSource>> {
     )
 }
 
+/// One input of a timeline: cluster.logs are kept apart for their line
+/// counts after the analysis.
+enum Input<'t> {
+    Etl(EtlSource<'t>),
+    Log(ClusterLogSource<'t>),
+    Other(Box<dyn EventSource + 't>),
+}
+
+impl EventSource for Input<'_> {
+    fn name(&self) -> String {
+        match self {
+            Input::Etl(s) => s.name(),
+            Input::Log(s) => s.name(),
+            Input::Other(s) => s.name(),
+        }
+    }
+
+    fn next_observed(
+        &mut self,
+    ) -> Option<Result<rhscope::analysis::Observed, rhscope::analysis::AnalysisError>> {
+        match self {
+            Input::Etl(s) => s.next_observed(),
+            Input::Log(s) => s.next_observed(),
+            Input::Other(s) => s.next_observed(),
+        }
+    }
+}
+
 /// One timeline from inputs of one node.
 fn analyze_group(
     group: &[(&Path, InputKind)],
@@ -189,42 +217,37 @@ fn analyze_group(
         .map(|m| m.len())
         .sum();
     let bar = progress::bar(total, read.quiet);
-    let mut traces = Vec::new();
-    let mut logs = Vec::new();
-    let mut evtx = Vec::new();
-    for &(path, kind) in group {
-        match kind {
-            InputKind::Etl => traces.push(Trace::open(path)?),
-            InputKind::ClusterLog => logs.push(ClusterLog::open(path)?),
-            InputKind::Evtx => evtx.push(open_evtx(path, providers)?),
-        }
-    }
-    // Sources in the order given, so evidence indexes name the inputs.
-    let mut etl_sources: Vec<EtlSource> = traces
+    // Traces first: their sources borrow them.
+    let traces: Vec<Option<Trace>> = group
         .iter()
-        .map(|t| EtlSource::new(t, providers))
-        .collect();
-    let mut log_sources: Vec<ClusterLogSource> = logs
-        .into_iter()
-        .map(|l| ClusterLogSource::new(l, providers))
-        .collect();
-    let (mut e, mut l, mut x) = (
-        etl_sources.iter_mut(),
-        log_sources.iter_mut(),
-        evtx.iter_mut(),
-    );
-    let mut sources: Vec<&mut dyn EventSource> = Vec::new();
-    for &(_, kind) in group {
-        let next: Option<&mut dyn EventSource> = match kind {
-            InputKind::Etl => e.next().map(|s| s as &mut dyn EventSource),
-            InputKind::ClusterLog => l.next().map(|s| s as &mut dyn EventSource),
-            InputKind::Evtx => x.next().map(|s| s as &mut dyn EventSource),
-        };
-        sources.extend(next);
+        .map(|&(path, kind)| {
+            (kind == InputKind::Etl)
+                .then(|| Trace::open(path))
+                .transpose()
+        })
+        .collect::<Result<_, _>>()?;
+    // Sources in the order given, so evidence indexes name the inputs.
+    let mut inputs = Vec::new();
+    for (&(path, kind), trace) in group.iter().zip(&traces) {
+        inputs.push(match (kind, trace) {
+            (InputKind::Etl, Some(t)) => Input::Etl(EtlSource::new(t, providers)),
+            (InputKind::Etl, None) => unreachable!("every .etl input was opened above"),
+            (InputKind::ClusterLog, _) => {
+                Input::Log(ClusterLogSource::new(ClusterLog::open(path)?, providers))
+            }
+            (InputKind::Evtx, _) => Input::Other(Box::new(open_evtx(path, providers)?)),
+        });
     }
+    let sources: Vec<&mut dyn EventSource> = inputs
+        .iter_mut()
+        .map(|i| i as &mut dyn EventSource)
+        .collect();
     let mut a = analyze_sources(sources, table, cfg, read.strict)?;
     bar.finish_and_clear();
-    for s in &log_sources {
+    for s in inputs.iter().filter_map(|i| match i {
+        Input::Log(s) => Some(s),
+        _ => None,
+    }) {
         let c = s.counts();
         a.unparsed_lines += c.unparsed_lines;
         if read.verbose {
