@@ -6,14 +6,15 @@ mod common;
 
 use std::io::Cursor;
 
-use rhscope::analysis::{analyze_spans, analyze_trace, AnalysisError, Config, Pairer};
-use rhscope::etl::{Location, Trace};
+use rhscope::analysis::{analyze_spans, analyze_trace, AnalysisError, Config};
 use rhscope::model::{
     EntryPoint, Evidence, Finding, Record, RecordKind, Rule, Severity, ThreadKind, UsageCode,
 };
+use rhscope::providers::usage::UsageTable;
 use rhscope::providers::ProviderSet;
+use rhscope::read::etl::{Location, Trace};
 use rhscope::simulate::{simulate, GroundTruth, Scenario};
-use rhscope::usage::UsageTable;
+use rhscope::source::Pairer;
 
 fn analyse(trace: &Trace) -> Vec<Finding> {
     let a = analyze_trace(
@@ -136,7 +137,7 @@ fn nesting_attributes_calls_to_the_innermost_open_entry_point() {
         (f[0].entry_point, f[0].duration_ns),
         (Some(EntryPoint::Offline), Some(1_000_000))
     );
-    assert_eq!(f[0].begin, "1970-01-01T00:00:00.002000000Z");
+    assert_eq!(f[0].begin.rfc3339(), "1970-01-01T00:00:00.002000000Z");
 }
 
 #[test]
@@ -151,9 +152,11 @@ fn calls_at_the_exact_span_boundary() {
         api(ApiCallBegin, 12, 1, "GetClusterResourceState"),
         api(ApiCallEnd, 13, 1, "GetClusterResourceState"),
     ]);
+    let stamps: Vec<String> = f.iter().map(|x| x.begin.rfc3339()).collect();
     let mut got: Vec<_> = f
         .iter()
-        .map(|x| (x.begin.as_str(), x.severity, x.thread_kind, x.entry_point))
+        .zip(&stamps)
+        .map(|(x, t)| (t.as_str(), x.severity, x.thread_kind, x.entry_point))
         .collect();
     got.sort();
     let want = vec![

@@ -8,16 +8,18 @@ mod common;
 
 use std::sync::mpsc::channel;
 
-use rhscope::analysis::{analyze_trace, Config, Observed};
+use rhscope::analysis::live::{Live, LiveFinding};
+use rhscope::analysis::{analyze_trace, Config};
 use rhscope::capture::compare::{compare, DecodedEvent};
 use rhscope::capture::plan::{CaptureError, Enable, SessionPlan};
-use rhscope::capture::{drive, observe, DriveCounts, Live, RawEvent};
-use rhscope::etl::header::FILETIME_UNIX_EPOCH;
-use rhscope::etl::{EventRow, Guid, Trace};
-use rhscope::manifest::ManifestSet;
+use rhscope::capture::{drive, observe, DriveCounts, RawEvent};
 use rhscope::model::{Evidence, Rule, Severity};
+use rhscope::providers::manifest::ManifestSet;
+use rhscope::providers::usage::UsageTable;
 use rhscope::providers::ProviderSet;
-use rhscope::usage::UsageTable;
+use rhscope::read::etl::header::FILETIME_UNIX_EPOCH;
+use rhscope::read::etl::{EventRow, Guid, Trace};
+use rhscope::source::Observed;
 
 fn filetime(ns: i64) -> i64 {
     ns.div_euclid(100) + FILETIME_UNIX_EPOCH
@@ -118,12 +120,7 @@ fn observe_gives_live_evidence() {
 
 /// Replays a scenario as a live session: events in order, the clock
 /// ticking every second of trace time between them.
-fn replay_live(
-    name: &str,
-) -> (
-    Vec<(i64, rhscope::capture::LiveFinding)>,
-    rhscope::analysis::Analysis,
-) {
+fn replay_live(name: &str) -> (Vec<(i64, LiveFinding)>, rhscope::analysis::Analysis) {
     let trace = Trace::open(common::traces(name)).unwrap();
     let providers = ProviderSet::embedded();
     let table = UsageTable::embedded();
@@ -170,12 +167,7 @@ fn live_rules_fire_as_soon_as_they_can() {
             (Rule::RhsRestart, Severity::Error, Some("AppRes-1")),
         ]
     );
-    let ns = |s: &str| {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .unwrap()
-            .timestamp_nanos_opt()
-            .unwrap()
-    };
+    let ns = |t: &rhscope::model::Timestamp| t.ns();
     let (misuse, slow, deadlock) = (&got[0].1, &got[1].1, &got[2].1);
     // The forbidden call is reported when it begins, 300 s before RHS
     // notices; the entry point when it passes its 300 ms budget.

@@ -5,7 +5,7 @@
 
 mod common;
 
-use rhscope::etl::{Trace, TraceError, TraceStats};
+use rhscope::read::etl::{Trace, TraceError, TraceStats};
 
 /// (buffer offset, record file offset or None, record size) of every record.
 fn records(bytes: &[u8]) -> Vec<(u64, Option<u64>, u32)> {
@@ -213,8 +213,8 @@ fn appended_garbage_is_reported_after_every_record() {
 #[test]
 fn analysis_counts_what_it_skipped_and_strict_stops() {
     use rhscope::analysis::{analyze_trace, AnalysisError, Config};
+    use rhscope::providers::usage::UsageTable;
     use rhscope::providers::ProviderSet;
-    use rhscope::usage::UsageTable;
     let mut bytes = std::fs::read(common::traces("mixed.etl")).unwrap();
     let t = Trace::from_bytes(bytes.clone(), "mixed.etl").unwrap();
     // The first record of the third buffer gets an impossible marker.
@@ -229,6 +229,9 @@ fn analysis_counts_what_it_skipped_and_strict_stops() {
     let a = analyze_trace(&t, &p, &u, &c, false).unwrap();
     assert_eq!(a.skipped, 1);
     let err = analyze_trace(&t, &p, &u, &c, true).unwrap_err();
-    assert!(matches!(err, AnalysisError::Corrupt { .. }));
+    assert!(matches!(
+        err,
+        AnalysisError::Source(rhscope::source::SourceError::Corrupt { .. })
+    ));
     assert!(err.to_string().starts_with("mutated.etl"), "{err}");
 }

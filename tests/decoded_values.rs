@@ -9,9 +9,9 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use rhscope::etl::kernel::KernelEvent;
-use rhscope::etl::tracelogging::{Fields, Value};
-use rhscope::etl::{EventRow, Guid, HeaderKind, Payload, Trace};
+use rhscope::read::etl::kernel::KernelEvent;
+use rhscope::read::etl::tracelogging::{Fields, Value};
+use rhscope::read::etl::{EventRow, Guid, HeaderKind, Payload, Trace};
 use serde_json::json;
 
 fn rows(file: &str) -> Vec<EventRow> {
@@ -322,7 +322,7 @@ fn kernel_process_and_thread_events_of_the_net_trace() {
             if matches!(
                 k,
                 KernelEvent::Process {
-                    lifetime: rhscope::etl::kernel::Lifetime::Start,
+                    lifetime: rhscope::read::etl::kernel::Lifetime::Start,
                     ..
                 }
             ) {

@@ -10,11 +10,11 @@ use std::io::Cursor;
 
 use rhscope::analysis::diff::{Change, Diff, FindingKey, Side};
 use rhscope::analysis::{analyze_trace, Config};
-use rhscope::etl::Trace;
 use rhscope::model::Finding;
+use rhscope::providers::usage::UsageTable;
 use rhscope::providers::ProviderSet;
+use rhscope::read::etl::Trace;
 use rhscope::simulate::{simulate_with, GroundTruth, Options, Scenario};
-use rhscope::usage::UsageTable;
 
 fn side(name: &str, bytes: Vec<u8>) -> Side {
     let trace = Trace::from_bytes(bytes, name).unwrap();
@@ -27,7 +27,7 @@ fn side(name: &str, bytes: Vec<u8>) -> Side {
     )
     .unwrap();
     #[cfg(feature = "polars")]
-    rhscope::analysis::fill_aggregates(&mut a, &UsageTable::embedded()).unwrap();
+    rhscope::analysis::fill_aggregates(&mut a).unwrap();
     a.trace = name.into();
     Side::of(name, std::slice::from_ref(&a))
 }
@@ -180,7 +180,7 @@ fn cli_diff_baseline_and_saved_runs() {
             pq.to_str().unwrap(),
         ]);
         assert!(o.status.success());
-        let back = rhscope::model::frames::read_findings(&pq).unwrap();
+        let back = rhscope::analysis::frames::read_findings(&pq).unwrap();
         let truth: GroundTruth =
             serde_json::from_slice(&std::fs::read(common::traces("mixed.expected.json")).unwrap())
                 .unwrap();

@@ -4,10 +4,11 @@
 
 mod common;
 
-use rhscope::analysis::{analyze_sources, AnalysisError, Config, EventSource, Observed};
-use rhscope::eventlog::{read_events, EvtxSource};
+use rhscope::analysis::{analyze_sources, AnalysisError, Config};
+use rhscope::providers::usage::UsageTable;
 use rhscope::providers::ProviderSet;
-use rhscope::usage::UsageTable;
+use rhscope::read::evtx::read_events;
+use rhscope::source::{EventSource, EvtxSource, Observed};
 
 #[test]
 fn real_security_log_reads_with_exact_fields() {

@@ -8,8 +8,8 @@ use common::analysis;
 
 use polars::prelude::*;
 use rhscope::analysis::fill_aggregates;
-use rhscope::model::frames::{export_parquet, Frames};
-use rhscope::usage::UsageTable;
+use rhscope::analysis::frames::Frames;
+use rhscope::report::parquet::export_parquet;
 
 fn strings(df: &DataFrame, name: &str) -> Vec<Option<String>> {
     df.column(name)
@@ -24,7 +24,7 @@ fn strings(df: &DataFrame, name: &str) -> Vec<Option<String>> {
 #[test]
 fn tables_hold_one_row_per_span_with_names_resolved() {
     let a = analysis("control-code-by-number");
-    let f = Frames::new(&a, &UsageTable::embedded()).unwrap();
+    let f = Frames::new(&a).unwrap();
     assert_eq!(f.entry_points.height(), a.spans.entries.len());
     assert_eq!(f.api_calls.height(), a.spans.calls.len());
     assert_eq!(f.findings.height(), a.findings.len());
@@ -68,7 +68,7 @@ fn tables_hold_one_row_per_span_with_names_resolved() {
 #[test]
 fn duration_figures_match_the_spans() {
     let mut a = analysis("mixed");
-    fill_aggregates(&mut a, &UsageTable::embedded()).unwrap();
+    fill_aggregates(&mut a).unwrap();
     let looks: Vec<i64> = {
         let mut d: Vec<i64> = a
             .spans
@@ -117,7 +117,7 @@ fn duration_figures_match_the_spans() {
 #[test]
 fn parquet_export_reads_back() {
     let a = analysis("pending-timeout");
-    let mut f = Frames::new(&a, &UsageTable::embedded()).unwrap();
+    let mut f = Frames::new(&a).unwrap();
     let dir = std::env::temp_dir().join(format!("rhscope-parquet-{}", std::process::id()));
     let written = export_parquet(&dir, &mut f, "pending-timeout.etl").unwrap();
     assert_eq!(written.len(), 7);

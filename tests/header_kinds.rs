@@ -5,11 +5,11 @@
 
 use std::io::Cursor;
 
-use rhscope::etl::kernel::{KernelEvent, Lifetime};
-use rhscope::etl::write::{
+use rhscope::read::etl::kernel::{KernelEvent, Lifetime};
+use rhscope::read::etl::write::{
     tracelogging as tlw, EventRecord, KernelHeader, TraceWriter, WriterOptions,
 };
-use rhscope::etl::{Descriptor, Event, ExtendedItem, Guid, HeaderKind, Payload, Trace};
+use rhscope::read::etl::{Descriptor, Event, ExtendedItem, Guid, HeaderKind, Payload, Trace};
 
 const THREAD: u8 = 5;
 const PROCESS: u8 = 3;
@@ -278,11 +278,11 @@ fn check(pointer_size: u8, compress: bool) {
                         (0, 777, 6, 5)
                     );
                     assert_eq!(
-                        rhscope::etl::kernel::wait_reason_name(old_thread_wait_reason),
+                        rhscope::read::etl::kernel::wait_reason_name(old_thread_wait_reason),
                         "UserRequest"
                     );
                     assert_eq!(
-                        rhscope::etl::kernel::thread_state_name(old_thread_state),
+                        rhscope::read::etl::kernel::thread_state_name(old_thread_state),
                         "Waiting"
                     );
                 }
@@ -327,11 +327,11 @@ fn check(pointer_size: u8, compress: bool) {
                 assert_eq!(tl.fields.len(), 2);
                 assert_eq!(
                     tl.fields[0].value,
-                    rhscope::etl::tracelogging::Value::Str("Disk Q:".into())
+                    rhscope::read::etl::tracelogging::Value::Str("Disk Q:".into())
                 );
                 assert_eq!(
                     tl.fields[1].value,
-                    rhscope::etl::tracelogging::Value::U64(3)
+                    rhscope::read::etl::tracelogging::Value::U64(3)
                 );
             }
             70 => {

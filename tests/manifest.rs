@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::Path;
 
-use rhscope::etl::tracelogging::{Field, Fields};
-use rhscope::etl::write::{EventRecord, TraceWriter, WriterOptions};
-use rhscope::etl::{Descriptor, Guid, Trace};
-use rhscope::manifest::ManifestSet;
 use rhscope::model::RecordKind;
+use rhscope::providers::manifest::ManifestSet;
 use rhscope::providers::ProviderSet;
+use rhscope::read::etl::tracelogging::{Field, Fields};
+use rhscope::read::etl::write::{EventRecord, TraceWriter, WriterOptions};
+use rhscope::read::etl::{Descriptor, Guid, Trace};
 use serde_json::{json, Value};
 
 fn fields(f: &[Field<'_>]) -> Value {

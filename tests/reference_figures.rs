@@ -18,7 +18,7 @@
 
 mod common;
 
-use rhscope::etl::{Trace, TraceStats};
+use rhscope::read::etl::{Trace, TraceStats};
 
 struct Reference {
     file: &'static str,

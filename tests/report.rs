@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 
 use rhscope::analysis::Analysis;
 use rhscope::model::Finding;
-use rhscope::report::{perfetto, write_report};
+use rhscope::report::html::write_report;
+use rhscope::report::perfetto;
 use rhscope::simulate::GroundTruth;
-use rhscope::usage::UsageTable;
 
 fn traces() -> PathBuf {
     common::traces("")
@@ -49,7 +49,7 @@ fn every_scenario_gets_a_complete_local_report() {
     for name in common::SCENARIOS {
         let a = analysis(name);
         let dir = root.join(name);
-        write_report(std::slice::from_ref(&a), &UsageTable::embedded(), &dir).unwrap();
+        write_report(std::slice::from_ref(&a), &dir, &[]).unwrap();
         let mut charts = vec![
             "t1-timeline",
             "t1-blocking-api",
@@ -105,7 +105,7 @@ fn every_scenario_gets_a_complete_local_report() {
         assert_eq!(rows, want.len(), "{name}: one table row per finding");
         for f in &want {
             assert!(
-                html.contains(&f.begin),
+                html.contains(&f.begin.rfc3339()),
                 "{name}: finding at {} not listed",
                 f.begin
             );
@@ -150,7 +150,7 @@ fn a_report_replaces_an_old_one_whole() {
     let dir = std::env::temp_dir().join(format!("rhscope-report-replace-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("stale.txt"), "old").unwrap();
-    write_report(&[analysis("healthy")], &UsageTable::embedded(), &dir).unwrap();
+    write_report(&[analysis("healthy")], &dir, &[]).unwrap();
     assert!(!dir.join("stale.txt").exists());
     assert!(dir.join("index.html").is_file());
     let parent = dir.parent().unwrap();
@@ -171,7 +171,7 @@ fn a_report_replaces_an_old_one_whole() {
 #[test]
 fn perfetto_export_holds_the_exact_events() {
     let a = analysis("do-not-use-in-online");
-    let v = perfetto::trace_events(&a, &UsageTable::embedded());
+    let v = perfetto::trace_events(&a);
     let events = v["traceEvents"].as_array().unwrap();
     let count = |cat: &str, ph: &str| {
         events
@@ -285,13 +285,13 @@ fn renders_in_chromium(dir: &Path, root: &Path) {
 fn the_report_renders_in_headless_chromium() {
     let root = std::env::temp_dir().join(format!("rhscope-browser-{}", std::process::id()));
     let dir = root.join("report");
-    write_report(&[analysis("mixed")], &UsageTable::embedded(), &dir).unwrap();
+    write_report(&[analysis("mixed")], &dir, &[]).unwrap();
     renders_in_chromium(&dir, &root);
     let full = |name: &str| {
         #[allow(unused_mut)]
         let mut a = analysis(name);
         #[cfg(feature = "polars")]
-        rhscope::analysis::fill_aggregates(&mut a, &UsageTable::embedded()).unwrap();
+        rhscope::analysis::fill_aggregates(&mut a).unwrap();
         a
     };
     use rhscope::analysis::diff::{Diff, Side};
@@ -300,7 +300,7 @@ fn the_report_renders_in_headless_chromium() {
         &Side::of("mixed-fixed", &[full("mixed-fixed")]),
     );
     let diff_dir = root.join("diff");
-    rhscope::report::diff::write_diff_report(&diff, &diff_dir).unwrap();
+    rhscope::report::html_diff::write_diff_report(&diff, &diff_dir, &[]).unwrap();
     renders_in_chromium(&diff_dir, &root);
     let _ = std::fs::remove_dir_all(&root);
 }

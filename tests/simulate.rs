@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::process::Command;
 
-use rhscope::etl::{Trace, TraceStats};
 use rhscope::model::{EntryPoint, RecordKind, Rule};
 use rhscope::providers::ProviderSet;
+use rhscope::read::etl::{Trace, TraceStats};
 use rhscope::simulate::{simulate, GroundTruth, Scenario};
 
 use common::traces;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use rhscope::model::UsageCode;
-use rhscope::usage::{ApiKind, UsageTable};
+use rhscope::providers::usage::{ApiKind, UsageTable};
 
 fn shared(path: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

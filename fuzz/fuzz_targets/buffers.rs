@@ -2,8 +2,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rhscope::etl::buffer::walk;
-use rhscope::etl::record::scan;
+use rhscope::read::etl::buffer::walk;
+use rhscope::read::etl::record::scan;
 
 fuzz_target!(|data: &[u8]| {
     let w = walk(data);

@@ -6,7 +6,7 @@ use std::io::Cursor;
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use rhscope::clusterlog::{ClusterLog, ClusterLogError};
+use rhscope::read::clusterlog::{ClusterLog, ClusterLogError};
 
 fuzz_target!(|data: &[u8]| {
     match ClusterLog::from_reader(Path::new("fuzz.log"), Cursor::new(data.to_vec())) {

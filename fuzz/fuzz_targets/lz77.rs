@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rhscope::etl::lz77::{compress, decompress_into};
+use rhscope::read::etl::lz77::{compress, decompress_into};
 
 fuzz_target!(|data: &[u8]| {
     let limit = data.first().map_or(0, |&b| usize::from(b) * 300);

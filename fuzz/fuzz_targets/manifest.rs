@@ -7,8 +7,8 @@ use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
 use rhscope::capture::RawEvent;
-use rhscope::etl::Descriptor;
-use rhscope::manifest::ManifestSet;
+use rhscope::read::etl::Descriptor;
+use rhscope::providers::manifest::ManifestSet;
 
 fuzz_target!(|data: &[u8]| {
     // XML, then a NUL, then the payload to decode.

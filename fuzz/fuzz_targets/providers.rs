@@ -6,7 +6,7 @@ use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
 use rhscope::providers::ProviderDef;
-use rhscope::usage::UsageTable;
+use rhscope::providers::usage::UsageTable;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -2,8 +2,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rhscope::etl::buffer::{BufferInfo, BUFFER_HEADER_SIZE};
-use rhscope::etl::record::{scan, Event};
+use rhscope::read::etl::buffer::{BufferInfo, BUFFER_HEADER_SIZE};
+use rhscope::read::etl::record::{scan, Event};
 
 fuzz_target!(|data: &[u8]| {
     let mut bytes = vec![0u8; BUFFER_HEADER_SIZE];
@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     for slot in &slots {
         if let Ok(ev) = Event::decode(&bytes, slot, &info) {
             let _ = ev.decode_payload();
-            let _ = rhscope::etl::EventRow::new(&ev);
+            let _ = rhscope::read::etl::EventRow::new(&ev);
             for item in ev.extended.items() {
                 let _ = item;
             }

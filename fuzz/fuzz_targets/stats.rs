@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rhscope::etl::{EventRow, Trace, TraceStats};
+use rhscope::read::etl::{EventRow, Trace, TraceStats};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(trace) = Trace::from_bytes(data.to_vec(), "fuzz.etl") else { return };

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rhscope::etl::tracelogging::{Fields, Schema};
+use rhscope::read::etl::tracelogging::{Fields, Schema};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&split, rest)) = data.split_first() else { return };

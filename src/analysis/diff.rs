@@ -107,6 +107,36 @@ impl Side {
         Ok(side)
     }
 
+    /// A run saved to a file, when the file is one: `.json` (see
+    /// [`Side::from_json`]) or `.parquet` (a findings table). None for any
+    /// other file (an input to analyse).
+    pub fn load_saved(path: &std::path::Path) -> Option<Result<Side, String>> {
+        let shown = path.display().to_string();
+        let ext = path.extension()?.to_string_lossy().to_ascii_lowercase();
+        match ext.as_str() {
+            "json" => Some(Side::read_json(path)),
+            "parquet" => Some(
+                saved_findings(path)
+                    .map(|findings| Side {
+                        name: shown.clone(),
+                        findings,
+                        ..Side::default()
+                    })
+                    .map_err(|e| format!("{shown}: {e}")),
+            ),
+            _ => None,
+        }
+    }
+
+    /// A run saved as JSON, whatever the file's name.
+    pub fn read_json(path: &std::path::Path) -> Result<Side, String> {
+        let shown = path.display().to_string();
+        std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| Side::from_json(&shown, &text))
+            .map_err(|e| format!("{shown}: {e}"))
+    }
+
     fn counts(&self) -> BTreeMap<FindingKey, usize> {
         let mut m = BTreeMap::new();
         for f in &self.findings {
@@ -263,4 +293,15 @@ fn figures(before: &[Aggregate], after: &[Aggregate]) -> Vec<FigureChange> {
             }
         })
         .collect()
+}
+
+/// Findings saved as Parquet: no duration figures, findings only.
+#[cfg(feature = "polars")]
+fn saved_findings(path: &std::path::Path) -> Result<Vec<Finding>, String> {
+    super::frames::read_findings(path)
+}
+
+#[cfg(not(feature = "polars"))]
+fn saved_findings(_: &std::path::Path) -> Result<Vec<Finding>, String> {
+    Err("reading Parquet needs rhscope built with the `polars` feature".into())
 }

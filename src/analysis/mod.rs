@@ -1,23 +1,31 @@
-//! Correlation: entry points, API calls, worker threads and waits of a
-//! trace, checked against the usage table and the RHS timeouts. Every
-//! misuse, hang and timeout becomes a [`Reported`] finding.
+//! Correlation: a node's timeline (entry points, API calls, worker threads
+//! and waits) checked against the usage table and RHS's thresholds. Each
+//! rule is one function in [`rules`]; every fact a printer needs (the
+//! usage-table row of each call, the blocking split of each call and entry
+//! point, the thresholds each was held to) is computed here once and
+//! carried in the [`Analysis`].
 
+pub mod blocking;
 pub mod diff;
-pub mod source;
-pub mod spans;
+#[cfg(feature = "polars")]
+pub mod frames;
+pub mod live;
+pub mod rules;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use crate::etl::stats::rfc3339;
-use crate::etl::Trace;
-use crate::model::{EntryPoint, Evidence, Finding, Record, Rule, Severity, ThreadKind, UsageCode};
+use crate::model::time::MS_NS;
+use crate::model::{
+    ApiSpan, EntryPoint, EntrySpan, Evidence, Finding, Spans, ThreadKind, Timestamp, UsageCode,
+};
+use crate::providers::usage::UsageTable;
 use crate::providers::ProviderSet;
-use crate::usage::UsageTable;
+use crate::read::clusterlog::LogCounts;
+use crate::read::etl::Trace;
+use crate::source::{EtlSource, EventSource, Merge, Observed, Pairer, SourceError};
 
-pub use source::{ClusterLogSource, EtlSource, EventSource, Merge, Observed};
-pub use spans::{ApiSpan, EntrySpan, Pairer, Spans, Wait, Worker};
-
-pub const MS_NS: i64 = 1_000_000;
+pub use blocking::{Blocking, WaitIndex};
+pub use rules::misuse_verdict;
 
 /// Thresholds of the rules.
 #[derive(Debug, Clone)]
@@ -74,21 +82,6 @@ impl Config {
     }
 }
 
-/// How long a call was blocked, and how the time splits.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Blocking {
-    /// "context-switches" when the trace has them for the thread, else
-    /// "wall-clock" (only the total is known).
-    pub source: &'static str,
-    pub total_ns: i64,
-    pub running_ns: Option<i64>,
-    pub ready_ns: Option<i64>,
-    pub waiting_ns: Option<i64>,
-    pub wait_reasons: Vec<&'static str>,
-    /// Threads whose actions made it ready again.
-    pub readied_by: Vec<u32>,
-}
-
 /// A finding with what supports it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Reported {
@@ -99,62 +92,6 @@ pub struct Reported {
     pub blocking: Option<Blocking>,
     /// Where the events that show it are.
     pub evidence: Vec<Evidence>,
-}
-
-/// Computes the per-entry-point and per-API figures with polars.
-#[cfg(feature = "polars")]
-pub fn fill_aggregates(a: &mut Analysis, table: &UsageTable) -> polars::prelude::PolarsResult<()> {
-    use crate::model::frames::Frames;
-    let frames = Frames::new(a, table)?;
-    a.by_entry_point = to_aggregates(
-        &Frames::durations(&frames.entry_points, &["resource", "entry_point"])?,
-        &["resource", "entry_point"],
-    )?;
-    a.by_api = to_aggregates(&Frames::durations(&frames.api_calls, &["api"])?, &["api"])?;
-    Ok(())
-}
-
-#[cfg(feature = "polars")]
-fn to_aggregates(
-    df: &polars::prelude::DataFrame,
-    keys: &[&str],
-) -> polars::prelude::PolarsResult<Vec<Aggregate>> {
-    use polars::prelude::*;
-    let key_cols: Vec<Column> = keys
-        .iter()
-        .map(|k| df.column(k).cloned())
-        .collect::<PolarsResult<_>>()?;
-    let int = |name: &str| -> PolarsResult<Vec<i64>> {
-        let c = df.column(name)?.cast(&DataType::Int64)?;
-        Ok(c.i64()?.iter().map(|v| v.unwrap_or(0)).collect())
-    };
-    let (count, unreturned) = (int("count")?, int("unreturned")?);
-    let (p50, p95, max, total) = (
-        int("p50_ns")?,
-        int("p95_ns")?,
-        int("max_ns")?,
-        int("total_ns")?,
-    );
-    let mut out = Vec::with_capacity(df.height());
-    for i in 0..df.height() {
-        let key: Vec<String> = key_cols
-            .iter()
-            .map(|c| {
-                c.get(i)
-                    .map(|v| v.get_str().map_or_else(|| v.to_string(), str::to_string))
-            })
-            .collect::<PolarsResult<_>>()?;
-        out.push(Aggregate {
-            key: key.join(" "),
-            count: count[i] as usize,
-            unreturned: unreturned[i] as usize,
-            total_ns: total[i],
-            p50_ns: p50[i],
-            p95_ns: p95[i],
-            max_ns: max[i],
-        });
-    }
-    Ok(out)
 }
 
 /// Count and duration figures of a group of spans.
@@ -170,14 +107,37 @@ pub struct Aggregate {
     pub max_ns: i64,
 }
 
+/// What the analysis knows of one API call, besides its span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallFacts {
+    /// The API as the usage table names it (a control code logged as a
+    /// number is named), or as logged when the table does not list it.
+    pub api: String,
+    /// Its usage code, when the table lists it.
+    pub usage: Option<UsageCode>,
+    /// The thread it was made on, as the rules judge it.
+    pub thread_kind: ThreadKind,
+    /// How long it blocked, to its end or the trace's.
+    pub blocking: Blocking,
+}
+
+/// What the analysis knows of one entry-point call, besides its span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryFacts {
+    /// The budget it was held to.
+    pub budget_ns: i64,
+    /// How long it blocked, to its end or the trace's.
+    pub blocking: Blocking,
+}
+
 #[derive(Debug, serde::Serialize)]
 pub struct Analysis {
     /// The inputs' names, joined with " + " when several were merged.
     pub trace: String,
     /// Each input analysed into this timeline; evidence names one by index.
     pub inputs: Vec<String>,
-    pub first: Option<String>,
-    pub last: Option<String>,
+    pub first: Option<Timestamp>,
+    pub last: Option<Timestamp>,
     pub resources: Vec<String>,
     pub findings: Vec<Reported>,
     pub by_entry_point: Vec<Aggregate>,
@@ -193,27 +153,48 @@ pub struct Analysis {
     pub unparsed_lines: u64,
     /// Corrupt records and unreadable .evtx events skipped (not strict).
     pub skipped: u64,
+    /// Each text input's unparsed lines (counted, the first kept), by
+    /// input name.
+    #[serde(skip)]
+    pub unparsed: Vec<(String, LogCounts)>,
+    /// The thresholds the rules used.
+    #[serde(skip)]
+    pub config: Config,
     #[serde(skip)]
     pub spans: Spans,
+    /// Per entry-point span (by id): budget and blocking.
+    #[serde(skip)]
+    pub entries: Vec<EntryFacts>,
+    /// Per API-call span (by id): usage-table row, thread kind, blocking.
+    #[serde(skip)]
+    pub calls: Vec<CallFacts>,
+}
+
+impl Analysis {
+    /// The facts of a call.
+    pub fn call(&self, c: &ApiSpan) -> &CallFacts {
+        &self.calls[c.id]
+    }
+
+    /// The facts of an entry-point call.
+    pub fn entry(&self, e: &EntrySpan) -> &EntryFacts {
+        &self.entries[e.id]
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnalysisError {
     #[error(transparent)]
-    Read(#[from] crate::etl::TraceError),
-    #[error("{trace}")]
-    Corrupt {
-        trace: String,
-        #[source]
-        source: crate::etl::EtlError,
-    },
-    #[error(transparent)]
-    ClusterLog(#[from] crate::clusterlog::ClusterLogError),
-    #[cfg(feature = "evtx")]
-    #[error(transparent)]
-    Evtx(#[from] crate::eventlog::EvtxError),
+    Source(#[from] SourceError),
     #[error("{0}: no entry-point events found: is the RhScope-ResourceDll or FailoverClustering provider in this trace?")]
     NoResourceEvents(String),
+    #[cfg(feature = "polars")]
+    #[error("{trace}: computing aggregates")]
+    Aggregates {
+        trace: String,
+        #[source]
+        source: polars::prelude::PolarsError,
+    },
 }
 
 /// Reads a trace, maps its events through the provider definitions and
@@ -270,175 +251,47 @@ pub fn analyze_sources(
     a.unmapped_errors = unmapped;
     a.duplicates = merge.counts.duplicates;
     a.skipped = merge.counts.skipped;
+    a.unparsed = merge.unparsed();
+    a.unparsed_lines = a.unparsed.iter().map(|(_, c)| c.unparsed_lines).sum();
+    #[cfg(feature = "polars")]
+    fill_aggregates(&mut a).map_err(|source| AnalysisError::Aggregates {
+        trace: name,
+        source,
+    })?;
     Ok(a)
 }
 
 /// The rules, over paired spans.
 pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str) -> Analysis {
     let end = spans.last_ns.unwrap_or(0);
-    let mut findings = Vec::new();
-    let waits_by_tid = index_waits(&spans.waits);
-    let blocking = |tid: u32, begin: i64, stop: i64| {
-        blocking(&waits_by_tid, spans.context_switches > 0, tid, begin, stop)
+    let waits = WaitIndex::new(&spans.waits, spans.context_switches > 0);
+    let calls: Vec<CallFacts> = spans
+        .calls
+        .iter()
+        .map(|c| rules::call_facts(&spans, c, table, &waits, end))
+        .collect();
+    let entries: Vec<EntryFacts> = spans
+        .entries
+        .iter()
+        .map(|e| EntryFacts {
+            budget_ns: cfg.budget(e.resource_type.as_deref(), e.entry_point),
+            blocking: waits.blocking(e.tid, e.begin_ns, e.end_ns.unwrap_or(end)),
+        })
+        .collect();
+    let found = rules::Context {
+        spans: &spans,
+        calls: &calls,
+        entries: &entries,
+        table,
+        cfg,
+        waits: &waits,
+        trace,
     };
-    let report = |finding: Finding, blocking: Option<Blocking>, evidence: Vec<Evidence>| Reported {
-        trace: trace.to_string(),
-        finding,
-        blocking,
-        evidence,
-    };
-
-    // API calls against the usage table.
-    for call in &spans.calls {
-        let Some(row) = table.resolve(&call.api) else {
-            continue;
-        };
-        let entry = call.entry.map(|i| &spans.entries[i]);
-        let worker = spans.workers.iter().find(|w| {
-            w.pid == call.pid
-                && w.tid == call.tid
-                && w.created_ns <= call.begin_ns
-                && w.exited_ns.is_none_or(|x| x >= call.begin_ns)
-        });
-        let (kind, severity) = misuse_verdict(
-            table,
-            row.usage,
-            entry.map(|e| e.entry_point),
-            worker.is_some(),
-        );
-        let Some(severity) = severity else { continue };
-        let resource = entry
-            .map(|e| e.resource.clone())
-            .or_else(|| worker.and_then(|w| w.resource.clone()));
-        let mut evidence = vec![call.evidence];
-        evidence.extend(entry.map(|e| e.evidence));
-        findings.push(report(
-            Finding {
-                rule: Rule::ApiMisuse,
-                severity,
-                resource,
-                entry_point: entry.map(|e| e.entry_point),
-                api: Some(row.name.clone()),
-                usage: Some(row.usage),
-                thread_kind: Some(kind),
-                pid: call.pid,
-                tid: call.tid,
-                begin: rfc3339(call.begin_ns),
-                duration_ns: call.end_ns.map(|e| e - call.begin_ns),
-            },
-            Some(blocking(
-                call.tid,
-                call.begin_ns,
-                call.end_ns.unwrap_or(end),
-            )),
-            evidence,
-        ));
-    }
-
-    // Entry points that never returned, or returned late.
-    for e in &spans.entries {
-        let (rule, severity, duration) = match e.end_ns {
-            None if end - e.begin_ns > cfg.hang_after_ns => {
-                (Rule::Hang, Severity::Error, end - e.begin_ns)
-            }
-            Some(x) if x - e.begin_ns > cfg.budget(e.resource_type.as_deref(), e.entry_point) => {
-                (Rule::SlowEntryPoint, Severity::Warning, x - e.begin_ns)
-            }
-            _ => continue,
-        };
-        findings.push(report(
-            Finding {
-                rule,
-                severity,
-                resource: Some(e.resource.clone()),
-                entry_point: Some(e.entry_point),
-                api: None,
-                usage: None,
-                thread_kind: None,
-                pid: e.pid,
-                tid: e.tid,
-                begin: rfc3339(e.begin_ns),
-                duration_ns: Some(duration),
-            },
-            Some(blocking(e.tid, e.begin_ns, e.begin_ns + duration)),
-            vec![e.evidence],
-        ));
-    }
-
-    // The deadlock monitor's reports, tied to the call that was blocking.
-    for d in &spans.deadlocks {
-        let open_at =
-            |s: &EntrySpan| s.begin_ns <= d.time_ns && s.end_ns.is_none_or(|x| x > d.time_ns);
-        let span = spans.entries.iter().rev().find(|s| {
-            open_at(s)
-                && d.resource.as_ref().is_none_or(|r| *r == s.resource)
-                && d.entry_point.is_none_or(|ep| ep == s.entry_point)
-        });
-        let call = span.and_then(|s| {
-            spans.calls.iter().rev().find(|c| {
-                c.entry == Some(s.id)
-                    && c.begin_ns <= d.time_ns
-                    && c.end_ns.is_none_or(|x| x > d.time_ns)
-            })
-        });
-        let row = call.and_then(|c| table.resolve(&c.api));
-        let mut evidence = vec![d.evidence];
-        evidence.extend(span.map(|s| s.evidence));
-        evidence.extend(call.map(|c| c.evidence));
-        findings.push(report(
-            Finding {
-                rule: Rule::DeadlockTimeout,
-                severity: Severity::Error,
-                resource: d
-                    .resource
-                    .clone()
-                    .or_else(|| span.map(|s| s.resource.clone())),
-                entry_point: d.entry_point.or(span.map(|s| s.entry_point)),
-                api: call.map(|c| row.map_or(c.api.clone(), |r| r.name.clone())),
-                usage: row.map(|r| r.usage),
-                thread_kind: None,
-                pid: span.map_or(d.pid.unwrap_or(0), |s| s.pid),
-                tid: span.map_or(d.tid.unwrap_or(0), |s| s.tid),
-                begin: rfc3339(span.map_or(d.time_ns, |s| s.begin_ns)),
-                duration_ns: span.and_then(|s| s.end_ns.map(|x| x - s.begin_ns)),
-            },
-            span.map(|s| blocking(s.tid, s.begin_ns, d.time_ns)),
-            evidence,
-        ));
-    }
-
-    // Findings about an instant a message reports, not a call.
-    let at_message = |rule: Rule, r: &Record, entry_point: Option<EntryPoint>| {
-        report(
-            Finding {
-                rule,
-                severity: Severity::Error,
-                resource: r.resource.clone(),
-                entry_point,
-                api: None,
-                usage: None,
-                thread_kind: None,
-                pid: r.pid.unwrap_or(0),
-                tid: r.tid.unwrap_or(0),
-                begin: rfc3339(r.time_ns),
-                duration_ns: None,
-            },
-            None,
-            vec![r.evidence],
-        )
-    };
-    findings.extend(
-        spans
-            .restarts
-            .iter()
-            .map(|r| at_message(Rule::RhsRestart, r, None)),
-    );
-    findings.extend(
-        pending_timeouts(&spans.statuses, end, cfg)
-            .into_iter()
-            .map(|(r, ep)| at_message(Rule::PendingTimeout, r, Some(ep))),
-    );
-
+    let mut findings = found.misuse();
+    findings.extend(found.entry_points());
+    findings.extend(found.deadlocks());
+    findings.extend(found.restarts());
+    findings.extend(found.pending_timeouts());
     findings.sort_by(|a, b| a.finding.cmp(&b.finding));
     let mut resources: Vec<String> = spans.entries.iter().map(|e| e.resource.clone()).collect();
     resources.sort();
@@ -446,8 +299,8 @@ pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str
     Analysis {
         trace: trace.to_string(),
         inputs: vec![trace.to_string()],
-        first: spans.first_ns.map(rfc3339),
-        last: spans.last_ns.map(rfc3339),
+        first: spans.first_ns.map(Timestamp),
+        last: spans.last_ns.map(Timestamp),
         resources,
         findings,
         // Filled by `fill_aggregates` (polars) where that is built in.
@@ -460,129 +313,34 @@ pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str
         duplicates: 0,
         unparsed_lines: 0,
         skipped: 0,
+        unparsed: Vec::new(),
+        config: cfg.clone(),
         spans,
+        entries,
+        calls,
     }
 }
 
-/// What kind of thread a call was made on, and how bad the call is there
-/// (None: allowed): inside an entry point, on a ClusWorkerCreate worker, or
-/// elsewhere. Offline and live analysis both judge calls with this.
-pub fn misuse_verdict(
+/// Computes the per-entry-point and per-API figures with polars.
+#[cfg(feature = "polars")]
+pub fn fill_aggregates(a: &mut Analysis) -> polars::prelude::PolarsResult<()> {
+    let f = frames::Frames::new(a)?;
+    a.by_entry_point = frames::aggregates(&f.entry_points, &["resource", "entry_point"])?;
+    a.by_api = frames::aggregates(&f.api_calls, &["api"])?;
+    Ok(())
+}
+
+/// Analyses the sources of one timeline together (as
+/// [`crate::source::Timeline::sources`] opens them).
+pub fn analyze_all(
+    mut sources: Vec<Box<dyn EventSource + '_>>,
     table: &UsageTable,
-    usage: UsageCode,
-    entry_point: Option<EntryPoint>,
-    on_worker: bool,
-) -> (ThreadKind, Option<Severity>) {
-    match (entry_point, on_worker) {
-        (Some(ep), _) => (
-            ThreadKind::RhsEntryPoint,
-            table.forbidden_in(usage, ep).then_some(Severity::Error),
-        ),
-        (None, true) => (
-            ThreadKind::ClusterWorker,
-            (usage == UsageCode::DoNotUse).then_some(Severity::Error),
-        ),
-        (None, false) => (
-            ThreadKind::Other,
-            match usage {
-                UsageCode::DoNotUse => Some(Severity::Error),
-                UsageCode::WorkerThreadOnly => Some(Severity::Warning),
-                UsageCode::SomeEntryPointsOkay => None,
-            },
-        ),
-    }
-}
-
-/// A resource whose last status is a pending one, with no further update
-/// for PendingTimeout, has timed out.
-fn pending_timeouts<'a>(
-    statuses: &'a [Record],
-    end: i64,
     cfg: &Config,
-) -> Vec<(&'a Record, EntryPoint)> {
-    let mut by_resource: BTreeMap<&str, Vec<&Record>> = BTreeMap::new();
-    for s in statuses {
-        if let Some(r) = s.resource.as_deref() {
-            by_resource.entry(r).or_default().push(s);
-        }
-    }
-    let mut out = Vec::new();
-    for list in by_resource.values() {
-        for (i, s) in list.iter().enumerate() {
-            let Some(state) = s.state.as_deref().filter(|x| x.ends_with("Pending")) else {
-                continue;
-            };
-            let next = list.get(i + 1).map_or(end, |n| n.time_ns);
-            if next - s.time_ns > cfg.pending_timeout_ns {
-                let ep = if state.starts_with("Offline") {
-                    EntryPoint::Offline
-                } else {
-                    EntryPoint::Online
-                };
-                out.push((*s, ep));
-            }
-        }
-    }
-    out
-}
-
-/// Waits by thread, for [`blocking`].
-pub fn index_waits(waits: &[Wait]) -> HashMap<u32, Vec<Wait>> {
-    let mut m: HashMap<u32, Vec<Wait>> = HashMap::new();
-    for w in waits {
-        m.entry(w.tid).or_default().push(*w);
-    }
-    m
-}
-
-/// Splits [begin, stop] of thread `tid` into running, ready and waiting
-/// using its context switches.
-pub fn blocking(
-    waits: &HashMap<u32, Vec<Wait>>,
-    have_switches: bool,
-    tid: u32,
-    begin: i64,
-    stop: i64,
-) -> Blocking {
-    let total = (stop - begin).max(0);
-    if !have_switches {
-        return Blocking {
-            source: "wall-clock",
-            total_ns: total,
-            running_ns: None,
-            ready_ns: None,
-            waiting_ns: None,
-            wait_reasons: Vec::new(),
-            readied_by: Vec::new(),
-        };
-    }
-    let overlap = |a: i64, b: i64| (b.min(stop) - a.max(begin)).max(0);
-    let (mut waiting, mut ready) = (0, 0);
-    let mut reasons = Vec::new();
-    let mut readied_by = Vec::new();
-    for w in waits.get(&tid).into_iter().flatten() {
-        let back = w.in_ns.unwrap_or(stop);
-        let readied = w.ready_ns.unwrap_or(back);
-        let wt = overlap(w.out_ns, readied);
-        let rt = overlap(readied, back);
-        if wt + rt > 0 {
-            reasons.push(crate::etl::kernel::wait_reason_name(w.wait_reason));
-            readied_by.extend(w.readied_by);
-        }
-        waiting += wt;
-        ready += rt;
-    }
-    reasons.sort_unstable();
-    reasons.dedup();
-    readied_by.sort_unstable();
-    readied_by.dedup();
-    Blocking {
-        source: "context-switches",
-        total_ns: total,
-        running_ns: Some(total - waiting - ready),
-        ready_ns: Some(ready),
-        waiting_ns: Some(waiting),
-        wait_reasons: reasons,
-        readied_by,
-    }
+    strict: bool,
+) -> Result<Analysis, AnalysisError> {
+    let refs: Vec<&mut dyn EventSource> = sources
+        .iter_mut()
+        .map(|s| s.as_mut() as &mut dyn EventSource)
+        .collect();
+    analyze_sources(refs, table, cfg, strict)
 }

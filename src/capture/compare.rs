@@ -7,12 +7,29 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::etl::{Event, EventRow, Guid};
-use crate::manifest::ManifestSet;
+use crate::providers::manifest::ManifestSet;
+use crate::read::etl::header::FILETIME_UNIX_EPOCH;
+use crate::read::etl::{EtlError, Event, EventRow, Guid, Trace};
 
 /// Timestamps (FILETIME, 100 ns) further apart than this are different
 /// events.
 pub const TIME_TOLERANCE: i64 = 2;
+
+/// The native reader's decodings of every event of a trace; the first
+/// corrupt record is an error (a comparison needs every event).
+pub fn native_events(
+    trace: &Trace,
+    manifests: &ManifestSet,
+) -> Result<Vec<DecodedEvent>, EtlError> {
+    let mut out = Vec::new();
+    let mut events = trace.events();
+    while let Some(ev) = events.next_event() {
+        let ev = ev?;
+        let filetime = ev.time_ns.div_euclid(100) + FILETIME_UNIX_EPOCH;
+        out.push(DecodedEvent::native(&ev, filetime, manifests));
+    }
+    Ok(out)
+}
 
 /// One event as a decoder saw it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -89,7 +106,7 @@ fn same_value(a: &str, b: &str) -> bool {
     if a == b {
         return true;
     }
-    let num = |s: &str| crate::model::record::parse_u64(s.trim_matches('"'));
+    let num = |s: &str| crate::read::text::parse_u64(s.trim_matches('"'));
     matches!((num(a), num(b)), (Some(x), Some(y)) if x == y)
         || a.trim_matches('"')
             .eq_ignore_ascii_case(b.trim_matches('"'))

@@ -5,9 +5,11 @@
 //! tested on every OS; only filling a `RawEvent` from a live record is
 //! Windows code (`session.rs`).
 
-use crate::etl::extended::encode_items;
-use crate::etl::header::FILETIME_UNIX_EPOCH;
-use crate::etl::{known, Descriptor, EtlError, Event, ExtendedData, Guid, HeaderKind, Location};
+use crate::read::etl::extended::encode_items;
+use crate::read::etl::header::FILETIME_UNIX_EPOCH;
+use crate::read::etl::{
+    known, Descriptor, EtlError, Event, ExtendedData, Guid, HeaderKind, Location,
+};
 
 /// EVENT_HEADER flags that matter here.
 pub const FLAG_EXTENDED_INFO: u16 = 0x0001;

@@ -6,20 +6,21 @@
 
 pub mod compare;
 pub mod event;
-pub mod live;
 pub mod plan;
+// Reads EVENT_RECORDs ferrisetw hands to its callback (see raw_event).
 #[cfg(feature = "etw")]
+#[allow(unsafe_code)]
 pub mod session;
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
-use crate::analysis::{AnalysisError, EventSource, Observed};
+use crate::analysis::live::{Live, LiveFinding};
 use crate::model::Evidence;
 use crate::providers::ProviderSet;
+use crate::source::{EventSource, Observed, SourceError};
 
 pub use event::RawEvent;
-pub use live::{Live, LiveFinding};
 pub use plan::{CaptureError, SessionPlan};
 
 /// An event through the provider definitions, with live evidence.
@@ -63,7 +64,7 @@ impl EventSource for ChannelSource<'_> {
         self.name.clone()
     }
 
-    fn next_observed(&mut self) -> Option<Result<Observed, AnalysisError>> {
+    fn next_observed(&mut self) -> Option<Result<Observed, SourceError>> {
         let raw = self.rx.recv().ok()?;
         Some(Ok(observe(&raw, self.providers)))
     }
@@ -116,4 +117,126 @@ pub fn drive(
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }
+}
+
+/// The .etl inputs of a timeline replayed by Windows' own reader
+/// (ferrisetw's FileTrace), as sources for the offline analysis.
+#[cfg(feature = "etw")]
+pub fn replay_sources<'p>(
+    timeline: &crate::source::Timeline,
+    providers: &'p ProviderSet,
+) -> Result<Vec<Box<dyn EventSource + 'p>>, CaptureError> {
+    let mut sources: Vec<Box<dyn EventSource + 'p>> = Vec::new();
+    for input in &timeline.inputs {
+        let crate::source::Input::Etl(trace) = input else {
+            return Err(CaptureError::NotEtl {
+                path: input.path().to_path_buf(),
+            });
+        };
+        let rx = session::replay(trace.path())?;
+        sources.push(Box::new(ChannelSource::new(
+            &trace.path().display().to_string(),
+            rx,
+            providers,
+        )));
+    }
+    Ok(sources)
+}
+
+/// Without Windows' reader there is nothing to replay with.
+#[cfg(not(feature = "etw"))]
+pub fn replay_sources<'p>(
+    _: &crate::source::Timeline,
+    _: &'p ProviderSet,
+) -> Result<Vec<Box<dyn EventSource + 'p>>, CaptureError> {
+    Err(CaptureError::Unsupported)
+}
+
+/// A live capture from start to stop: starts the sessions the plan says
+/// (warning through `warn` of providers not registered), feeds every event
+/// to the live rules (`report` hears each finding as it fires) until `stop`
+/// says so, stops the sessions, drains what ETW still held, and returns
+/// the full analysis of what was seen.
+#[cfg(feature = "etw")]
+pub fn run_live(
+    plan: &SessionPlan,
+    output: &std::path::Path,
+    force: bool,
+    (providers, table, cfg): (
+        &ProviderSet,
+        &crate::providers::usage::UsageTable,
+        &crate::analysis::Config,
+    ),
+    mut stop: impl FnMut() -> bool,
+    mut warn: impl FnMut(&CaptureError),
+    mut report: impl FnMut(&LiveFinding),
+) -> Result<(crate::analysis::Analysis, DriveCounts), CaptureError> {
+    let manifest_guids: Vec<_> = providers
+        .definitions()
+        .iter()
+        .filter(|d| d.header.decoder == crate::providers::Decoder::Manifest)
+        .map(|d| d.guid)
+        .collect();
+    for p in session::unregistered(plan, &manifest_guids) {
+        warn(&CaptureError::ProviderNotRegistered {
+            name: p.name,
+            guid: p.guid,
+        });
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    // On any error below, dropping `capture` stops the sessions.
+    let capture = session::Capture::start(plan, output, force, tx)?;
+    let mut live = Live::new(table, cfg.clone());
+    let mut counts = DriveCounts::default();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64)
+    };
+    drive(
+        &rx,
+        providers,
+        &mut live,
+        &mut counts,
+        &mut stop,
+        now,
+        &mut report,
+    );
+    capture.stop()?;
+    // What ETW still held, until the sessions' callbacks are gone.
+    drive(
+        &rx,
+        providers,
+        &mut live,
+        &mut counts,
+        || false,
+        now,
+        &mut report,
+    );
+    Ok((live.finish(&output.display().to_string()), counts))
+}
+
+/// Windows' own decodings (TDH) of every event of the trace at `path`,
+/// asked for the fields the native reader named in `native`.
+#[cfg(feature = "etw")]
+pub fn windows_events(
+    path: &std::path::Path,
+    native: &[compare::DecodedEvent],
+) -> Result<Vec<compare::DecodedEvent>, CaptureError> {
+    let mut names: std::collections::HashMap<_, Vec<String>> = Default::default();
+    for e in native {
+        names
+            .entry((e.provider, e.id, e.version))
+            .or_insert_with(|| e.fields.iter().map(|(k, _)| k.clone()).collect());
+    }
+    session::windows_decode(path, names)
+}
+
+/// Without Windows there is no second decoder.
+#[cfg(not(feature = "etw"))]
+pub fn windows_events(
+    _: &std::path::Path,
+    _: &[compare::DecodedEvent],
+) -> Result<Vec<compare::DecodedEvent>, CaptureError> {
+    Err(CaptureError::Unsupported)
 }

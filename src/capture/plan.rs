@@ -2,8 +2,8 @@
 //! (GUID, level, keywords), and what its failures mean. No Windows calls:
 //! the session code (`session.rs`) carries the plan out.
 
-use crate::etl::Guid;
 use crate::providers::{Decoder, ProviderSet};
+use crate::read::etl::Guid;
 
 /// Kernel session flags (EVENT_TRACE_FLAG_*) for process, thread and
 /// context-switch events: what blocking time needs.
@@ -110,6 +110,66 @@ impl SessionPlan {
 
 /// Where the kernel session of a capture to `etl` writes: NAME.kernel.etl
 /// beside it.
+/// What `capture --dry-run` prints: the session, where it writes, when it
+/// stops, and the logman commands that do the same without rhscope.
+pub fn dry_run(
+    plan: &SessionPlan,
+    output: &std::path::Path,
+    duration: Option<std::time::Duration>,
+    force: bool,
+) -> Vec<String> {
+    let mut out = plan.describe();
+    out.push(format!(
+        "output {}{}",
+        output.display(),
+        if plan.kernel_flags.is_some() {
+            " (kernel session: NAME.kernel.etl beside it)"
+        } else {
+            ""
+        }
+    ));
+    out.push(format!(
+        "stop {}",
+        duration.map_or("at Ctrl-C".to_string(), |d| format!(
+            "after {} s (or at Ctrl-C)",
+            d.as_secs_f64()
+        ))
+    ));
+    if force {
+        out.push(format!(
+            "first stop any session named {:?} (--force)",
+            plan.session
+        ));
+    }
+    out.push("\nwithout rhscope on the node (cmd.exe as Administrator):".into());
+    out.extend(
+        plan.logman(&output.display().to_string())
+            .into_iter()
+            .map(|l| format!("  {l}")),
+    );
+    out
+}
+
+/// "90s", "15m", "2h", "500ms", or plain seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s, 15m or 2h"))?;
+    let per_unit = match unit {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "ms" => return Ok(std::time::Duration::from_millis(n)),
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h)")),
+    };
+    n.checked_mul(per_unit)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{s:?} is too long a duration"))
+}
+
 pub fn kernel_path(etl: &std::path::Path) -> std::path::PathBuf {
     let stem = etl
         .file_stem()
@@ -134,6 +194,8 @@ pub enum CaptureError {
     Os { what: String, code: u32 },
     #[error("live capture needs Windows and rhscope built with `--features etw`")]
     Unsupported,
+    #[error("{}: --via-tdh reads .etl files only", path.display())]
+    NotEtl { path: std::path::PathBuf },
 }
 
 const ERROR_ACCESS_DENIED: u32 = 5;

@@ -20,7 +20,7 @@ use windows::Win32::System::Diagnostics::Etw::EVENT_RECORD;
 use super::compare::DecodedEvent;
 use super::event::RawEvent;
 use super::plan::{kernel_path, CaptureError, Enable, SessionPlan, KERNEL_SESSION};
-use crate::etl::{Descriptor, Guid};
+use crate::read::etl::{Descriptor, Guid};
 
 fn guid(g: &windows::core::GUID) -> Guid {
     Guid::from_fields(g.data1, g.data2, g.data3, g.data4)

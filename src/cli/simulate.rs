@@ -1,68 +1,52 @@
-use std::path::{Path, PathBuf};
+//! `simulate`: a trace with a known truth.
 
-use anyhow::{bail, Result};
-use rhscope::output::AtomicFile;
-use rhscope::simulate::{simulate_with, Options, Scenario};
+use std::path::PathBuf;
 
-/// NAME.etl -> NAME.expected.json beside it.
-pub fn truth_path(trace: &Path) -> PathBuf {
-    let stem = trace
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    trace.with_file_name(format!("{stem}.expected.json"))
+use anyhow::Result;
+use rhscope::simulate::{truth_path, write_files, FileOptions, Scenario};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// healthy, do-not-use-in-online, worker-only-from-isalive,
+    /// some-ok-from-offline, correct-worker, pending-timeout,
+    /// control-code-by-number, mixed, large.
+    scenario: Scenario,
+    /// Seed of the simulation's random choices (timing jitter).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// For `large`: about how many records to write.
+    #[arg(long, default_value_t = 1_000_000)]
+    scale: u64,
+    /// The .etl to write.
+    #[arg(short, long, value_name = "PATH.etl")]
+    output: PathBuf,
+    /// Also write the node's cluster.log: the same events as
+    /// Get-ClusterLog lines ([RHS] messages, [RES] lines of the DLL).
+    #[arg(long, value_name = "PATH")]
+    cluster_log: Option<PathBuf>,
+    /// Simulate the DLL with this behaviour fixed (a scenario name,
+    /// repeatable): the "after" trace of a before/after pair.
+    #[arg(long, value_name = "SCENARIO")]
+    fix: Vec<Scenario>,
 }
 
-pub fn run(
-    scenario: Scenario,
-    seed: u64,
-    scale: u64,
-    output: &Path,
-    cluster_log: Option<&Path>,
-    fixed: Vec<Scenario>,
-) -> Result<()> {
-    if output.extension().is_none_or(|e| e != "etl") {
-        bail!("{}: the output should end in .etl (the ground truth goes beside it as NAME.expected.json)", output.display());
-    }
-    let truth_file = truth_path(output);
-    let mut etl = AtomicFile::create(output, &[])?;
-    let mut json = AtomicFile::create(&truth_file, &[])?;
-    let mut log = cluster_log
-        .map(|p| AtomicFile::create(p, &[]))
-        .transpose()?;
-    let truth = {
-        let mut log_writer = log.as_mut().map(|l| std::io::BufWriter::new(l.writer()));
-        let opts = Options {
-            seed,
-            scale,
-            cluster_log: log_writer.as_mut().map(|w| w as &mut dyn std::io::Write),
-            fixed,
-        };
-        let (_, truth) = simulate_with(scenario, opts, etl.writer())
-            .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", output.display()))?;
-        if let Some(mut w) = log_writer {
-            std::io::Write::flush(&mut w).map_err(|e| {
-                anyhow::anyhow!(
-                    "{}: cannot write: {e}",
-                    cluster_log.unwrap_or(output).display()
-                )
-            })?;
-        }
-        truth
-    };
-    serde_json::to_writer_pretty(&mut *json.writer(), &truth)?;
-    std::io::Write::write_all(json.writer(), b"\n")?;
-    etl.commit()?;
-    json.commit()?;
-    if let Some(log) = log {
-        log.commit()?;
-    }
+pub fn run(a: &Args) -> Result<()> {
+    let truth = write_files(
+        a.scenario,
+        FileOptions {
+            seed: a.seed,
+            scale: a.scale,
+            fixed: a.fix.clone(),
+            etl: &a.output,
+            cluster_log: a.cluster_log.as_deref(),
+        },
+    )?;
     eprintln!(
         "rhscope: wrote {} ({} records, {} findings planted) and {}",
-        output.display(),
+        a.output.display(),
         truth.records,
         truth.findings.len(),
-        truth_file.display()
+        truth_path(&a.output).display()
     );
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! cluster.log, a record of an .evtx file, or an event seen live. Findings
 //! carry these so an engineer can open the input at the right place.
 
-use crate::etl::Location;
+use crate::read::etl::Location;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "in", rename_all = "kebab-case")]

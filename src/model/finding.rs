@@ -1,7 +1,7 @@
 //! Findings: what rhscope reports, and what the simulator plants as ground
 //! truth for the same rules.
 
-use super::{EntryPoint, ThreadKind, UsageCode};
+use super::{EntryPoint, ThreadKind, Timestamp, UsageCode};
 
 /// The rule a finding comes from.
 #[derive(
@@ -47,8 +47,8 @@ pub struct Finding {
     pub thread_kind: Option<ThreadKind>,
     pub pid: u32,
     pub tid: u32,
-    /// When the call (or pending operation) began, RFC 3339 UTC.
-    pub begin: String,
+    /// When the call (or pending operation) began.
+    pub begin: Timestamp,
     /// How long it ran; None for a call that never returned.
     pub duration_ns: Option<i64>,
 }

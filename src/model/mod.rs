@@ -1,11 +1,12 @@
-//! The domain rhscope reasons about: resource DLL entry points, the kinds of
-//! thread that call cluster APIs, and usage codes.
+//! The vocabulary rhscope reasons in: resource DLL entry points, the kinds
+//! of thread that call cluster APIs, usage codes, the records events map
+//! to, a node's timeline of spans, and findings.
 
 pub mod evidence;
 pub mod finding;
-#[cfg(feature = "polars")]
-pub mod frames;
 pub mod record;
+pub mod spans;
+pub mod time;
 
 use std::fmt;
 use std::str::FromStr;
@@ -13,6 +14,8 @@ use std::str::FromStr;
 pub use evidence::Evidence;
 pub use finding::{Finding, Rule, Severity};
 pub use record::{Record, RecordKind};
+pub use spans::{ApiSpan, EntrySpan, Spans, Wait, Worker};
+pub use time::Timestamp;
 
 /// Entry points RHS calls in a resource DLL (CLRES_V1_FUNCTIONS and the V2
 /// forms of CLRES_V2_FUNCTIONS).

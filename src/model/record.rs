@@ -2,6 +2,7 @@
 //! whatever provider or file they came from.
 
 use super::{EntryPoint, Evidence};
+use crate::read::text::parse_u64;
 
 /// What a model record says happened.
 #[derive(
@@ -136,14 +137,5 @@ impl Record {
             other => return Err(format!("unknown model field {other:?}")),
         }
         Ok(())
-    }
-}
-
-/// Decimal or 0x-hex.
-pub fn parse_u64(s: &str) -> Option<u64> {
-    let s = s.trim();
-    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(h) => u64::from_str_radix(h, 16).ok(),
-        None => s.parse().ok(),
     }
 }

@@ -6,7 +6,37 @@ use plotters::prelude::*;
 
 use crate::analysis::Analysis;
 use crate::model::{Rule, UsageCode};
-use crate::usage::UsageTable;
+
+/// Draws a chart as `name.svg` and `name.png` in `dir`; a backend's error
+/// names the file.
+macro_rules! render {
+    ($dir:expr, $name:expr, $height:expr, |$root:ident| $body:expr) => {{
+        let chart_error =
+            |file: &std::path::Path, detail: String| $crate::report::ReportError::Chart {
+                file: file.display().to_string(),
+                detail,
+            };
+        let svg = $dir.join(format!("{}.svg", $name));
+        {
+            let $root =
+                SVGBackend::new(&svg, ($crate::report::charts::WIDTH, $height)).into_drawing_area();
+            $body.map_err(|e| chart_error(&svg, e))?;
+            $root
+                .present()
+                .map_err(|e| chart_error(&svg, $crate::report::charts::err(e)))?;
+        }
+        let png = $dir.join(format!("{}.png", $name));
+        {
+            let $root = BitMapBackend::new(&png, ($crate::report::charts::WIDTH, $height))
+                .into_drawing_area();
+            $body.map_err(|e| chart_error(&png, e))?;
+            $root
+                .present()
+                .map_err(|e| chart_error(&png, $crate::report::charts::err(e)))?;
+        }
+        Ok::<_, $crate::report::ReportError>(())
+    }};
+}
 
 pub const WIDTH: u32 = 1400;
 
@@ -169,7 +199,6 @@ fn secs(a: &Analysis, ns: i64) -> f64 {
 pub fn timeline<DB: DrawingBackend>(
     root: &Area<DB>,
     a: &Analysis,
-    table: &UsageTable,
     lanes: &[Lane],
     left_out: usize,
     from: f64,
@@ -201,6 +230,45 @@ pub fn timeline<DB: DrawingBackend>(
         .label_style(("sans-serif", 13))
         .draw()
         .map_err(err)?;
+    spans(&mut chart, a, lanes, from, to)?;
+    let lane_of = |pid: u32, tid: u32| lanes.iter().position(|l| l.pid == pid && l.tid == tid);
+    for (x, label) in thresholds {
+        if *x >= from && *x <= to {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(*x, -0.5), (*x, n - 0.5)],
+                    RED.stroke_width(2),
+                )))
+                .map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    label.to_string(),
+                    (label_x(*x, from, to), n - 0.55),
+                    ("sans-serif", 13).into_font().color(&RED),
+                )))
+                .map_err(err)?;
+        }
+    }
+    let marks = a.findings.iter().filter_map(|f| {
+        let lane = lane_of(f.finding.pid, f.finding.tid)? as f64;
+        let x = secs(a, f.finding.begin.ns());
+        (x >= from && x <= to).then(|| TriangleMarker::new((x, lane), 9, RED.filled()))
+    });
+    chart.draw_series(marks).map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    Ok(())
+}
+
+/// The timeline's bars: waits (background), entry points (a colour each,
+/// in the legend), API calls (coloured by usage code) and entry-point
+/// labels where a bar is wide enough.
+fn spans<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    a: &Analysis,
+    lanes: &[Lane],
+    from: f64,
+    to: f64,
+) -> Result<(), String> {
     let lane_of = |pid: u32, tid: u32| lanes.iter().position(|l| l.pid == pid && l.tid == tid);
     let end = a.spans.last_ns.unwrap_or(0);
     let s = &a.spans;
@@ -238,7 +306,7 @@ pub fn timeline<DB: DrawingBackend>(
                     ]
                 })
             });
-        bar_series(&mut chart, bars, colour, ep.name())?;
+        bar_series(chart, bars, colour, ep.name())?;
     }
     let calls = s.calls.iter().filter_map(|c| {
         let lane = lane_of(c.pid, c.tid)? as f64;
@@ -246,7 +314,7 @@ pub fn timeline<DB: DrawingBackend>(
             clip(secs(a, c.begin_ns)),
             clip(secs(a, c.end_ns.unwrap_or(end))),
         );
-        let colour = usage_colour(table.resolve(&c.api).map(|r| r.usage));
+        let colour = usage_colour(a.call(c).usage);
         (x1 >= x0).then(|| {
             Rectangle::new(
                 [
@@ -274,33 +342,6 @@ pub fn timeline<DB: DrawingBackend>(
         })
     });
     chart.draw_series(labels).map_err(err)?;
-    for (x, label) in thresholds {
-        if *x >= from && *x <= to {
-            chart
-                .draw_series(std::iter::once(PathElement::new(
-                    vec![(*x, -0.5), (*x, n - 0.5)],
-                    RED.stroke_width(2),
-                )))
-                .map_err(err)?;
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    label.to_string(),
-                    (label_x(*x, from, to), n - 0.55),
-                    ("sans-serif", 13).into_font().color(&RED),
-                )))
-                .map_err(err)?;
-        }
-    }
-    let marks = a.findings.iter().filter_map(|f| {
-        let lane = lane_of(f.finding.pid, f.finding.tid)? as f64;
-        let t = chrono::DateTime::parse_from_rfc3339(&f.finding.begin)
-            .ok()?
-            .timestamp_nanos_opt()?;
-        let x = secs(a, t);
-        (x >= from && x <= to).then(|| TriangleMarker::new((x, lane), 9, RED.filled()))
-    });
-    chart.draw_series(marks).map_err(err)?;
-    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     Ok(())
 }
 
@@ -346,7 +387,7 @@ pub fn blocking<DB: DrawingBackend>(
 pub fn durations<DB: DrawingBackend>(
     root: &Area<DB>,
     points: &[(String, f64, bool)],
-    budget_ms: f64,
+    thresholds: &[(i64, String); 3],
 ) -> Result<(), String> {
     root.fill(&WHITE).map_err(err)?;
     let mut cats: Vec<String> = points.iter().map(|p| p.0.clone()).collect();
@@ -415,14 +456,9 @@ pub fn durations<DB: DrawingBackend>(
         .legend(|(x, y)| Cross::new((x + 7, y), 5, RED.stroke_width(2)));
     let width = cats.len().max(1) as f64 - 0.5;
     // Labels sit above their lines, spread along x so they do not collide.
-    for (k, (ms, label, colour)) in [
-        (budget_ms, "budget 300 ms", RGBColor(255, 127, 14)),
-        (180_000.0, "PendingTimeout 180 s", RGBColor(148, 103, 189)),
-        (300_000.0, "DeadlockTimeout 300 s", RED),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    let colours = [RGBColor(255, 127, 14), RGBColor(148, 103, 189), RED];
+    for (k, ((ns, label), colour)) in thresholds.iter().zip(colours).enumerate() {
+        let ms = *ns as f64 / 1e6;
         let x = -0.48 + width * 0.3 * k as f64;
         chart
             .draw_series(std::iter::once(PathElement::new(
@@ -432,7 +468,7 @@ pub fn durations<DB: DrawingBackend>(
             .map_err(err)?;
         chart
             .draw_series(std::iter::once(Text::new(
-                label,
+                label.clone(),
                 (x, ms * 1.9),
                 ("sans-serif", 13).into_font().color(&colour),
             )))
@@ -449,10 +485,11 @@ pub fn hangs<DB: DrawingBackend>(
     rows: &[(String, f64)],
     unreturned: usize,
     deadlocks: usize,
+    (deadlock_s, deadlock_label): (f64, &str),
 ) -> Result<(), String> {
     root.fill(&WHITE).map_err(err)?;
     let n = rows.len().max(1);
-    let max = rows.iter().map(|r| r.1).fold(0.0, f64::max).max(DEADLOCK_S) * 1.1;
+    let max = rows.iter().map(|r| r.1).fold(0.0, f64::max).max(deadlock_s) * 1.1;
     let shown = if unreturned > rows.len() {
         format!(" ({} longest shown)", rows.len())
     } else {
@@ -480,21 +517,19 @@ pub fn hangs<DB: DrawingBackend>(
         .map_err(err)?;
     chart
         .draw_series(std::iter::once(PathElement::new(
-            vec![(DEADLOCK_S, -0.5), (DEADLOCK_S, n as f64 - 0.5)],
+            vec![(deadlock_s, -0.5), (deadlock_s, n as f64 - 0.5)],
             BLACK.stroke_width(2),
         )))
         .map_err(err)?;
     chart
         .draw_series(std::iter::once(Text::new(
-            "DeadlockTimeout 300 s",
-            (DEADLOCK_S, n as f64 - 0.55),
+            deadlock_label.to_string(),
+            (deadlock_s, n as f64 - 0.55),
             ("sans-serif", 13),
         )))
         .map_err(err)?;
     Ok(())
 }
-
-const DEADLOCK_S: f64 = 300.0;
 
 /// Where a threshold's label starts: right of its line, or left of it when
 /// the line is near the right edge (so the text is not cut off).

@@ -2,17 +2,16 @@
 //! API calls, instant events for findings and RHS messages, names for
 //! processes and threads. Opens in ui.perfetto.dev and chrome://tracing.
 
-use crate::model::label;
 use serde_json::{json, Value};
 
 use crate::analysis::Analysis;
-use crate::usage::UsageTable;
+use crate::model::label;
 
 fn us(ns: i64) -> f64 {
     ns as f64 / 1000.0
 }
 
-pub fn trace_events(a: &Analysis, table: &UsageTable) -> Value {
+pub fn trace_events(a: &Analysis) -> Value {
     let s = &a.spans;
     let origin = s.first_ns.unwrap_or(0);
     let end = s.last_ns.unwrap_or(origin);
@@ -28,12 +27,12 @@ pub fn trace_events(a: &Analysis, table: &UsageTable) -> Value {
         threads.push((e.pid, e.tid, "RHS entry point".into()));
     }
     for c in &s.calls {
-        let row = table.resolve(&c.api);
+        let facts = a.call(c);
         events.push(json!({
-            "name": row.map_or(c.api.clone(), |r| r.name.clone()), "cat": "api-call", "ph": "X",
+            "name": facts.api, "cat": "api-call", "ph": "X",
             "ts": us(c.begin_ns - origin), "dur": us(c.end_ns.unwrap_or(end) - c.begin_ns),
             "pid": c.pid, "tid": c.tid,
-            "args": {"logged_as": c.api, "usage": row.map(|r| r.usage.name()), "target": c.target, "returned": c.end_ns.is_some(), "status": c.status},
+            "args": {"logged_as": c.api, "usage": facts.usage.map(|u| u.name()), "target": c.target, "returned": c.end_ns.is_some(), "status": c.status},
         }));
     }
     for w in &s.workers {
@@ -45,10 +44,7 @@ pub fn trace_events(a: &Analysis, table: &UsageTable) -> Value {
     }
     for r in &a.findings {
         let f = &r.finding;
-        let t = chrono::DateTime::parse_from_rfc3339(&f.begin)
-            .ok()
-            .and_then(|t| t.timestamp_nanos_opt())
-            .unwrap_or(origin);
+        let t = f.begin.ns();
         events.push(json!({
             "name": format!("{}: {}", label(&f.severity), label(&f.rule)), "cat": "finding", "ph": "i", "s": "t",
             "ts": us(t - origin), "pid": f.pid, "tid": f.tid, "args": f,

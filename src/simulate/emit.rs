@@ -8,9 +8,9 @@ use std::io::{self, Seek, Write};
 use super::{
     payloads, scenario, Sim, Step, KERNEL_PROCESS, KERNEL_THREAD, MS, RESOURCE_TYPE, RHS_PID,
 };
-use crate::etl::write::tracelogging::{event as tl_event, provider_traits, FieldValue};
-use crate::etl::write::{EventRecord, KernelHeader};
-use crate::etl::{Descriptor, Guid};
+use crate::read::etl::write::tracelogging::{event as tl_event, provider_traits, FieldValue};
+use crate::read::etl::write::{EventRecord, KernelHeader};
+use crate::read::etl::{Descriptor, Guid};
 
 impl<W: Write + Seek> Sim<'_, W> {
     fn write_tl(&mut self, tid: u32, name: &str, fields: &[(&str, FieldValue)]) -> io::Result<()> {
@@ -69,7 +69,7 @@ impl<W: Write + Seek> Sim<'_, W> {
         } else {
             "INFO"
         };
-        let line = crate::clusterlog::format_line(RHS_PID, tid, time, level, component, text);
+        let line = crate::read::clusterlog::format_line(RHS_PID, tid, time, level, component, text);
         writeln!(log, "{line}")
     }
 
@@ -130,86 +130,11 @@ impl<W: Write + Seek> Sim<'_, W> {
     }
 
     pub(super) fn step(&mut self, id: usize, tid: u32, step: Step) -> io::Result<()> {
-        let r_name = |s: &Self, r: usize| s.resources[r].clone();
         match step {
-            Step::EntryBegin(r, ep) => {
-                self.res_line(tid, Some(r), format!("entry-point-begin {}", ep.name()))?;
-                let name = r_name(self, r);
-                self.write_tl(
-                    tid,
-                    "EntryPointBegin",
-                    &[
-                        ("Resource", FieldValue::Str(name)),
-                        ("ResourceType", FieldValue::Str(RESOURCE_TYPE.into())),
-                        ("EntryPoint", FieldValue::Str(ep.name().into())),
-                    ],
-                )
-            }
-            Step::EntryEnd(r, ep, status) => {
-                self.res_line(
-                    tid,
-                    Some(r),
-                    format!("entry-point-end {} status {status:#x}", ep.name()),
-                )?;
-                let name = r_name(self, r);
-                self.write_tl(
-                    tid,
-                    "EntryPointEnd",
-                    &[
-                        ("Resource", FieldValue::Str(name)),
-                        ("ResourceType", FieldValue::Str(RESOURCE_TYPE.into())),
-                        ("EntryPoint", FieldValue::Str(ep.name().into())),
-                        ("Status", FieldValue::Hex32(status)),
-                    ],
-                )
-            }
-            Step::ApiBegin(api, target) => {
-                let context = self.scripts[id].as_ref().and_then(|sc| sc.context);
-                self.res_line(
-                    tid,
-                    context.map(|c| c.0),
-                    format!("api-call-begin {api} target {target}"),
-                )?;
-                if let Some((r, ep)) = context {
-                    let planted = self.plant_misuse(r, ep, &api, tid);
-                    if let Some(sc) = self.scripts[id].as_mut() {
-                        sc.open_calls.extend(planted);
-                    }
-                }
-                self.write_tl(
-                    tid,
-                    "ApiCallBegin",
-                    &[
-                        ("Api", FieldValue::Str(api)),
-                        ("Target", FieldValue::Str(target)),
-                    ],
-                )
-            }
-            Step::ApiEnd(api, target, status) => {
-                let context = self.scripts[id].as_ref().and_then(|sc| sc.context);
-                self.res_line(
-                    tid,
-                    context.map(|c| c.0),
-                    format!("api-call-end {api} status {status:#x} target {target}"),
-                )?;
-                let begun = self.scripts[id].as_mut().and_then(|sc| sc.open_calls.pop());
-                if let Some(i) = begun {
-                    let begin = chrono::DateTime::parse_from_rfc3339(&self.findings[i].begin)
-                        .ok()
-                        .and_then(|t| t.timestamp_nanos_opt())
-                        .unwrap_or(0);
-                    self.findings[i].duration_ns = Some(self.ns(self.now) - begin);
-                }
-                self.write_tl(
-                    tid,
-                    "ApiCallEnd",
-                    &[
-                        ("Api", FieldValue::Str(api)),
-                        ("Target", FieldValue::Str(target)),
-                        ("Status", FieldValue::Hex32(status)),
-                    ],
-                )
-            }
+            Step::EntryBegin(r, ep) => self.entry(tid, r, ep, None),
+            Step::EntryEnd(r, ep, status) => self.entry(tid, r, ep, Some(status)),
+            Step::ApiBegin(api, target) => self.api_begin(id, tid, api, target),
+            Step::ApiEnd(api, target, status) => self.api_end(id, tid, api, target, status),
             Step::Block => self.write_kernel(
                 tid,
                 KERNEL_THREAD,
@@ -227,41 +152,16 @@ impl<W: Write + Seek> Sim<'_, W> {
                     &payloads::cswitch(tid, 0, 0, payloads::STATE_RUNNING),
                 )
             }
-            Step::CreateWorker(r, steps) => {
-                let worker = self.next_worker;
-                self.next_worker += 4;
-                self.write_kernel(
-                    worker,
-                    KERNEL_THREAD,
-                    1,
-                    3,
-                    &payloads::thread(RHS_PID, worker),
-                )?;
-                self.res_line(tid, Some(r), format!("worker-create {worker}"))?;
-                let name = r_name(self, r);
-                self.write_tl(
-                    tid,
-                    "WorkerCreate",
-                    &[
-                        ("Resource", FieldValue::Str(name)),
-                        ("Worker", FieldValue::U32(worker)),
-                    ],
-                )?;
-                // The worker's own events start a little later.
-                let when = self.now + self.rng.between(MS / 10, MS);
-                self.plant_pending_timeout(r, worker, when, &steps);
-                self.spawn_in(worker, Some((r, None)), when, steps);
-                Ok(())
-            }
+            Step::CreateWorker(r, steps) => self.create_worker(tid, r, steps),
             Step::WorkerExit(r) => {
                 self.res_line(tid, Some(r), "worker-exit".into())?;
-                let name = r_name(self, r);
+                let name = self.resources[r].clone();
                 self.write_tl(tid, "WorkerExit", &[("Resource", FieldValue::Str(name))])?;
                 self.write_kernel(tid, KERNEL_THREAD, 2, 3, &payloads::thread(RHS_PID, tid))
             }
             Step::Status(r, state) => {
                 self.res_line(tid, Some(r), format!("resource-status {state}"))?;
-                let name = r_name(self, r);
+                let name = self.resources[r].clone();
                 self.write_tl(
                     tid,
                     "ResourceStatus",
@@ -288,5 +188,114 @@ impl<W: Write + Seek> Sim<'_, W> {
                 Ok(())
             }
         }
+    }
+
+    /// An entry point begins (no status) or returns (with its status).
+    fn entry(
+        &mut self,
+        tid: u32,
+        r: usize,
+        ep: crate::model::EntryPoint,
+        status: Option<u32>,
+    ) -> io::Result<()> {
+        let line = match status {
+            None => format!("entry-point-begin {}", ep.name()),
+            Some(status) => format!("entry-point-end {} status {status:#x}", ep.name()),
+        };
+        self.res_line(tid, Some(r), line)?;
+        let mut fields = vec![
+            ("Resource", FieldValue::Str(self.resources[r].clone())),
+            ("ResourceType", FieldValue::Str(RESOURCE_TYPE.into())),
+            ("EntryPoint", FieldValue::Str(ep.name().into())),
+        ];
+        let event = match status {
+            None => "EntryPointBegin",
+            Some(status) => {
+                fields.push(("Status", FieldValue::Hex32(status)));
+                "EntryPointEnd"
+            }
+        };
+        self.write_tl(tid, event, &fields)
+    }
+
+    fn api_begin(&mut self, id: usize, tid: u32, api: String, target: String) -> io::Result<()> {
+        let context = self.scripts[id].as_ref().and_then(|sc| sc.context);
+        self.res_line(
+            tid,
+            context.map(|c| c.0),
+            format!("api-call-begin {api} target {target}"),
+        )?;
+        if let Some((r, ep)) = context {
+            let planted = self.plant_misuse(r, ep, &api, tid);
+            if let Some(sc) = self.scripts[id].as_mut() {
+                sc.open_calls.extend(planted);
+            }
+        }
+        self.write_tl(
+            tid,
+            "ApiCallBegin",
+            &[
+                ("Api", FieldValue::Str(api)),
+                ("Target", FieldValue::Str(target)),
+            ],
+        )
+    }
+
+    fn api_end(
+        &mut self,
+        id: usize,
+        tid: u32,
+        api: String,
+        target: String,
+        status: u32,
+    ) -> io::Result<()> {
+        let context = self.scripts[id].as_ref().and_then(|sc| sc.context);
+        self.res_line(
+            tid,
+            context.map(|c| c.0),
+            format!("api-call-end {api} status {status:#x} target {target}"),
+        )?;
+        let begun = self.scripts[id].as_mut().and_then(|sc| sc.open_calls.pop());
+        if let Some(i) = begun {
+            let begin = self.findings[i].begin.ns();
+            self.findings[i].duration_ns = Some(self.ns(self.now) - begin);
+        }
+        self.write_tl(
+            tid,
+            "ApiCallEnd",
+            &[
+                ("Api", FieldValue::Str(api)),
+                ("Target", FieldValue::Str(target)),
+                ("Status", FieldValue::Hex32(status)),
+            ],
+        )
+    }
+
+    /// ClusWorkerCreate: the worker thread starts and runs `steps`.
+    fn create_worker(&mut self, tid: u32, r: usize, steps: Vec<(i64, Step)>) -> io::Result<()> {
+        let worker = self.next_worker;
+        self.next_worker += 4;
+        self.write_kernel(
+            worker,
+            KERNEL_THREAD,
+            1,
+            3,
+            &payloads::thread(RHS_PID, worker),
+        )?;
+        self.res_line(tid, Some(r), format!("worker-create {worker}"))?;
+        let name = self.resources[r].clone();
+        self.write_tl(
+            tid,
+            "WorkerCreate",
+            &[
+                ("Resource", FieldValue::Str(name)),
+                ("Worker", FieldValue::U32(worker)),
+            ],
+        )?;
+        // The worker's own events start a little later.
+        let when = self.now + self.rng.between(MS / 10, MS);
+        self.plant_pending_timeout(r, worker, when, &steps);
+        self.spawn_in(worker, Some((r, None)), when, steps);
+        Ok(())
     }
 }

@@ -5,6 +5,7 @@
 //! every finding it planted, as it planted it, never by analysing the trace.
 
 mod emit;
+mod files;
 mod payloads;
 mod scenario;
 mod truth;
@@ -13,12 +14,13 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, Seek, Write};
 
-use crate::etl::stats::rfc3339;
-use crate::etl::write::{TraceWriter, WriterOptions};
-use crate::etl::Guid;
 use crate::model::{EntryPoint, Finding, Rule};
-use crate::usage::UsageTable;
+use crate::providers::usage::UsageTable;
+use crate::read::etl::stats::rfc3339;
+use crate::read::etl::write::{TraceWriter, WriterOptions};
+use crate::read::etl::Guid;
 
+pub use files::{truth_path, write_files, FileOptions, SimulateError};
 pub use scenario::{Scenario, UnknownScenario};
 
 /// 100 ns ticks, the trace's clock.
@@ -282,7 +284,7 @@ impl<'w, W: Write + Seek> Sim<'w, W> {
     /// Absolute tick to nanoseconds since 1970, as the reader converts.
     pub(crate) fn ns(&self, tick: i64) -> i64 {
         let start_ft = WriterOptions::default().start_filetime;
-        (start_ft - crate::etl::header::FILETIME_UNIX_EPOCH + (tick - self.start)) * 100
+        (start_ft - crate::read::etl::header::FILETIME_UNIX_EPOCH + (tick - self.start)) * 100
     }
 
     /// Runs scripts until `end` (absolute) or until RHS exits.
@@ -412,10 +414,7 @@ pub fn simulate_with<W: Write + Seek>(
     let end_ns = sim.ns(last);
     // Hangs are measured to the end of the trace, which only now is known.
     for f in sim.findings.iter_mut().filter(|f| f.rule == Rule::Hang) {
-        let begin = chrono::DateTime::parse_from_rfc3339(&f.begin)
-            .map(|t| t.timestamp_nanos_opt().unwrap_or(0))
-            .unwrap_or(0);
-        f.duration_ns = Some(end_ns - begin);
+        f.duration_ns = Some(end_ns - f.begin.ns());
     }
     sim.findings.sort();
     let truth = GroundTruth {

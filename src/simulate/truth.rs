@@ -4,8 +4,7 @@
 use std::io::{Seek, Write};
 
 use super::{Sim, Step, ERROR_SUCCESS, MS, PENDING_TIMEOUT, RHS_PID};
-use crate::etl::stats::rfc3339;
-use crate::model::{EntryPoint, Finding, Rule, Severity, ThreadKind, UsageCode};
+use crate::model::{EntryPoint, Finding, Rule, Severity, ThreadKind, Timestamp, UsageCode};
 
 impl<W: Write + Seek> Sim<'_, W> {
     /// A worker whose last steps report a pending state and then block for
@@ -86,7 +85,7 @@ impl<W: Write + Seek> Sim<'_, W> {
             thread_kind: Some(kind),
             pid: RHS_PID,
             tid,
-            begin: rfc3339(self.ns(begin)),
+            begin: Timestamp(self.ns(begin)),
             duration_ns: None,
         });
         Some(self.findings.len() - 1)
@@ -111,7 +110,7 @@ impl<W: Write + Seek> Sim<'_, W> {
             thread_kind: None,
             pid: RHS_PID,
             tid,
-            begin: rfc3339(self.ns(begin)),
+            begin: Timestamp(self.ns(begin)),
             // Hangs get theirs when the trace end is known.
             duration_ns: None,
         });

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use rhscope::analysis::{analyze_trace, Analysis, Config};
-use rhscope::etl::Trace;
+use rhscope::providers::usage::UsageTable;
 use rhscope::providers::ProviderSet;
-use rhscope::usage::UsageTable;
+use rhscope::read::etl::Trace;
 
 pub fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

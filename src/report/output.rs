@@ -16,6 +16,14 @@ pub enum OutputError {
         #[source]
         source: io::Error,
     },
+    #[error("{}: not a folder name", path.display())]
+    NotAFolderName { path: PathBuf },
+    #[error("{}: cannot replace", path.display())]
+    CannotReplace {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// A file being written beside its final path; [`AtomicFile::commit`]
@@ -34,17 +42,7 @@ impl AtomicFile {
             path: path.to_path_buf(),
             source,
         };
-        if let Ok(target) = fs::canonicalize(path) {
-            if inputs
-                .iter()
-                .filter_map(|i| fs::canonicalize(i).ok())
-                .any(|i| i == target)
-            {
-                return Err(OutputError::WouldOverwriteInput {
-                    path: path.to_path_buf(),
-                });
-            }
-        }
+        refuse_inputs(path, inputs)?;
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -120,6 +118,82 @@ where
     write(file.writer())?;
     file.commit()?;
     Ok(())
+}
+
+/// The check every output makes: `path` may not be one of the run's
+/// `inputs`.
+pub fn refuse_inputs(path: &Path, inputs: &[&Path]) -> Result<(), OutputError> {
+    let Ok(target) = fs::canonicalize(path) else {
+        return Ok(());
+    };
+    if inputs
+        .iter()
+        .filter_map(|i| fs::canonicalize(i).ok())
+        .any(|i| i == target)
+    {
+        return Err(OutputError::WouldOverwriteInput {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes a folder whole or not at all: `write` fills a temporary folder
+/// beside `dir`, which is then renamed into place (replacing an older
+/// one). `dir` may not be one of the run's `inputs`. Returns the files
+/// written, sorted.
+pub fn write_folder<E: From<OutputError>>(
+    dir: &Path,
+    inputs: &[&Path],
+    write: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<Vec<PathBuf>, E> {
+    refuse_inputs(dir, inputs)?;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = dir
+        .file_name()
+        .ok_or_else(|| OutputError::NotAFolderName {
+            path: dir.to_path_buf(),
+        })?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = parent.join(format!(".{name}.rhscope-{}.tmp", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    let result = write(&tmp);
+    if let Err(e) = result {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    let old = parent.join(format!(".{name}.rhscope-{}.old", std::process::id()));
+    if dir.exists() {
+        fs::rename(dir, &old).map_err(|source| OutputError::CannotReplace {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    fs::rename(&tmp, dir).map_err(|source| OutputError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let _ = fs::remove_dir_all(&old);
+    let mut files: Vec<PathBuf> = walk(dir);
+    files.sort();
+    Ok(files)
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! A native reader of ETW .etl files: no Windows API, any OS.
 //!
 //! ```no_run
-//! let trace = rhscope::etl::Trace::open("trace.etl")?;
+//! let trace = rhscope::read::etl::Trace::open("trace.etl")?;
 //! println!("{} on {} CPUs", trace.header().logger_name, trace.header().number_of_processors);
 //! let mut events = trace.events();
 //! while let Some(item) = events.next_event() {
@@ -10,7 +10,7 @@
 //!         Err(problem) => eprintln!("skipped: {problem}"),
 //!     }
 //! }
-//! # Ok::<(), rhscope::etl::TraceError>(())
+//! # Ok::<(), rhscope::read::etl::TraceError>(())
 //! ```
 //!
 //! The file is memory-mapped; buffers are walked by their own sizes,
@@ -22,6 +22,7 @@ pub mod buffer;
 pub mod cursor;
 pub mod error;
 pub mod extended;
+pub mod filter;
 pub mod guid;
 pub mod header;
 pub mod kernel;
@@ -93,6 +94,7 @@ impl Trace {
         // SAFETY: the mapping is read-only; a trace being rewritten while we
         // read it is outside what the tool supports (as for every reader
         // that maps its input), and all reads are bounds-checked.
+        #[allow(unsafe_code)]
         let map = unsafe { Mmap::map(&file) }.map_err(io)?;
         Self::from_data(path, Data::Mapped(map))
     }
@@ -181,6 +183,7 @@ pub(crate) fn release(map: &Mmap, offset: usize, len: usize) {
         // only unmaps the pages from this process, and a later read faults
         // the same file contents back in. Nothing borrows these bytes
         // across the call. A failure only costs memory.
+        #[allow(unsafe_code)]
         let _ =
             unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
     }

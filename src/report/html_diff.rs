@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
-use super::{charts, html_escape, register_fonts, write_folder};
+use super::html::{html_escape, register_fonts};
+use super::output::write_folder;
+use super::{charts, ReportError};
 use crate::analysis::diff::{Diff, FigureChange};
 use crate::model::label;
 
@@ -34,10 +36,17 @@ fn rows(figures: &[FigureChange]) -> Vec<(String, f64, f64)> {
 }
 
 /// Writes `dir` (index.html, diff.json, charts/): whole or not at all.
-pub fn write_diff_report(diff: &Diff, dir: &Path) -> Result<Vec<PathBuf>, String> {
+pub fn write_diff_report(
+    diff: &Diff,
+    dir: &Path,
+    inputs: &[&Path],
+) -> Result<Vec<PathBuf>, ReportError> {
     register_fonts()?;
-    write_folder(dir, |tmp| {
-        let cannot = |e: std::io::Error| format!("{}: cannot write: {e}", dir.display());
+    write_folder(dir, inputs, |tmp| {
+        let cannot = |source| ReportError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
         let charts_dir = tmp.join("charts");
         std::fs::create_dir_all(&charts_dir).map_err(cannot)?;
         let mut figures = String::new();
@@ -67,7 +76,10 @@ pub fn write_diff_report(diff: &Diff, dir: &Path) -> Result<Vec<PathBuf>, String
                 t = html_escape(title)
             );
         }
-        let json = serde_json::to_string_pretty(diff).map_err(|e| e.to_string())?;
+        let json = serde_json::to_string_pretty(diff).map_err(|source| ReportError::Json {
+            path: dir.join("diff.json"),
+            source,
+        })?;
         std::fs::write(tmp.join("diff.json"), json + "\n").map_err(cannot)?;
         std::fs::write(tmp.join("index.html"), page(diff, &figures)).map_err(cannot)?;
         Ok(())

@@ -194,7 +194,7 @@ impl ClusterLog {
         self.line_no += 1;
         self.counts.lines += 1;
         let text = if self.utf16 {
-            crate::etl::cursor::utf16_lossy(&self.buf)
+            crate::read::text::utf16_lossy(&self.buf)
         } else {
             String::from_utf8_lossy(&self.buf).into_owned()
         };

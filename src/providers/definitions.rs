@@ -8,28 +8,29 @@ use std::sync::Arc;
 use regex::Regex;
 use serde_json::Value as Json;
 
-use crate::config::{self, ConfigError};
-use crate::etl::cursor::{ansi_lossy, Cursor};
-use crate::etl::payload::kernel_event_name;
-use crate::etl::tracelogging::Fields;
-use crate::etl::{Event, Guid, Payload};
-use crate::manifest::ManifestSet;
 use crate::model::record::FIELDS;
 use crate::model::{Evidence, Record, RecordKind};
+use crate::providers::config::{self, ConfigError};
+use crate::providers::manifest::ManifestSet;
+use crate::read::etl::cursor::Cursor;
+use crate::read::etl::payload::kernel_event_name;
+use crate::read::etl::tracelogging::Fields;
+use crate::read::etl::{Event, Guid, Payload};
+use crate::read::text::ansi_lossy;
 
 /// The definitions rhscope ships, built into the binary.
 const EMBEDDED: [(&str, &str); 3] = [
     (
         "providers/rhscope-resource.toml",
-        include_str!("../providers/rhscope-resource.toml"),
+        include_str!("../../providers/rhscope-resource.toml"),
     ),
     (
         "providers/failover-clustering.toml",
-        include_str!("../providers/failover-clustering.toml"),
+        include_str!("../../providers/failover-clustering.toml"),
     ),
     (
         "providers/kernel.toml",
-        include_str!("../providers/kernel.toml"),
+        include_str!("../../providers/kernel.toml"),
     ),
 ];
 
@@ -261,7 +262,8 @@ impl ProviderSet {
         let i = match ev.kernel_group {
             Some(_) => self.kernel?,
             None => *self.by_guid.get(&ev.provider).or_else(|| {
-                crate::etl::known::kernel_group_by_guid(&ev.provider).and(self.kernel.as_ref())
+                crate::read::etl::known::kernel_group_by_guid(&ev.provider)
+                    .and(self.kernel.as_ref())
             })?,
         };
         Some(&self.defs[i])

@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use crate::config::{self, ConfigError};
 use crate::model::{EntryPoint, ThreadKind, UsageCode};
+use crate::providers::config::{self, ConfigError};
 
-const EMBEDDED: &str = include_str!("../providers/usage-table.toml");
+const EMBEDDED: &str = include_str!("../../providers/usage-table.toml");
 const EMBEDDED_PATH: &str = "providers/usage-table.toml (built in)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -8,16 +8,18 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::analysis::{analyze_spans, misuse_verdict, Analysis, Config, Observed, Pairer};
-use crate::etl::stats::rfc3339;
-use crate::model::{EntryPoint, Finding, Record, RecordKind, Rule, Severity, ThreadKind};
-use crate::usage::UsageTable;
+use super::{analyze_spans, misuse_verdict, Analysis, Config};
+use crate::model::{
+    EntryPoint, Finding, Record, RecordKind, Rule, Severity, ThreadKind, Timestamp,
+};
+use crate::providers::usage::UsageTable;
+use crate::source::{Observed, Pairer};
 
 /// A finding reported live, and why now.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LiveFinding {
-    /// When it was reported (event or clock time), RFC 3339 UTC.
-    pub at: String,
+    /// When it was reported (event or clock time).
+    pub at: Timestamp,
     #[serde(flatten)]
     pub finding: Finding,
     /// For a call still running: how it stands.
@@ -128,7 +130,7 @@ impl<'t> Live<'t> {
                     e.over_budget = true;
                     let call = state.calls.last();
                     out.push(LiveFinding {
-                        at: rfc3339(now_ns),
+                        at: Timestamp(now_ns),
                         finding: Finding {
                             rule: Rule::SlowEntryPoint,
                             severity: Severity::Warning,
@@ -139,7 +141,7 @@ impl<'t> Live<'t> {
                             thread_kind: Some(ThreadKind::RhsEntryPoint),
                             pid,
                             tid,
-                            begin: rfc3339(e.begin_ns),
+                            begin: Timestamp(e.begin_ns),
                             duration_ns: None,
                         },
                         note: format!(
@@ -160,7 +162,7 @@ impl<'t> Live<'t> {
             if !*reported && now_ns.saturating_sub(*since) > self.cfg.pending_timeout_ns {
                 *reported = true;
                 out.push(LiveFinding {
-                    at: rfc3339(now_ns),
+                    at: Timestamp(now_ns),
                     finding: Finding {
                         rule: Rule::PendingTimeout,
                         severity: Severity::Error,
@@ -175,7 +177,7 @@ impl<'t> Live<'t> {
                         thread_kind: None,
                         pid: 0,
                         tid: 0,
-                        begin: rfc3339(*since),
+                        begin: Timestamp(*since),
                         duration_ns: None,
                     },
                     note: format!(
@@ -186,32 +188,14 @@ impl<'t> Live<'t> {
             }
         }
         // Deterministic order: threads are a hash map.
-        out.sort_by(|a, b| {
-            (&a.finding.begin, a.finding.tid).cmp(&(&b.finding.begin, b.finding.tid))
-        });
+        out.sort_by_key(|f| (f.finding.begin, f.finding.tid));
         out
     }
 
     fn record(&mut self, r: &Record) -> Vec<LiveFinding> {
         let key = (r.pid.unwrap_or(0), r.tid.unwrap_or(0));
-        let mut out = Vec::new();
         match r.kind {
-            RecordKind::EntryPointBegin => {
-                if let (Some(ep), Some(resource)) = (r.entry_point, r.resource.clone()) {
-                    let budget_ns = self.cfg.budget(r.resource_type.as_deref(), ep);
-                    self.threads
-                        .entry(key)
-                        .or_default()
-                        .entries
-                        .push(OpenEntry {
-                            resource,
-                            entry_point: ep,
-                            begin_ns: r.time_ns,
-                            budget_ns,
-                            over_budget: false,
-                        });
-                }
-            }
+            RecordKind::EntryPointBegin => self.entry_begin(key, r),
             RecordKind::EntryPointEnd => {
                 if let Some(state) = self.threads.get_mut(&key) {
                     if let Some(at) = state.entries.iter().rposition(|e| {
@@ -222,45 +206,7 @@ impl<'t> Live<'t> {
                     }
                 }
             }
-            RecordKind::ApiCallBegin => {
-                let Some(api) = r.api.clone() else {
-                    return out;
-                };
-                let state = self.threads.entry(key).or_default();
-                let entry = state.entries.last().cloned();
-                state.calls.push(OpenCall {
-                    api: api.clone(),
-                    begin_ns: r.time_ns,
-                });
-                let Some(row) = self.table.resolve(&api) else {
-                    return out;
-                };
-                let (kind, severity) = misuse_verdict(
-                    self.table,
-                    row.usage,
-                    entry.as_ref().map(|e| e.entry_point),
-                    self.workers.contains(&key),
-                );
-                if let Some(severity) = severity {
-                    out.push(LiveFinding {
-                        at: rfc3339(r.time_ns),
-                        finding: Finding {
-                            rule: Rule::ApiMisuse,
-                            severity,
-                            resource: entry.as_ref().map(|e| e.resource.clone()),
-                            entry_point: entry.as_ref().map(|e| e.entry_point),
-                            api: Some(row.name.clone()),
-                            usage: Some(row.usage),
-                            thread_kind: Some(kind),
-                            pid: key.0,
-                            tid: key.1,
-                            begin: rfc3339(r.time_ns),
-                            duration_ns: None,
-                        },
-                        note: "call began".into(),
-                    });
-                }
-            }
+            RecordKind::ApiCallBegin => return self.call_begin(key, r).into_iter().collect(),
             RecordKind::ApiCallEnd => {
                 if let Some(state) = self.threads.get_mut(&key) {
                     if let Some(at) = state
@@ -299,57 +245,114 @@ impl<'t> Live<'t> {
                 }
             }
             RecordKind::DeadlockTimeout | RecordKind::RhsRestart => {
-                // The entry point it is about, where this node's events show
-                // it open: the one of that resource (and entry point).
-                let open = self.threads.iter().find_map(|(&(pid, tid), s)| {
-                    s.entries
-                        .iter()
-                        .rev()
-                        .find(|e| {
-                            r.resource.as_ref().is_none_or(|x| *x == e.resource)
-                                && r.entry_point.is_none_or(|ep| ep == e.entry_point)
-                        })
-                        .map(|e| (pid, tid, e.clone(), s.calls.last().cloned()))
-                });
-                // RHS's recovery is about an instant; its deadlock report
-                // is about the entry point (and call) that was blocking.
-                let mut finding = Finding {
-                    rule: Rule::RhsRestart,
-                    severity: Severity::Error,
-                    resource: r
-                        .resource
-                        .clone()
-                        .or_else(|| open.as_ref().map(|o| o.2.resource.clone())),
-                    entry_point: None,
-                    api: None,
-                    usage: None,
-                    thread_kind: None,
-                    pid: open.as_ref().map_or(key.0, |o| o.0),
-                    tid: open.as_ref().map_or(key.1, |o| o.1),
-                    begin: rfc3339(r.time_ns),
-                    duration_ns: None,
-                };
-                if r.kind == RecordKind::DeadlockTimeout {
-                    finding.rule = Rule::DeadlockTimeout;
-                    finding.entry_point = r.entry_point.or(open.as_ref().map(|o| o.2.entry_point));
-                    if let Some((_, _, entry, call)) = &open {
-                        finding.begin = rfc3339(entry.begin_ns);
-                        if let Some(c) = call {
-                            let row = self.table.resolve(&c.api);
-                            finding.api = Some(row.map_or(c.api.clone(), |row| row.name.clone()));
-                            finding.usage = row.map(|row| row.usage);
-                        }
-                    }
-                }
-                out.push(LiveFinding {
-                    at: rfc3339(r.time_ns),
-                    finding,
-                    note: r.message.clone().unwrap_or_default(),
-                });
+                return vec![self.rhs_report(key, r)]
             }
             _ => {}
         }
-        out
+        Vec::new()
+    }
+
+    fn entry_begin(&mut self, key: (u32, u32), r: &Record) {
+        if let (Some(ep), Some(resource)) = (r.entry_point, r.resource.clone()) {
+            let budget_ns = self.cfg.budget(r.resource_type.as_deref(), ep);
+            self.threads
+                .entry(key)
+                .or_default()
+                .entries
+                .push(OpenEntry {
+                    resource,
+                    entry_point: ep,
+                    begin_ns: r.time_ns,
+                    budget_ns,
+                    over_budget: false,
+                });
+        }
+    }
+
+    /// A call begins: reported at once when the usage table forbids it
+    /// where it is made.
+    fn call_begin(&mut self, key: (u32, u32), r: &Record) -> Option<LiveFinding> {
+        let api = r.api.clone()?;
+        let state = self.threads.entry(key).or_default();
+        let entry = state.entries.last().cloned();
+        state.calls.push(OpenCall {
+            api: api.clone(),
+            begin_ns: r.time_ns,
+        });
+        let row = self.table.resolve(&api)?;
+        let (kind, severity) = misuse_verdict(
+            self.table,
+            row.usage,
+            entry.as_ref().map(|e| e.entry_point),
+            self.workers.contains(&key),
+        );
+        Some(LiveFinding {
+            at: Timestamp(r.time_ns),
+            finding: Finding {
+                rule: Rule::ApiMisuse,
+                severity: severity?,
+                resource: entry.as_ref().map(|e| e.resource.clone()),
+                entry_point: entry.as_ref().map(|e| e.entry_point),
+                api: Some(row.name.clone()),
+                usage: Some(row.usage),
+                thread_kind: Some(kind),
+                pid: key.0,
+                tid: key.1,
+                begin: Timestamp(r.time_ns),
+                duration_ns: None,
+            },
+            note: "call began".into(),
+        })
+    }
+
+    /// RHS's deadlock report or recovery: about the entry point (and call)
+    /// this node's events show open for that resource.
+    fn rhs_report(&self, key: (u32, u32), r: &Record) -> LiveFinding {
+        let open = self.threads.iter().find_map(|(&(pid, tid), s)| {
+            s.entries
+                .iter()
+                .rev()
+                .find(|e| {
+                    r.resource.as_ref().is_none_or(|x| *x == e.resource)
+                        && r.entry_point.is_none_or(|ep| ep == e.entry_point)
+                })
+                .map(|e| (pid, tid, e.clone(), s.calls.last().cloned()))
+        });
+        // RHS's recovery is about an instant; its deadlock report is about
+        // the entry point (and call) that was blocking.
+        let mut finding = Finding {
+            rule: Rule::RhsRestart,
+            severity: Severity::Error,
+            resource: r
+                .resource
+                .clone()
+                .or_else(|| open.as_ref().map(|o| o.2.resource.clone())),
+            entry_point: None,
+            api: None,
+            usage: None,
+            thread_kind: None,
+            pid: open.as_ref().map_or(key.0, |o| o.0),
+            tid: open.as_ref().map_or(key.1, |o| o.1),
+            begin: Timestamp(r.time_ns),
+            duration_ns: None,
+        };
+        if r.kind == RecordKind::DeadlockTimeout {
+            finding.rule = Rule::DeadlockTimeout;
+            finding.entry_point = r.entry_point.or(open.as_ref().map(|o| o.2.entry_point));
+            if let Some((_, _, entry, call)) = &open {
+                finding.begin = Timestamp(entry.begin_ns);
+                if let Some(c) = call {
+                    let row = self.table.resolve(&c.api);
+                    finding.api = Some(row.map_or(c.api.clone(), |row| row.name.clone()));
+                    finding.usage = row.map(|row| row.usage);
+                }
+            }
+        }
+        LiveFinding {
+            at: Timestamp(r.time_ns),
+            finding,
+            note: r.message.clone().unwrap_or_default(),
+        }
     }
 
     /// The full analysis of everything seen, as offline.

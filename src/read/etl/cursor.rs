@@ -150,20 +150,7 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// UTF-16LE bytes to a String; an odd trailing byte is ignored.
-pub fn utf16_lossy(bytes: &[u8]) -> String {
-    let units = bytes
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]));
-    char::decode_utf16(units)
-        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
-        .collect()
-}
-
-/// 8-bit text as Windows writes it (mostly ASCII); invalid UTF-8 is replaced.
-pub fn ansi_lossy(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+pub use crate::read::text::{ansi_lossy, utf16_lossy};
 
 #[cfg(test)]
 mod tests {

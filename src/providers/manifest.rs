@@ -7,21 +7,22 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::config::ConfigError;
-use crate::etl::cursor::{ansi_lossy, utf16_lossy, Cursor};
-use crate::etl::header::filetime_to_utc;
-use crate::etl::tracelogging::{self as tl, Field, Value};
-use crate::etl::{EtlError, Event, EventRow, Guid};
+use crate::providers::config::ConfigError;
+use crate::read::etl::cursor::Cursor;
+use crate::read::etl::header::filetime_to_utc;
+use crate::read::etl::tracelogging::{self as tl, Field, Value};
+use crate::read::etl::{EtlError, Event, EventRow, Guid};
+use crate::read::text::{ansi_lossy, utf16_lossy};
 
 /// The subsets of published manifests rhscope ships (manifests/).
 const EMBEDDED: [(&str, &str); 2] = [
     (
         "manifests/Microsoft-Windows-PowerShell.man",
-        include_str!("../manifests/Microsoft-Windows-PowerShell.man"),
+        include_str!("../../manifests/Microsoft-Windows-PowerShell.man"),
     ),
     (
         "manifests/Microsoft-Windows-DotNETRuntime.man",
-        include_str!("../manifests/Microsoft-Windows-DotNETRuntime.man"),
+        include_str!("../../manifests/Microsoft-Windows-DotNETRuntime.man"),
     ),
 ];
 
@@ -126,7 +127,7 @@ impl ManifestSet {
             }
             return Ok(());
         }
-        let text = crate::config::read(path)?;
+        let text = crate::providers::config::read(path)?;
         self.add_text(&text, path)
     }
 
@@ -401,8 +402,7 @@ fn parse(text: &str, path: &Path) -> Result<Vec<ManifestProvider>, ConfigError> 
             .to_string()
     };
     let number = |node: roxmltree::Node, s: &str| {
-        crate::model::record::parse_u64(s)
-            .ok_or_else(|| err(node, format!("{s:?} is not a number")))
+        crate::read::text::parse_u64(s).ok_or_else(|| err(node, format!("{s:?} is not a number")))
     };
     let mut out = Vec::new();
     for p in doc.descendants().filter(|n| n.has_tag_name("provider")) {
@@ -415,28 +415,7 @@ fn parse(text: &str, path: &Path) -> Result<Vec<ManifestProvider>, ConfigError> 
             .trim_matches(|c| c == '{' || c == '}')
             .parse()
             .map_err(|e| err(p, format!("provider {name:?}: bad guid: {e}")))?;
-        let mut maps = HashMap::new();
-        for m in p
-            .descendants()
-            .filter(|n| n.has_tag_name("valueMap") || n.has_tag_name("bitMap"))
-        {
-            let map_name = m
-                .attribute("name")
-                .ok_or_else(|| err(m, "a map needs a `name`".into()))?;
-            let mut entries = Vec::new();
-            for e in m.children().filter(|n| n.has_tag_name("map")) {
-                let v = e
-                    .attribute("value")
-                    .ok_or_else(|| err(e, "a <map> needs a `value`".into()))?;
-                entries.push((number(e, v)?, message(e.attribute("message").unwrap_or(v))));
-            }
-            let map = if m.has_tag_name("bitMap") {
-                Map::Bits(entries)
-            } else {
-                Map::Values(entries)
-            };
-            maps.insert(map_name.to_string(), map);
-        }
+        let maps = value_maps(p, &err, &number, &message)?;
         let mut templates: HashMap<&str, Vec<DataDef>> = HashMap::new();
         for t in p.descendants().filter(|n| n.has_tag_name("template")) {
             let tid = t
@@ -444,46 +423,7 @@ fn parse(text: &str, path: &Path) -> Result<Vec<ManifestProvider>, ConfigError> 
                 .ok_or_else(|| err(t, "a <template> needs a `tid`".into()))?;
             templates.insert(tid, members(t, &maps, &err, &number)?);
         }
-        let mut events = HashMap::new();
-        for e in p.descendants().filter(|n| n.has_tag_name("event")) {
-            let id = e
-                .attribute("value")
-                .ok_or_else(|| err(e, "an <event> needs a `value` (its id)".into()))?;
-            let id = u16::try_from(number(e, id)?)
-                .map_err(|_| err(e, format!("event id {id} is over 65535")))?;
-            let version = match e.attribute("version") {
-                Some(v) => u8::try_from(number(e, v)?)
-                    .map_err(|_| err(e, format!("event version {v} is over 255")))?,
-                None => 0,
-            };
-            let template = match e.attribute("template") {
-                Some(t) => templates.get(t).cloned().ok_or_else(|| {
-                    err(
-                        e,
-                        format!("event {id} names template {t:?}, which is not defined"),
-                    )
-                })?,
-                None => Vec::new(),
-            };
-            let strip = |s: &str| s.rsplit(':').next().unwrap_or(s).to_string();
-            let name = match e.attribute("symbol") {
-                Some(s) => s.to_string(),
-                None => match (e.attribute("task"), e.attribute("opcode")) {
-                    (Some(t), Some(o)) => format!("{t}/{}", strip(o)),
-                    (Some(t), None) => t.to_string(),
-                    _ => format!("event {id}"),
-                },
-            };
-            if events
-                .insert((id, version), EventDef { name, template })
-                .is_some()
-            {
-                return Err(err(
-                    e,
-                    format!("event {id} version {version} is defined twice"),
-                ));
-            }
-        }
+        let events = events(p, &templates, &err, &number)?;
         out.push(ManifestProvider {
             name: name.to_string(),
             guid,
@@ -501,6 +441,88 @@ fn parse(text: &str, path: &Path) -> Result<Vec<ManifestProvider>, ConfigError> 
         ));
     }
     Ok(out)
+}
+
+/// A provider's value and bit maps, by name.
+fn value_maps(
+    p: roxmltree::Node,
+    err: &dyn Fn(roxmltree::Node, String) -> ConfigError,
+    number: &dyn Fn(roxmltree::Node, &str) -> Result<u64, ConfigError>,
+    message: &dyn Fn(&str) -> String,
+) -> Result<HashMap<String, Map>, ConfigError> {
+    let mut maps = HashMap::new();
+    for m in p
+        .descendants()
+        .filter(|n| n.has_tag_name("valueMap") || n.has_tag_name("bitMap"))
+    {
+        let map_name = m
+            .attribute("name")
+            .ok_or_else(|| err(m, "a map needs a `name`".into()))?;
+        let mut entries = Vec::new();
+        for e in m.children().filter(|n| n.has_tag_name("map")) {
+            let v = e
+                .attribute("value")
+                .ok_or_else(|| err(e, "a <map> needs a `value`".into()))?;
+            entries.push((number(e, v)?, message(e.attribute("message").unwrap_or(v))));
+        }
+        let map = if m.has_tag_name("bitMap") {
+            Map::Bits(entries)
+        } else {
+            Map::Values(entries)
+        };
+        maps.insert(map_name.to_string(), map);
+    }
+    Ok(maps)
+}
+
+/// A provider's events, by id and version.
+fn events(
+    p: roxmltree::Node,
+    templates: &HashMap<&str, Vec<DataDef>>,
+    err: &dyn Fn(roxmltree::Node, String) -> ConfigError,
+    number: &dyn Fn(roxmltree::Node, &str) -> Result<u64, ConfigError>,
+) -> Result<HashMap<(u16, u8), EventDef>, ConfigError> {
+    let mut events = HashMap::new();
+    for e in p.descendants().filter(|n| n.has_tag_name("event")) {
+        let id = e
+            .attribute("value")
+            .ok_or_else(|| err(e, "an <event> needs a `value` (its id)".into()))?;
+        let id = u16::try_from(number(e, id)?)
+            .map_err(|_| err(e, format!("event id {id} is over 65535")))?;
+        let version = match e.attribute("version") {
+            Some(v) => u8::try_from(number(e, v)?)
+                .map_err(|_| err(e, format!("event version {v} is over 255")))?,
+            None => 0,
+        };
+        let template = match e.attribute("template") {
+            Some(t) => templates.get(t).cloned().ok_or_else(|| {
+                err(
+                    e,
+                    format!("event {id} names template {t:?}, which is not defined"),
+                )
+            })?,
+            None => Vec::new(),
+        };
+        let strip = |s: &str| s.rsplit(':').next().unwrap_or(s).to_string();
+        let name = match e.attribute("symbol") {
+            Some(s) => s.to_string(),
+            None => match (e.attribute("task"), e.attribute("opcode")) {
+                (Some(t), Some(o)) => format!("{t}/{}", strip(o)),
+                (Some(t), None) => t.to_string(),
+                _ => format!("event {id}"),
+            },
+        };
+        if events
+            .insert((id, version), EventDef { name, template })
+            .is_some()
+        {
+            return Err(err(
+                e,
+                format!("event {id} version {version} is defined twice"),
+            ));
+        }
+    }
+    Ok(events)
 }
 
 /// The <data> and <struct> children of a template or struct.

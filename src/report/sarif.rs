@@ -1,8 +1,8 @@
 //! SARIF 2.1.0 for code-scanning front ends: one result per finding, the
 //! trace file as the artifact, evidence byte offsets as regions.
 
-use rhscope::analysis::Analysis;
-use rhscope::model::{Evidence, Rule, Severity};
+use crate::analysis::Analysis;
+use crate::model::{Evidence, Rule, Severity};
 use serde_json::{json, Value};
 
 fn rule_id(r: Rule) -> String {

@@ -101,9 +101,7 @@ impl Hasher for FastHasher {
 type FastSet<T> = HashSet<T, BuildHasherDefault<FastHasher>>;
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
-pub fn rfc3339(ns: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(SecondsFormat::Nanos, true)
-}
+pub use crate::read::text::rfc3339;
 
 impl TraceStats {
     /// Reads every event once. With `strict`, the first problem is the

@@ -233,7 +233,7 @@ pub fn kernel_group_by_guid(guid: &Guid) -> Option<&'static KernelGroup> {
     KERNEL_GROUPS.iter().find(|g| g.guid == *guid)
 }
 
-const WELL_KNOWN: &str = include_str!("../../providers/well-known-providers.csv");
+const WELL_KNOWN: &str = include_str!("../../../providers/well-known-providers.csv");
 
 fn table() -> &'static HashMap<Guid, &'static str> {
     static TABLE: OnceLock<HashMap<Guid, &'static str>> = OnceLock::new();

@@ -1,0 +1,114 @@
+//! What every analysing command loads once: provider definitions (with
+//! manifests), the usage table and the rules' thresholds; and the analysis
+//! of the inputs given.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use rhscope::analysis::{analyze_all, Analysis, Config};
+use rhscope::providers::usage::UsageTable;
+use rhscope::providers::{Definitions, ProviderSet};
+use rhscope::source::Timeline;
+
+use super::{progress, AnalyzeOpts, ReadOpts};
+
+pub struct Setup {
+    pub providers: ProviderSet,
+    pub table: UsageTable,
+    pub cfg: Config,
+}
+
+impl Setup {
+    pub fn load(
+        providers: Option<&Path>,
+        manifests: &[PathBuf],
+        usage_table: Option<&Path>,
+        budgets: &[String],
+    ) -> Result<Setup> {
+        let defs = Definitions::load(providers, manifests, usage_table)?;
+        let mut cfg = Config::default();
+        for b in budgets {
+            cfg.add_budget(b).map_err(anyhow::Error::msg)?;
+        }
+        Ok(Setup {
+            providers: defs.providers,
+            table: defs.table,
+            cfg,
+        })
+    }
+
+    pub fn from_opts(opts: &AnalyzeOpts) -> Result<Setup> {
+        let (p, t) = (opts.providers.as_deref(), opts.usage_table.as_deref());
+        Setup::load(p, &opts.manifest, t, &opts.budget)
+    }
+}
+
+/// The inputs of an analysing command and how to read them.
+#[derive(clap::Args)]
+pub struct Inputs {
+    /// Inputs: .etl traces, cluster.logs (Get-ClusterLog), .evtx event
+    /// logs.
+    #[arg(required = true)]
+    pub traces: Vec<PathBuf>,
+    #[command(flatten)]
+    pub analyze: AnalyzeOpts,
+    #[command(flatten)]
+    pub read: ReadOpts,
+}
+
+impl Inputs {
+    pub fn paths(&self) -> Vec<&Path> {
+        self.traces.iter().map(PathBuf::as_path).collect()
+    }
+
+    /// Every timeline of the inputs, analysed.
+    pub fn analyses(&self) -> Result<Vec<Analysis>> {
+        let setup = Setup::from_opts(&self.analyze)?;
+        analyses(&self.traces, &setup, &self.analyze, self.read)
+    }
+}
+
+/// Reads every input with the chosen definitions and analyses each
+/// timeline (see `rhscope::source::open` for which inputs are one).
+pub fn analyses(
+    inputs: &[PathBuf],
+    setup: &Setup,
+    opts: &AnalyzeOpts,
+    read: ReadOpts,
+) -> Result<Vec<Analysis>> {
+    let mut out = Vec::new();
+    for timeline in rhscope::source::open(inputs, opts.merge)? {
+        let bar = progress::bar(timeline.bytes(), read.quiet);
+        let a = analyze(&timeline, setup, opts.via_tdh, read)?;
+        bar.finish_and_clear();
+        if read.verbose {
+            rhscope::report::text::write_unparsed(&mut std::io::stderr().lock(), &a)?;
+        }
+        if let Some(dir) = &opts.export_parquet {
+            export_parquet(&a, &timeline, dir)?;
+        }
+        out.push(a);
+    }
+    Ok(out)
+}
+
+fn analyze(timeline: &Timeline, setup: &Setup, via_tdh: bool, read: ReadOpts) -> Result<Analysis> {
+    let sources = if via_tdh {
+        rhscope::capture::replay_sources(timeline, &setup.providers)?
+    } else {
+        timeline.sources(&setup.providers)?
+    };
+    Ok(analyze_all(sources, &setup.table, &setup.cfg, read.strict)?)
+}
+
+#[cfg(feature = "polars")]
+fn export_parquet(a: &Analysis, timeline: &Timeline, dir: &Path) -> Result<()> {
+    let inputs: Vec<&Path> = timeline.inputs.iter().map(|i| i.path()).collect();
+    rhscope::report::parquet::export_analysis(dir, a, &inputs)?;
+    Ok(())
+}
+
+#[cfg(not(feature = "polars"))]
+fn export_parquet(_: &Analysis, _: &Timeline, _: &Path) -> Result<()> {
+    anyhow::bail!("--export-parquet needs rhscope built with the `polars` feature")
+}

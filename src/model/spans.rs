@@ -1,0 +1,83 @@
+//! The timeline of one node: entry-point spans, API-call spans, worker
+//! threads and waits, as paired from its records, plus the records the
+//! rules read directly (deadlock reports, restarts, states, messages).
+
+use super::{EntryPoint, Evidence, Record};
+
+pub type ThreadKey = (u32, u32);
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EntrySpan {
+    pub id: usize,
+    pub pid: u32,
+    pub tid: u32,
+    pub resource: String,
+    pub resource_type: Option<String>,
+    pub entry_point: EntryPoint,
+    pub begin_ns: i64,
+    /// None: it never returned within the trace.
+    pub end_ns: Option<i64>,
+    pub status: Option<u64>,
+    /// The entry point this one was called inside, if nested.
+    pub parent: Option<usize>,
+    pub evidence: Evidence,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApiSpan {
+    pub id: usize,
+    pub pid: u32,
+    pub tid: u32,
+    pub api: String,
+    pub target: Option<String>,
+    pub begin_ns: i64,
+    pub end_ns: Option<i64>,
+    pub status: Option<u64>,
+    /// Innermost entry point open on the thread when the call began.
+    pub entry: Option<usize>,
+    pub evidence: Evidence,
+}
+
+/// ClusWorkerCreate: `creator` made worker thread `tid`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Worker {
+    pub pid: u32,
+    pub tid: u32,
+    pub creator: u32,
+    pub resource: Option<String>,
+    pub created_ns: i64,
+    pub exited_ns: Option<i64>,
+}
+
+/// A stretch of a thread off the CPU: switched out at `out_ns`, readied at
+/// `ready_ns` (when known), back in at `in_ns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Wait {
+    pub tid: u32,
+    pub out_ns: i64,
+    pub ready_ns: Option<i64>,
+    pub in_ns: Option<i64>,
+    pub wait_reason: u8,
+    /// The thread whose action readied it.
+    pub readied_by: Option<u32>,
+}
+
+/// Everything paired from one trace's records.
+#[derive(Debug, Default)]
+pub struct Spans {
+    pub entries: Vec<EntrySpan>,
+    pub calls: Vec<ApiSpan>,
+    pub workers: Vec<Worker>,
+    pub waits: Vec<Wait>,
+    /// Records that are not spans but rules need.
+    pub deadlocks: Vec<Record>,
+    pub restarts: Vec<Record>,
+    pub statuses: Vec<Record>,
+    pub messages: Vec<Record>,
+    /// Ends that had no begin (trace started mid-call), by kind.
+    pub unmatched_ends: usize,
+    /// Context switches seen (0: blocking is wall-clock only).
+    pub context_switches: usize,
+    pub first_ns: Option<i64>,
+    pub last_ns: Option<i64>,
+}

@@ -1,0 +1,99 @@
+//! `dump`: every event of a trace, one line each (JSON lines or CSV), with
+//! its decoded fields or its payload in hex.
+
+use std::io::Write;
+
+use crate::providers::manifest::ManifestSet;
+use crate::read::etl::filter::ProviderFilter;
+use crate::read::etl::{EtlError, EventRow, Trace};
+
+/// The line formats of a dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DumpFormat {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DumpError {
+    #[error("writing the dump")]
+    Io(#[from] std::io::Error),
+    #[error("{}: {source}", path.display())]
+    Corrupt {
+        path: std::path::PathBuf,
+        #[source]
+        source: EtlError,
+    },
+}
+
+impl From<serde_json::Error> for DumpError {
+    fn from(e: serde_json::Error) -> DumpError {
+        DumpError::Io(e.into())
+    }
+}
+
+/// What to dump and how.
+pub struct DumpOptions<'a> {
+    pub format: DumpFormat,
+    pub filter: &'a ProviderFilter,
+    /// Stop after this many events.
+    pub limit: Option<u64>,
+    pub manifests: &'a ManifestSet,
+    /// Stop at the first corrupt record instead of reporting and skipping it.
+    pub strict: bool,
+}
+
+/// Writes the events; `skipped` hears of each corrupt record passed over,
+/// `progress` of the file offset reached now and then.
+pub fn write_events(
+    trace: &Trace,
+    out: &mut dyn Write,
+    opts: &DumpOptions<'_>,
+    mut skipped: impl FnMut(&EtlError),
+    mut progress: impl FnMut(u64),
+) -> Result<(), DumpError> {
+    if opts.format == DumpFormat::Csv {
+        writeln!(out, "{}", super::csv::EVENT_COLUMNS)?;
+    }
+    let mut written = 0u64;
+    let mut seen = 0u64;
+    let mut events = trace.events();
+    while let Some(item) = events.next_event() {
+        if opts.limit.is_some_and(|n| written >= n) {
+            break;
+        }
+        let ev = match item {
+            Ok(ev) => ev,
+            Err(source) if opts.strict => {
+                return Err(DumpError::Corrupt {
+                    path: trace.path().to_path_buf(),
+                    source,
+                })
+            }
+            Err(e) => {
+                skipped(&e);
+                continue;
+            }
+        };
+        seen += 1;
+        if seen % 65_536 == 0 {
+            // Buffers are read in time order, not file order: the offset of
+            // the current one is close enough for a progress bar.
+            progress(ev.location.buffer_offset);
+        }
+        if !opts.filter.keeps(&ev) {
+            continue;
+        }
+        let mut row = EventRow::new(&ev);
+        opts.manifests.fill_row(&ev, &mut row);
+        match opts.format {
+            DumpFormat::Jsonl => {
+                serde_json::to_writer(&mut *out, &row)?;
+                writeln!(out)?;
+            }
+            DumpFormat::Csv => super::csv::write_event(out, &row)?,
+        }
+        written += 1;
+    }
+    Ok(())
+}

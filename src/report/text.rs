@@ -1,0 +1,424 @@
+//! Plain-text printers: the findings table and duration figures of
+//! `analyze`, the before/after table of `diff`, what `stats` says of a
+//! trace, and the decoder comparison.
+
+use std::io::{self, Write};
+
+use crate::analysis::diff::{Diff, FigureChange};
+use crate::analysis::{Aggregate, Analysis, Reported};
+use crate::capture::compare::Comparison;
+use crate::model::{label as name, Severity};
+use crate::read::etl::header::FILETIME_UNIX_EPOCH;
+use crate::read::etl::TraceStats;
+
+pub fn duration(ns: Option<i64>) -> String {
+    match ns {
+        None => "never returned".into(),
+        Some(ns) if ns >= 1_000_000_000 => format!("{:.3} s", ns as f64 / 1e9),
+        Some(ns) => format!("{:.3} ms", ns as f64 / 1e6),
+    }
+}
+
+/// Rules about an instant, not a call, have no duration to show.
+pub fn shown_duration(f: &crate::model::Finding) -> String {
+    match f.rule {
+        crate::model::Rule::RhsRestart | crate::model::Rule::PendingTimeout => "-".into(),
+        _ => duration(f.duration_ns),
+    }
+}
+
+/// The `analyze` table of each analysis.
+pub fn write_analyses(out: &mut dyn Write, all: &[Analysis]) -> io::Result<()> {
+    for a in all {
+        let errors = a
+            .findings
+            .iter()
+            .filter(|f| f.finding.severity == Severity::Error)
+            .count();
+        writeln!(out, "trace      {}", a.trace)?;
+        writeln!(
+            out,
+            "time       {} .. {}",
+            a.first.map_or("-".into(), |t| t.rfc3339()),
+            a.last.map_or("-".into(), |t| t.rfc3339())
+        )?;
+        writeln!(
+            out,
+            "resources  {} ({})",
+            a.resources.len(),
+            a.resources.join(", ")
+        )?;
+        writeln!(
+            out,
+            "model      {} records mapped, {} unmappable, {} ends without a begin, {} duplicates dropped, {} unparsed lines, {} skipped as corrupt, {} context switches{}",
+            a.records,
+            a.unmapped_errors,
+            a.unmatched_ends,
+            a.duplicates,
+            a.unparsed_lines,
+            a.skipped,
+            a.context_switches,
+            if a.context_switches == 0 { " (blocking is wall-clock only)" } else { "" }
+        )?;
+        writeln!(
+            out,
+            "findings   {} ({} error, {} warning)",
+            a.findings.len(),
+            errors,
+            a.findings.len() - errors
+        )?;
+        if !a.findings.is_empty() {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "{:<8} {:<17} {:<12} {:<13} {:<46} {:<16} {:>6}  {:<30} {:>15}  BLOCKED",
+                "SEVERITY",
+                "RULE",
+                "RESOURCE",
+                "ENTRY POINT",
+                "API (USAGE)",
+                "THREAD",
+                "TID",
+                "BEGIN",
+                "DURATION"
+            )?;
+            for r in &a.findings {
+                let f = &r.finding;
+                let api = match (&f.api, f.usage) {
+                    (Some(api), Some(u)) => format!("{api} ({u})"),
+                    (Some(api), None) => api.clone(),
+                    _ => "-".into(),
+                };
+                let blocked = r.blocking.as_ref().map_or("-".to_string(), |b| {
+                    match (b.waiting_ns, b.ready_ns, b.running_ns) {
+                        (Some(w), Some(rd), Some(run)) => format!(
+                            "wait {} ready {} run {} {}",
+                            duration(Some(w)),
+                            duration(Some(rd)),
+                            duration(Some(run)),
+                            b.wait_reasons.join(",")
+                        ),
+                        _ => format!("{} wall-clock", duration(Some(b.total_ns))),
+                    }
+                });
+                writeln!(
+                    out,
+                    "{:<8} {:<17} {:<12} {:<13} {:<46} {:<16} {:>6}  {:<30} {:>15}  {}",
+                    name(&f.severity),
+                    name(&f.rule),
+                    f.resource.as_deref().unwrap_or("-"),
+                    f.entry_point.map_or("-".to_string(), |e| e.to_string()),
+                    api,
+                    f.thread_kind.map_or("-".to_string(), |k| name(&k)),
+                    f.tid,
+                    f.begin.rfc3339(),
+                    shown_duration(f),
+                    blocked
+                )?;
+            }
+        }
+        write_aggregates(out, "entry points", &a.by_entry_point)?;
+        write_aggregates(out, "API calls", &a.by_api)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+fn write_aggregates(out: &mut dyn Write, title: &str, rows: &[Aggregate]) -> io::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<42} {:>7} {:>10} {:>15} {:>15} {:>15} {:>15}",
+        title.to_uppercase(),
+        "COUNT",
+        "UNRETURNED",
+        "P50",
+        "P95",
+        "MAX",
+        "TOTAL"
+    )?;
+    for g in rows {
+        writeln!(
+            out,
+            "{:<42} {:>7} {:>10} {:>15} {:>15} {:>15} {:>15}",
+            g.key,
+            g.count,
+            g.unreturned,
+            duration(Some(g.p50_ns)),
+            duration(Some(g.p95_ns)),
+            duration(Some(g.max_ns)),
+            duration(Some(g.total_ns))
+        )?;
+    }
+    Ok(())
+}
+
+/// The `diff` table.
+pub fn write_diff(out: &mut dyn Write, d: &Diff) -> io::Result<()> {
+    writeln!(
+        out,
+        "before     {} ({} findings)",
+        d.before, d.findings_before
+    )?;
+    writeln!(
+        out,
+        "after      {} ({} findings)",
+        d.after, d.findings_after
+    )?;
+    writeln!(
+        out,
+        "findings   {} disappeared, {} appeared, {} stayed",
+        d.disappeared, d.appeared, d.stayed
+    )?;
+    if !d.findings.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{:<12} {:>6} {:>6}  {:<8} {:<17} {:<16} {:<13} API",
+            "CHANGE", "BEFORE", "AFTER", "SEVERITY", "RULE", "RESOURCE", "ENTRY POINT"
+        )?;
+        for f in &d.findings {
+            let k = &f.key;
+            writeln!(
+                out,
+                "{:<12} {:>6} {:>6}  {:<8} {:<17} {:<16} {:<13} {}",
+                name(&f.change),
+                f.before,
+                f.after,
+                name(&k.severity),
+                name(&k.rule),
+                k.resource.as_deref().unwrap_or("-"),
+                k.entry_point.map_or("-".to_string(), |e| e.to_string()),
+                k.api.as_deref().unwrap_or("-")
+            )?;
+        }
+    }
+    figures(out, "entry points", &d.by_entry_point)?;
+    figures(out, "API calls", &d.by_api)?;
+    Ok(())
+}
+
+fn figures(out: &mut dyn Write, title: &str, rows: &[FigureChange]) -> io::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<42} {:>13} {:>27} {:>27} {:>27} {:>27} {:>15}",
+        title.to_uppercase(),
+        "COUNT",
+        "P50",
+        "P95",
+        "MAX",
+        "TOTAL",
+        "CHANGE"
+    )?;
+    for f in rows {
+        let pair = |pick: fn(&Aggregate) -> String| {
+            format!(
+                "{} -> {}",
+                f.before.as_ref().map_or("-".into(), pick),
+                f.after.as_ref().map_or("-".into(), pick)
+            )
+        };
+        let change = if f.total_change_ns < 0 {
+            format!("-{}", duration(Some(-f.total_change_ns)))
+        } else {
+            format!("+{}", duration(Some(f.total_change_ns)))
+        };
+        writeln!(
+            out,
+            "{:<42} {:>13} {:>27} {:>27} {:>27} {:>27} {:>15}",
+            f.key,
+            pair(|a| a.count.to_string()),
+            pair(|a| duration(Some(a.p50_ns))),
+            pair(|a| duration(Some(a.p95_ns))),
+            pair(|a| duration(Some(a.max_ns))),
+            pair(|a| duration(Some(a.total_ns))),
+            change
+        )?;
+    }
+    Ok(())
+}
+
+/// What `stats` prints.
+pub fn write_stats(out: &mut dyn Write, s: &TraceStats) -> io::Result<()> {
+    let h = &s.header;
+    writeln!(out, "file       {} ({} bytes)", s.file, s.bytes)?;
+    writeln!(
+        out,
+        "logger     {} (Windows {} build {}, {} CPUs, pointer size {}, clock {:?} at {} Hz)",
+        h.logger_name,
+        h.os_version,
+        h.os_build,
+        h.number_of_processors,
+        h.pointer_size,
+        h.clock_type,
+        h.perf_freq
+    )?;
+    match (&s.first, &s.last) {
+        (Some(first), Some(last)) => writeln!(out, "time       {first} .. {last}")?,
+        _ => writeln!(out, "time       (no records)")?,
+    }
+    writeln!(
+        out,
+        "buffers    {} ({} compressed, {} truncated)",
+        s.buffers.total, s.buffers.compressed, s.buffers.truncated
+    )?;
+    let kinds: Vec<String> = s
+        .kinds
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    writeln!(out, "records    {} ({})", s.records, kinds.join(", "))?;
+    writeln!(out, "threads    {}", s.threads)?;
+    writeln!(out, "processes  {}", s.processes)?;
+    writeln!(
+        out,
+        "lost       {} events, {} buffers",
+        s.events_lost, s.buffers_lost
+    )?;
+    writeln!(out, "providers  {}", s.providers.len())?;
+    for p in &s.providers {
+        writeln!(
+            out,
+            "  {:>9}  {}  {}",
+            p.records,
+            p.guid,
+            p.name.as_deref().unwrap_or("-")
+        )?;
+    }
+    writeln!(out, "skipped    {}", s.skipped.len())?;
+    for k in &s.skipped {
+        writeln!(out, "  {}", k.message)?;
+    }
+    Ok(())
+}
+/// What `compare-decoders` prints.
+pub fn write_comparison(out: &mut dyn Write, c: &Comparison) -> io::Result<()> {
+    writeln!(
+        out,
+        "events     {} native, {} Windows, {} paired; {} fields compared; {} disagreements",
+        c.native_events,
+        c.windows_events,
+        c.paired,
+        c.fields_compared,
+        c.disagreements.len()
+    )?;
+    for d in &c.disagreements {
+        let t = chrono::DateTime::from_timestamp_nanos((d.timestamp - FILETIME_UNIX_EPOCH) * 100);
+        writeln!(
+            out,
+            "{}  {} id {}  {}: native {:?}, Windows {:?}",
+            t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            d.provider,
+            d.id,
+            d.what,
+            d.native,
+            d.windows
+        )?;
+    }
+    Ok(())
+}
+
+/// What `check` prints: each finding at or above `fail_on`, then a count.
+/// Returns how many there were.
+pub fn write_check(out: &mut dyn Write, all: &[Analysis], fail_on: Severity) -> io::Result<usize> {
+    let failing: Vec<&Reported> = all
+        .iter()
+        .flat_map(|a| &a.findings)
+        .filter(|r| r.finding.severity >= fail_on)
+        .collect();
+    for r in &failing {
+        let f = &r.finding;
+        writeln!(
+            out,
+            "{}: {} {}: {} {} {} tid {} at {} ({})",
+            r.trace,
+            name(&f.severity),
+            name(&f.rule),
+            f.resource.as_deref().unwrap_or("-"),
+            f.entry_point.map_or("-".to_string(), |e| e.to_string()),
+            f.api.as_deref().unwrap_or(""),
+            f.tid,
+            f.begin,
+            shown_duration(f)
+        )?;
+    }
+    let total: usize = all.iter().map(|a| a.findings.len()).sum();
+    writeln!(
+        out,
+        "rhscope check: {} of {} findings at or above {}",
+        failing.len(),
+        total,
+        name(&fail_on)
+    )?;
+    Ok(failing.len())
+}
+
+/// What `check --baseline` prints: each finding kind the baseline does not
+/// have (at or above `fail_on`), then a count. Returns how many new
+/// findings there were.
+pub fn write_baseline_check(
+    out: &mut dyn Write,
+    d: &Diff,
+    fail_on: Severity,
+    baseline: &str,
+) -> io::Result<usize> {
+    let failing: Vec<_> = d
+        .new_findings()
+        .filter(|f| f.key.severity >= fail_on)
+        .collect();
+    for f in &failing {
+        let k = &f.key;
+        writeln!(
+            out,
+            "new: {} {} {} {} {} (x{})",
+            name(&k.severity),
+            name(&k.rule),
+            k.resource.as_deref().unwrap_or("-"),
+            k.entry_point.map_or("-".to_string(), |e| e.to_string()),
+            k.api.as_deref().unwrap_or(""),
+            f.after
+        )?;
+    }
+    let new: usize = failing.iter().map(|f| f.after).sum();
+    writeln!(
+        out,
+        "rhscope check: {} new findings at or above {} ({} in the baseline {}, {} gone since)",
+        new,
+        name(&fail_on),
+        d.findings_before,
+        baseline,
+        d.disappeared
+    )?;
+    Ok(new)
+}
+
+/// `--verbose`: each text input's lines that did not parse, by line
+/// number (the first ones kept; the rest counted).
+pub fn write_unparsed(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
+    for (input, c) in &a.unparsed {
+        for u in &c.unparsed {
+            writeln!(
+                out,
+                "rhscope: {input} line {}: {}: {}",
+                u.line, u.reason, u.text
+            )?;
+        }
+        let listed = c.unparsed.len() as u64;
+        if c.unparsed_lines > listed {
+            writeln!(
+                out,
+                "rhscope: {input}: {} more unparsed lines not shown",
+                c.unparsed_lines - listed
+            )?;
+        }
+    }
+    Ok(())
+}

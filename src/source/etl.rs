@@ -1,0 +1,47 @@
+//! An .etl file through the native reader, mapped by the provider
+//! definitions.
+
+use crate::providers::ProviderSet;
+use crate::read::etl::{Events, Trace};
+
+use super::{EventSource, Observed, SourceError};
+
+/// An .etl file through the native reader.
+pub struct EtlSource<'t> {
+    trace: &'t Trace,
+    events: Events<'t>,
+    providers: &'t ProviderSet,
+}
+
+impl<'t> EtlSource<'t> {
+    pub fn new(trace: &'t Trace, providers: &'t ProviderSet) -> EtlSource<'t> {
+        EtlSource {
+            trace,
+            events: trace.events(),
+            providers,
+        }
+    }
+}
+
+impl EventSource for EtlSource<'_> {
+    fn name(&self) -> String {
+        self.trace.path().display().to_string()
+    }
+
+    fn next_observed(&mut self) -> Option<Result<Observed, SourceError>> {
+        let ev = match self.events.next_event()? {
+            Ok(ev) => ev,
+            Err(source) => {
+                return Some(Err(SourceError::Corrupt {
+                    trace: self.name(),
+                    source,
+                }))
+            }
+        };
+        Some(Ok(match self.providers.map(&ev) {
+            Some(Ok(r)) => Observed::Record(r),
+            Some(Err(_)) => Observed::Unmapped(ev.time_ns),
+            None => Observed::Seen(ev.time_ns),
+        }))
+    }
+}

@@ -1,0 +1,204 @@
+//! Pairs begin/end records into spans, per (pid, tid): entry points and API
+//! calls nest; a missing end leaves a span open (it never returned); an end
+//! with no begin (the trace started mid-call) is counted and dropped; a
+//! thread that exits closes what it had open, so a reused thread id starts
+//! clean.
+
+use std::collections::HashMap;
+
+use crate::model::spans::{ApiSpan, EntrySpan, Spans, ThreadKey, Wait, Worker};
+use crate::model::{Record, RecordKind};
+
+#[derive(Default)]
+struct ThreadState {
+    entries: Vec<usize>,
+    calls: Vec<usize>,
+}
+
+/// Builds spans from records in time order.
+#[derive(Default)]
+pub struct Pairer {
+    spans: Spans,
+    threads: HashMap<ThreadKey, ThreadState>,
+    workers: HashMap<ThreadKey, usize>,
+    open_waits: HashMap<u32, usize>,
+}
+
+impl Pairer {
+    pub fn new() -> Pairer {
+        Pairer::default()
+    }
+
+    /// Notes the time of any event, so the trace's end is known.
+    pub fn saw(&mut self, time_ns: i64) {
+        let s = &mut self.spans;
+        s.first_ns = Some(s.first_ns.map_or(time_ns, |f| f.min(time_ns)));
+        s.last_ns = Some(s.last_ns.map_or(time_ns, |l| l.max(time_ns)));
+    }
+
+    pub fn push(&mut self, r: Record) {
+        self.saw(r.time_ns);
+        let key = (r.pid.unwrap_or(0), r.tid.unwrap_or(0));
+        match r.kind {
+            RecordKind::EntryPointBegin => self.entry_begin(key, r),
+            RecordKind::EntryPointEnd => self.entry_end(key, &r),
+            RecordKind::ApiCallBegin => self.call_begin(key, r),
+            RecordKind::ApiCallEnd => self.call_end(key, &r),
+            RecordKind::WorkerCreate => self.worker_create(key, r),
+            RecordKind::WorkerExit => {
+                if let Some(&i) = self.workers.get(&key) {
+                    self.spans.workers[i].exited_ns = Some(r.time_ns);
+                }
+            }
+            RecordKind::ThreadStart | RecordKind::ThreadEnd => self.thread_change(&r),
+            RecordKind::ContextSwitch => self.context_switch(&r),
+            RecordKind::ReadyThread => self.ready_thread(&r),
+            RecordKind::DeadlockTimeout => self.spans.deadlocks.push(r),
+            RecordKind::RhsRestart => self.spans.restarts.push(r),
+            RecordKind::ResourceState => self.spans.statuses.push(r),
+            RecordKind::RhsMessage => self.spans.messages.push(r),
+            RecordKind::ProcessStart | RecordKind::ProcessEnd => {}
+        }
+    }
+
+    fn entry_begin(&mut self, key: ThreadKey, r: Record) {
+        let (Some(ep), Some(resource)) = (r.entry_point, r.resource) else {
+            return;
+        };
+        let state = self.threads.entry(key).or_default();
+        let id = self.spans.entries.len();
+        self.spans.entries.push(EntrySpan {
+            id,
+            pid: key.0,
+            tid: key.1,
+            resource,
+            resource_type: r.resource_type,
+            entry_point: ep,
+            begin_ns: r.time_ns,
+            end_ns: None,
+            status: None,
+            parent: state.entries.last().copied(),
+            evidence: r.evidence,
+        });
+        state.entries.push(id);
+    }
+
+    fn entry_end(&mut self, key: ThreadKey, r: &Record) {
+        let state = self.threads.entry(key).or_default();
+        // The innermost open span of this entry point and resource; spans
+        // above it that never ended stay open.
+        let entries = &self.spans.entries;
+        let at = state.entries.iter().rposition(|&i| {
+            Some(entries[i].entry_point) == r.entry_point
+                && r.resource
+                    .as_ref()
+                    .is_none_or(|x| *x == entries[i].resource)
+        });
+        match at {
+            Some(pos) => {
+                let id = state.entries.remove(pos);
+                let span = &mut self.spans.entries[id];
+                span.end_ns = Some(r.time_ns);
+                span.status = r.status;
+            }
+            None => self.spans.unmatched_ends += 1,
+        }
+    }
+
+    fn call_begin(&mut self, key: ThreadKey, r: Record) {
+        let Some(api) = r.api else { return };
+        let state = self.threads.entry(key).or_default();
+        let id = self.spans.calls.len();
+        self.spans.calls.push(ApiSpan {
+            id,
+            pid: key.0,
+            tid: key.1,
+            api,
+            target: r.target,
+            begin_ns: r.time_ns,
+            end_ns: None,
+            status: None,
+            entry: state.entries.last().copied(),
+            evidence: r.evidence,
+        });
+        state.calls.push(id);
+    }
+
+    fn call_end(&mut self, key: ThreadKey, r: &Record) {
+        let state = self.threads.entry(key).or_default();
+        let calls = &self.spans.calls;
+        let at = state
+            .calls
+            .iter()
+            .rposition(|&i| r.api.as_ref().is_none_or(|a| *a == calls[i].api));
+        match at {
+            Some(pos) => {
+                let id = state.calls.remove(pos);
+                let span = &mut self.spans.calls[id];
+                span.end_ns = Some(r.time_ns);
+                span.status = r.status;
+            }
+            None => self.spans.unmatched_ends += 1,
+        }
+    }
+
+    fn worker_create(&mut self, key: ThreadKey, r: Record) {
+        let Some(tid) = r.thread else { return };
+        let wkey = (key.0, tid);
+        self.workers.insert(wkey, self.spans.workers.len());
+        self.spans.workers.push(Worker {
+            pid: key.0,
+            tid,
+            creator: key.1,
+            resource: r.resource,
+            created_ns: r.time_ns,
+            exited_ns: None,
+        });
+    }
+
+    /// A new or ended thread id: whatever was open under it belongs to a
+    /// thread that is gone.
+    fn thread_change(&mut self, r: &Record) {
+        if let Some(tid) = r.thread {
+            let tkey = (r.process.or(r.pid).unwrap_or(0), tid);
+            self.threads.remove(&tkey);
+            if r.kind == RecordKind::ThreadStart {
+                self.workers.remove(&tkey);
+            }
+        }
+    }
+
+    fn context_switch(&mut self, r: &Record) {
+        self.spans.context_switches += 1;
+        if let Some(old) = r.old_thread.filter(|&t| t != 0) {
+            self.open_waits.insert(old, self.spans.waits.len());
+            self.spans.waits.push(Wait {
+                tid: old,
+                out_ns: r.time_ns,
+                ready_ns: None,
+                in_ns: None,
+                wait_reason: r.wait_reason.unwrap_or(0),
+                readied_by: None,
+            });
+        }
+        if let Some(new) = r.thread.filter(|&t| t != 0) {
+            if let Some(i) = self.open_waits.remove(&new) {
+                self.spans.waits[i].in_ns = Some(r.time_ns);
+            }
+        }
+    }
+
+    fn ready_thread(&mut self, r: &Record) {
+        if let Some(i) = r.thread.and_then(|t| self.open_waits.get(&t).copied()) {
+            let w = &mut self.spans.waits[i];
+            if w.ready_ns.is_none() {
+                w.ready_ns = Some(r.time_ns);
+                w.readied_by = r.tid;
+            }
+        }
+    }
+
+    pub fn finish(self) -> Spans {
+        self.spans
+    }
+}
