@@ -235,3 +235,102 @@ fn analysis_counts_what_it_skipped_and_strict_stops() {
     ));
     assert!(err.to_string().starts_with("mutated.etl"), "{err}");
 }
+
+/// Records of a possibly damaged trace, by (buffer offset, record offset):
+/// problems are skipped, as `stats` skips them.
+fn surviving(bytes: Vec<u8>) -> (Vec<(u64, Option<u64>)>, Vec<String>) {
+    let t = Trace::from_bytes(bytes, "mutated.etl").unwrap();
+    let (mut kept, mut problems) = (Vec::new(), Vec::new());
+    let mut events = t.events();
+    while let Some(ev) = events.next_event() {
+        match ev {
+            Ok(ev) => kept.push((ev.location.buffer_offset, ev.location.file_offset())),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    (kept, problems)
+}
+
+/// A buffer size that disagrees with the trace's (one bit flipped, or
+/// grown to swallow the buffers after it) costs at most that buffer: every
+/// record outside it is kept, and the problem is said.
+fn wrong_size_keeps_the_rest(name: &str, full: &[u8], sizes: impl Fn(u32) -> Vec<u32>) {
+    let all = records(full);
+    let trace = Trace::from_bytes(full.to_vec(), name).unwrap();
+    let nominal = trace.header().buffer_size;
+    for b in trace
+        .buffers()
+        .iter()
+        .skip(1)
+        .filter(|b| !b.compressed)
+        .take(8)
+    {
+        for size in sizes(b.size) {
+            let mut bytes = full.to_vec();
+            let at = b.offset as usize;
+            bytes[at..at + 4].copy_from_slice(&size.to_le_bytes());
+            let (kept, problems) = surviving(bytes);
+            let what = format!(
+                "{name}: buffer at {:#x} size {:#x} -> {size:#x}",
+                b.offset, b.size
+            );
+            for r in all.iter().filter(|r| r.0 != b.offset) {
+                assert!(
+                    kept.contains(&(r.0, r.1)),
+                    "{what}: lost {r:?}; {problems:?}"
+                );
+            }
+            assert!(kept.len() <= all.len(), "{what}");
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.contains(&format!("byte offset {}", b.offset))),
+                "{what}: {problems:?}"
+            );
+            // Larger than the trace's buffer size with a buffer where the
+            // nominal size ends: read as the nominal size, nothing lost.
+            let last = b.offset + u64::from(b.size) == full.len() as u64;
+            if size > nominal && b.size == nominal && !last {
+                assert_eq!(kept.len(), all.len(), "{what}: {problems:?}");
+                assert!(problems.iter().any(|p| p.contains("read as")), "{what}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_wrong_buffer_size_costs_at_most_that_buffer() {
+    for file in common::FIXTURES {
+        let full = std::fs::read(common::data(file)).unwrap();
+        wrong_size_keeps_the_rest(file, &full, |size| {
+            let mut v = vec![size ^ 0x4000, size * 2, 0x20000, 0x810000, size / 2];
+            v.retain(|&s| s != size && s >= 0x48);
+            v
+        });
+    }
+}
+
+#[test]
+fn one_flipped_size_bit_in_a_long_trace_costs_nothing_else() {
+    use rhscope::simulate::{simulate, Scenario};
+    let (out, _) = simulate(Scenario::Large, 1, 30_000, std::io::Cursor::new(Vec::new())).unwrap();
+    let full = out.into_inner();
+    let trace = Trace::from_bytes(full.clone(), "large.etl").unwrap();
+    assert!(trace.buffers().len() > 20, "{}", trace.buffers().len());
+    let all = records(&full);
+    let mid = trace.buffers()[trace.buffers().len() / 2];
+    let mut bytes = full.clone();
+    let at = mid.offset as usize;
+    let flipped = mid.size ^ 0x4000;
+    bytes[at..at + 4].copy_from_slice(&flipped.to_le_bytes());
+    let (kept, problems) = surviving(bytes);
+    assert_eq!(kept.len(), all.len(), "{problems:?}");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains(&format!(
+            "buffer size {flipped:#x} is larger than the trace's buffer size {:#x}: read as",
+            mid.size
+        )),
+        "{problems:?}"
+    );
+}

@@ -6,7 +6,15 @@ use rhscope::read::etl::buffer::walk;
 use rhscope::read::etl::record::scan;
 
 fuzz_target!(|data: &[u8]| {
-    let w = walk(data);
+    // The nominal size as the trace header would give it: none, or the
+    // first four bytes (any value, sane or not).
+    let nominal = data.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    for w in [walk(data, None), walk(data, nominal)] {
+        check(data, &w);
+    }
+});
+
+fn check(data: &[u8], w: &rhscope::read::etl::buffer::BufferWalk) {
     for info in &w.buffers {
         assert!(info.offset + u64::from(info.size) <= data.len() as u64);
         if let Ok(bytes) = info.contents(data) {
@@ -17,4 +25,4 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-});
+}

@@ -182,31 +182,48 @@ pub struct BufferWalk {
 }
 
 /// Walks buffers by their own sizes. A bad header mid-file does not end the
-/// walk: the reader looks for the next plausible buffer header, so one
+/// walk: the reader looks for the next buffer that reads cleanly, so one
 /// corrupt buffer costs that buffer and not the rest of the trace. A buffer
 /// cut short by the end of the file keeps the records that are whole.
-pub fn walk(file: &[u8]) -> BufferWalk {
-    walk_releasing(file, |_, _| {})
+///
+/// `nominal` is the trace header's BufferSize: no uncompressed buffer of
+/// the file is larger (relogged files have smaller ones; compressed
+/// buffers declare their own size), so a larger size is a corrupt one, read
+/// as the nominal size when a buffer follows there. A size whose end is not followed by a
+/// buffer, while one starts inside it, swallowed that one and is corrupt
+/// too. Every skip is a problem naming what was skipped.
+pub fn walk(file: &[u8], nominal: Option<u32>) -> BufferWalk {
+    walk_releasing(file, nominal, |_, _| {})
 }
 
-/// [`walk`], calling `release(offset, len)` for each 32 MiB it has passed,
+/// [`walk`], calling `release(offset, len)` for each 4 MiB it has passed,
 /// so a caller holding a mapping can drop those pages as the walk goes.
-pub fn walk_releasing(file: &[u8], mut release: impl FnMut(usize, usize)) -> BufferWalk {
+pub fn walk_releasing(
+    file: &[u8],
+    nominal: Option<u32>,
+    mut release: impl FnMut(usize, usize),
+) -> BufferWalk {
     const CHUNK: usize = 4 << 20;
+    let nominal = nominal.filter(|n| (BUFFER_HEADER_SIZE as u32..=MAX_BUFFER_SIZE).contains(n));
     let mut released = 0usize;
     let mut walk = BufferWalk::default();
     let mut pos = 0usize;
-    // While every buffer so far (two at least) has had one size,
-    // resynchronisation looks only at multiples of it; otherwise (relogged
-    // files) at every byte.
-    let mut same_size = true;
+    // Where buffers of the nominal size are laid out from: resynchronising
+    // tries those offsets before every byte.
+    let mut grid: Option<usize> = None;
     while pos < file.len() {
-        match BufferInfo::parse(&file[pos..], pos as u64) {
-            Ok(info) => {
-                same_size = match walk.buffers.first() {
-                    None => true,
-                    Some(first) => same_size && first.size == info.size,
-                };
+        let checked = match BufferInfo::parse(&file[pos..], pos as u64) {
+            Ok(info) => check_size(file, info, nominal),
+            // A size past the end of the file, mid-file: the nominal size
+            // may still be right.
+            Err(e) => nominal_instead(file, pos, nominal, &e).ok_or(e),
+        };
+        match checked {
+            Ok((info, repaired)) => {
+                walk.problems.extend(repaired);
+                if Some(info.size) == nominal {
+                    grid.get_or_insert(pos);
+                }
                 pos += info.size as usize;
                 walk.buffers.push(info);
                 if pos - released >= CHUNK {
@@ -215,19 +232,21 @@ pub fn walk_releasing(file: &[u8], mut release: impl FnMut(usize, usize)) -> Buf
                 }
             }
             Err(e) => {
-                if let Some(info) = truncated_tail(file, pos, &e) {
-                    walk.problems.push(e);
-                    walk.buffers.push(info);
-                    break;
-                }
-                walk.problems.push(e);
-                let stride = match walk.buffers.as_slice() {
-                    [first, _, ..] if same_size => Some(first.size as usize),
-                    _ => None,
-                };
+                let stride = nominal.zip(grid).map(|(n, g)| (n as usize, g));
                 match resync(file, pos + 1, stride) {
-                    Some(next) => pos = next,
-                    None => break,
+                    Some(next) => {
+                        walk.problems.push(skipped(e, pos, next));
+                        pos = next;
+                    }
+                    None => {
+                        if let Some(info) = truncated_tail(file, pos, &e) {
+                            walk.problems.push(e);
+                            walk.buffers.push(info);
+                        } else {
+                            walk.problems.push(skipped(e, pos, file.len()));
+                        }
+                        break;
+                    }
                 }
             }
         }
@@ -236,13 +255,70 @@ pub fn walk_releasing(file: &[u8], mut release: impl FnMut(usize, usize)) -> Buf
     walk
 }
 
-/// The readable part of a last buffer that the end of the file cut short.
-fn truncated_tail(file: &[u8], pos: usize, e: &EtlError) -> Option<BufferInfo> {
-    if !matches!(e, EtlError::Truncated { what: "buffer", .. }) {
+/// The problem that made the walk skip `from..to`, saying so.
+fn skipped(e: EtlError, from: usize, to: usize) -> EtlError {
+    let what = match &e {
+        EtlError::Truncated { what, .. } | EtlError::Corrupt { what, .. } => what,
+        _ => "buffer",
+    };
+    let detail = match &e {
+        EtlError::Corrupt { detail, .. } | EtlError::Decompress { detail, .. } => detail.clone(),
+        EtlError::Truncated { need, have, .. } => {
+            format!("claims {need} bytes, the file has {have} from there")
+        }
+        other => other.to_string(),
+    };
+    let skip = if to < usize::MAX && to > from {
+        format!("; {} bytes skipped, up to byte offset {to}", to - from)
+    } else {
+        String::new()
+    };
+    EtlError::corrupt(what, e.offset(), format!("{detail}{skip}"))
+}
+
+/// Whether a buffer header that parses (or the start of a last buffer the
+/// file cut short) is at `at`.
+fn header_at(file: &[u8], at: usize) -> bool {
+    at == file.len()
+        || match BufferInfo::parse(&file[at..], at as u64) {
+            Ok(_) => true,
+            Err(e) => matches!(e, EtlError::Truncated { what: "buffer", .. }),
+        }
+}
+
+/// The buffer at `pos` read with the trace's nominal size instead of the
+/// one its header claims, when a buffer follows there, with the problem.
+fn nominal_instead(
+    file: &[u8],
+    pos: usize,
+    nominal: Option<u32>,
+    e: &EtlError,
+) -> Option<(BufferInfo, Option<EtlError>)> {
+    let n = nominal?;
+    let EtlError::Truncated { need, .. } = e else {
+        return None;
+    };
+    let end = pos.checked_add(n as usize)?;
+    if end > file.len() || !header_at(file, end) {
         return None;
     }
-    let available = (file.len() - pos) as u32;
-    // Parse a copy of the header that claims only the bytes that exist.
+    let info = with_size(file, pos, n)?;
+    if info.compressed {
+        return None;
+    }
+    let problem = EtlError::corrupt(
+        "buffer header",
+        pos as u64,
+        format!(
+            "buffer size {need:#x} is larger than the trace's buffer size {n:#x}: read as {n:#x}"
+        ),
+    );
+    Some((info, Some(problem)))
+}
+
+/// The header at `pos` parsed as if its size (and used sizes) were at
+/// most `size`.
+fn with_size(file: &[u8], pos: usize, size: u32) -> Option<BufferInfo> {
     let mut header = [0u8; BUFFER_HEADER_SIZE];
     header.copy_from_slice(file.get(pos..pos + BUFFER_HEADER_SIZE)?);
     for field in [0x00, 0x04, 0x30] {
@@ -252,13 +328,87 @@ fn truncated_tail(file: &[u8], pos: usize, e: &EtlError) -> Option<BufferInfo> {
             header[field + 2],
             header[field + 3],
         ]);
-        header[field..field + 4].copy_from_slice(&old.min(available).to_le_bytes());
+        let new = if field == 0 { size } else { old.min(size) };
+        header[field..field + 4].copy_from_slice(&new.to_le_bytes());
     }
     let h: &WmiBufferHeader = read_struct(&header, 0, "buffer header").ok()?;
-    if h.buffer_flag.get() & FLAG_COMPRESSED != 0 {
+    BufferInfo::from_header(h, pos as u64, (file.len() - pos) as u64).ok()
+}
+
+/// Checks a buffer's size against the file: a size over the nominal one is
+/// corrupt (read as the nominal size when a buffer follows there, with a
+/// problem saying so); a size that runs past a buffer starting inside it is
+/// corrupt.
+fn check_size(
+    file: &[u8],
+    mut info: BufferInfo,
+    nominal: Option<u32>,
+) -> Result<(BufferInfo, Option<EtlError>)> {
+    let pos = info.offset as usize;
+    if let Some(n) = nominal.filter(|&n| info.size > n && !info.compressed) {
+        let wrong = format!(
+            "buffer size {:#x} is larger than the trace's buffer size {n:#x}",
+            info.size
+        );
+        if header_at(file, pos + n as usize) && info.filled <= n {
+            info.size = n;
+            let problem = EtlError::corrupt(
+                "buffer header",
+                pos as u64,
+                format!("{wrong}: read as {n:#x}"),
+            );
+            return Ok((info, Some(problem)));
+        }
+        return Err(EtlError::corrupt("buffer header", pos as u64, wrong));
+    }
+    let end = pos + info.size as usize;
+    if header_at(file, end) {
+        return Ok((info, None));
+    }
+    // Not followed by a buffer, while one follows at the nominal size: the
+    // size is wrong, not the next buffer.
+    if let Some(n) = nominal.filter(|&n| n > info.size && !info.compressed) {
+        if pos + n as usize <= file.len() && header_at(file, pos + n as usize) {
+            let was = info.size;
+            if let Some(fixed) = with_size(file, pos, n) {
+                let problem = EtlError::corrupt(
+                    "buffer header",
+                    pos as u64,
+                    format!("buffer size {was:#x} is not followed by a buffer, the trace's buffer size {n:#x} is: read as {n:#x}"),
+                );
+                return Ok((fixed, Some(problem)));
+            }
+        }
+    }
+    // No buffer where this one says it ends: if one starts inside it, the
+    // size swallowed it.
+    match resync_within(
+        file,
+        pos + BUFFER_HEADER_SIZE,
+        end,
+        nominal.map(|n| (n as usize, pos)),
+    ) {
+        Some(inner) => Err(EtlError::corrupt(
+            "buffer header",
+            pos as u64,
+            format!(
+                "buffer size {:#x} runs past the buffer at byte offset {inner}",
+                info.size
+            ),
+        )),
+        None => Ok((info, None)),
+    }
+}
+
+/// The readable part of a last buffer that the end of the file cut short.
+fn truncated_tail(file: &[u8], pos: usize, e: &EtlError) -> Option<BufferInfo> {
+    if !matches!(e, EtlError::Truncated { what: "buffer", .. }) {
         return None;
     }
-    let mut info = BufferInfo::from_header(h, pos as u64, u64::from(available)).ok()?;
+    let mut info = with_size(file, pos, (file.len() - pos) as u32)?;
+    if info.compressed {
+        return None;
+    }
     info.truncated = true;
     Some(info)
 }
@@ -266,8 +416,20 @@ fn truncated_tail(file: &[u8], pos: usize, e: &EtlError) -> Option<BufferInfo> {
 /// Finds the next offset at or after `from` holding a buffer that reads
 /// cleanly: its header parses, it decompresses if compressed, and its
 /// records chain from the header to the used size. Anything weaker is
-/// fooled by record bytes that LZ77 literals or payloads carry.
-fn resync(file: &[u8], from: usize, stride: Option<usize>) -> Option<usize> {
+/// fooled by record bytes that LZ77 literals or payloads carry. Offsets on
+/// the grid of nominal-size buffers (`stride`: size, origin) are tried
+/// first, then every byte.
+fn resync(file: &[u8], from: usize, stride: Option<(usize, usize)>) -> Option<usize> {
+    resync_within(file, from, file.len(), stride)
+}
+
+fn resync_within(
+    file: &[u8],
+    from: usize,
+    to: usize,
+    stride: Option<(usize, usize)>,
+) -> Option<usize> {
+    let to = to.min(file.len());
     let plausible = |at: usize| -> bool {
         let Ok(info) = BufferInfo::parse(&file[at..], at as u64) else {
             return false;
@@ -278,11 +440,11 @@ fn resync(file: &[u8], from: usize, stride: Option<usize>) -> Option<usize> {
         let mut slots = Vec::new();
         super::record::scan(&bytes, &info, &mut slots).is_none() && !slots.is_empty()
     };
-    match stride.filter(|&n| n > 0) {
-        Some(n) => (from.div_ceil(n)..)
-            .map(|k| k * n)
-            .take_while(|&at| at < file.len())
-            .find(|&at| plausible(at)),
-        None => (from..file.len()).find(|&at| plausible(at)),
-    }
+    let on_grid = stride.filter(|&(n, _)| n > 0).and_then(|(n, origin)| {
+        let first = origin + from.saturating_sub(origin).div_ceil(n) * n;
+        (first..to)
+            .step_by(n)
+            .find(|&at| at >= from && plausible(at))
+    });
+    on_grid.or_else(|| (from..to).find(|&at| plausible(at)))
 }

@@ -117,9 +117,11 @@ impl Trace {
         let header = read_header(&data, &first).map_err(format)?;
         let walk = match &data {
             Data::Mapped(map) => {
-                buffer::walk_releasing(map, |offset, len| release(map, offset, len))
+                buffer::walk_releasing(map, Some(header.buffer_size), |offset, len| {
+                    release(map, offset, len)
+                })
             }
-            Data::Owned(bytes) => buffer::walk(bytes),
+            Data::Owned(bytes) => buffer::walk(bytes, Some(header.buffer_size)),
         };
         Ok(Trace {
             path,
