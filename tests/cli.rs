@@ -286,3 +286,119 @@ fn output_files_are_written_whole_and_never_over_an_input() {
         .collect();
     assert_eq!(names.len(), 2, "no temporary files left: {names:?}");
 }
+
+/// Every entry of a folder, recursively, relative to it, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(base).unwrap().display().to_string());
+            if p.is_dir() {
+                walk(base, &p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn report_never_replaces_a_folder_holding_the_users_files() {
+    let root = std::env::temp_dir().join(format!("rhscope-case-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let case = root.join("case");
+    std::fs::create_dir_all(&case).unwrap();
+    let trace = case.join("node1.etl");
+    std::fs::copy(common::traces("mixed.etl"), &trace).unwrap();
+    std::fs::write(case.join("notes.txt"), "notes\n").unwrap();
+    let before = listing(&root);
+
+    // The folder holds the input itself.
+    let o = rhscope(&[
+        "report",
+        trace.to_str().unwrap(),
+        "-o",
+        case.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_error(&o, &case, "refusing to write there");
+    assert!(
+        stderr(&o).contains("an input of this run"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        listing(&root),
+        before,
+        "nothing touched, nothing left beside"
+    );
+    assert_eq!(std::fs::read(case.join("notes.txt")).unwrap(), b"notes\n");
+
+    // A folder of the user's notes alone, with the input elsewhere.
+    let notes = root.join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(notes.join("notes.txt"), "mine\n").unwrap();
+    let o = rhscope(&[
+        "report",
+        trace.to_str().unwrap(),
+        "-o",
+        notes.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_error(&o, &notes, "did not write (notes.txt)");
+    assert_eq!(std::fs::read(notes.join("notes.txt")).unwrap(), b"mine\n");
+
+    // A new folder, then the same folder again: rhscope replaces its own.
+    let out = root.join("report");
+    for _ in 0..2 {
+        let o = rhscope(&[
+            "report",
+            trace.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let written = listing(&out);
+    assert!(
+        written.contains(&".rhscope-written".to_string()),
+        "{written:?}"
+    );
+    assert!(written.contains(&"index.html".to_string()), "{written:?}");
+    let marker = std::fs::read_to_string(out.join(".rhscope-written")).unwrap();
+    assert!(marker.lines().any(|l| l == "findings.json"), "{marker}");
+    // No litter beside it.
+    let beside: Vec<String> = listing(&root)
+        .into_iter()
+        .filter(|p| p.starts_with('.'))
+        .collect();
+    assert!(beside.is_empty(), "{beside:?}");
+
+    // Once the user adds a file to it, it is theirs too.
+    std::fs::write(out.join("findings-reviewed.txt"), "ok\n").unwrap();
+    let o = rhscope(&[
+        "report",
+        trace.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_error(&o, &out, "findings-reviewed.txt");
+    assert!(out.join("index.html").exists() && out.join("findings-reviewed.txt").exists());
+
+    // diff --report follows the same rule.
+    let fixed = common::traces("mixed-fixed.etl");
+    let o = rhscope(&[
+        "diff",
+        trace.to_str().unwrap(),
+        fixed.to_str().unwrap(),
+        "--report",
+        notes.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_error(&o, &notes, "did not write");
+    std::fs::remove_dir_all(&root).unwrap();
+}

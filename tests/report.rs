@@ -148,10 +148,16 @@ fn links(html: &str) -> Vec<String> {
 #[test]
 fn a_report_replaces_an_old_one_whole() {
     let dir = std::env::temp_dir().join(format!("rhscope-report-replace-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("stale.txt"), "old").unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    // An older report of a run with two traces: a chart this run does not
+    // write, listed as rhscope's own.
     write_report(&[analysis("healthy")], &dir, &[]).unwrap();
-    assert!(!dir.join("stale.txt").exists());
+    std::fs::write(dir.join("charts/t2-timeline.svg"), "old").unwrap();
+    let marker = dir.join(".rhscope-written");
+    let list = std::fs::read_to_string(&marker).unwrap() + "charts/t2-timeline.svg\n";
+    std::fs::write(&marker, list).unwrap();
+    write_report(&[analysis("healthy")], &dir, &[]).unwrap();
+    assert!(!dir.join("charts/t2-timeline.svg").exists());
     assert!(dir.join("index.html").is_file());
     let parent = dir.parent().unwrap();
     let leftovers = std::fs::read_dir(parent)

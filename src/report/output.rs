@@ -18,6 +18,8 @@ pub enum OutputError {
     },
     #[error("{}: not a folder name", path.display())]
     NotAFolderName { path: PathBuf },
+    #[error("{}: refusing to write there: it {why}", path.display())]
+    Refused { path: PathBuf, why: String },
     #[error("{}: cannot replace", path.display())]
     CannotReplace {
         path: PathBuf,
@@ -138,16 +140,73 @@ pub fn refuse_inputs(path: &Path, inputs: &[&Path]) -> Result<(), OutputError> {
     Ok(())
 }
 
+/// The file that marks a folder as rhscope's, listing (one per line,
+/// relative to the folder) every file rhscope wrote there: only such a
+/// folder, holding only those files, is ever replaced.
+pub const MARKER: &str = ".rhscope-written";
+
+/// Why a folder may not be written over: one line saying why and what to do.
+fn refuse_folder(dir: &Path, inputs: &[&Path]) -> Result<(), OutputError> {
+    refuse_inputs(dir, inputs)?;
+    let refuse = |why: String| {
+        Err(OutputError::Refused {
+            path: dir.to_path_buf(),
+            why,
+        })
+    };
+    let Ok(meta) = fs::symlink_metadata(dir) else {
+        return Ok(()); // a new folder
+    };
+    if !meta.is_dir() {
+        return refuse("exists and is not a folder; give a new folder name".into());
+    }
+    if let Ok(canon) = fs::canonicalize(dir) {
+        if let Some(inside) = inputs
+            .iter()
+            .find(|i| fs::canonicalize(i).is_ok_and(|i| i.starts_with(&canon)))
+        {
+            return refuse(format!(
+                "holds {}, an input of this run; write to a new or empty folder",
+                inside.display()
+            ));
+        }
+    }
+    let files = walk(dir);
+    if files.is_empty() {
+        return Ok(());
+    }
+    let ours: Vec<PathBuf> = fs::read_to_string(dir.join(MARKER))
+        .map(|t| t.lines().map(PathBuf::from).collect())
+        .unwrap_or_default();
+    let foreign: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.strip_prefix(dir).ok())
+        .filter(|f| *f != Path::new(MARKER) && !ours.iter().any(|o| o == f))
+        .map(|f| f.display().to_string())
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<&str> = foreign.iter().take(3).map(String::as_str).collect();
+    let more = foreign.len().saturating_sub(shown.len());
+    refuse(format!(
+        "holds files rhscope did not write ({}{}); write to a new or empty folder, or move them out",
+        shown.join(", "),
+        if more > 0 { format!(" and {more} more") } else { String::new() }
+    ))
+}
+
 /// Writes a folder whole or not at all: `write` fills a temporary folder
-/// beside `dir`, which is then renamed into place (replacing an older
-/// one). `dir` may not be one of the run's `inputs`. Returns the files
-/// written, sorted.
+/// beside `dir`, which then takes its place. An existing `dir` is replaced
+/// only when it is empty or holds nothing but what rhscope wrote there
+/// before (see [`MARKER`]); it may not be, nor hold, one of the run's
+/// `inputs`. Returns the files written, sorted.
 pub fn write_folder<E: From<OutputError>>(
     dir: &Path,
     inputs: &[&Path],
     write: impl FnOnce(&Path) -> Result<(), E>,
 ) -> Result<Vec<PathBuf>, E> {
-    refuse_inputs(dir, inputs)?;
+    refuse_folder(dir, inputs)?;
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -161,33 +220,74 @@ pub fn write_folder<E: From<OutputError>>(
         .into_owned();
     let tmp = parent.join(format!(".{name}.rhscope-{}.tmp", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
-    let result = write(&tmp);
-    if let Err(e) = result {
+    let written = write(&tmp).and_then(|()| Ok(mark(&tmp, dir)?));
+    if let Err(e) = written {
         let _ = fs::remove_dir_all(&tmp);
         return Err(e);
     }
-    let old = parent.join(format!(".{name}.rhscope-{}.old", std::process::id()));
-    if dir.exists() {
-        fs::rename(dir, &old).map_err(|source| OutputError::CannotReplace {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    fs::rename(&tmp, dir).map_err(|source| OutputError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let _ = fs::remove_dir_all(&old);
+    swap_in(
+        &tmp,
+        dir,
+        &parent.join(format!(".{name}.rhscope-{}.old", std::process::id())),
+    )?;
     let mut files: Vec<PathBuf> = walk(dir);
     files.sort();
     Ok(files)
+}
+
+/// Lists what `tmp` holds in its marker file.
+fn mark(tmp: &Path, shown: &Path) -> Result<(), OutputError> {
+    let mut list: Vec<String> = walk(tmp)
+        .iter()
+        .filter_map(|f| f.strip_prefix(tmp).ok())
+        .map(|f| f.display().to_string())
+        .collect();
+    list.sort();
+    list.push(String::new());
+    fs::write(tmp.join(MARKER), list.join("\n")).map_err(|source| OutputError::Io {
+        path: shown.to_path_buf(),
+        source,
+    })
+}
+
+/// Puts `tmp` in the place of `dir`; an old `dir` (already checked to be
+/// rhscope's) goes to `old` and is removed, or comes back if the new one
+/// cannot take its place. Nothing is left beside `dir` either way.
+fn swap_in(tmp: &Path, dir: &Path, old: &Path) -> Result<(), OutputError> {
+    let existed = dir.exists();
+    if existed {
+        if let Err(source) = fs::rename(dir, old) {
+            let _ = fs::remove_dir_all(tmp);
+            return Err(OutputError::CannotReplace {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    }
+    if let Err(source) = fs::rename(tmp, dir) {
+        if existed {
+            let _ = fs::rename(old, dir);
+        }
+        let _ = fs::remove_dir_all(tmp);
+        return Err(OutputError::Io {
+            path: dir.to_path_buf(),
+            source,
+        });
+    }
+    if existed {
+        fs::remove_dir_all(old).map_err(|source| OutputError::CannotReplace {
+            path: old.to_path_buf(),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in fs::read_dir(dir).into_iter().flatten().flatten() {
         let p = e.path();
-        if p.is_dir() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
             out.extend(walk(&p));
         } else {
             out.push(p);
