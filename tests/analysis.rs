@@ -290,3 +290,106 @@ fn budgets_make_slow_entry_points_warnings() {
         .unwrap_err()
         .contains("unknown entry point"));
 }
+
+fn status(ms: i64, tid: u32, res: &str, state: &str) -> Record {
+    let mut r = rec(ResourceState, ms, tid);
+    r.resource = Some(res.into());
+    r.state = Some(state.into());
+    r
+}
+
+#[test]
+fn a_v2_entry_point_is_tied_to_rhs_v1_call_names() {
+    // OnlineV2 blocks in GetClusterResourceState; RHS's deadlock monitor
+    // names the call ONLINERESOURCE (Online) from its own thread.
+    let mut deadlock = rec(DeadlockTimeout, 300_100, 99);
+    deadlock.resource = Some("R".into());
+    deadlock.entry_point = Some("ONLINERESOURCE".parse().unwrap());
+    let f = run(vec![
+        ep(EntryPointBegin, 100, 5, "R", EntryPoint::OnlineV2),
+        status(101, 5, "R", "OnlinePending"),
+        api(ApiCallBegin, 102, 5, "GetClusterResourceState"),
+        deadlock,
+    ]);
+    let d = f.iter().find(|x| x.rule == Rule::DeadlockTimeout).unwrap();
+    assert_eq!(d.entry_point, Some(EntryPoint::OnlineV2));
+    assert_eq!(d.api.as_deref(), Some("GetClusterResourceState"));
+    assert_eq!((d.pid, d.tid), (10, 5));
+    assert_eq!(d.begin.ns(), 100_000_000);
+    assert_eq!(d.duration_ns, Some(300_000_000_000));
+    assert!(d.never_returned);
+    // One naming across rules: the pending timeout and the misuse say
+    // OnlineV2 too.
+    let p = f.iter().find(|x| x.rule == Rule::PendingTimeout).unwrap();
+    assert_eq!(p.entry_point, Some(EntryPoint::OnlineV2));
+    let m = f.iter().find(|x| x.rule == Rule::ApiMisuse).unwrap();
+    assert_eq!(m.entry_point, Some(EntryPoint::OnlineV2));
+}
+
+#[test]
+fn a_worker_that_logs_before_its_creator_announces_it_is_a_worker() {
+    let create = |ms: i64| {
+        let mut c = rec(WorkerCreate, ms, 1);
+        c.thread = Some(2);
+        c.resource = Some("R".into());
+        c
+    };
+    let calls = |at: i64| {
+        vec![
+            api(ApiCallBegin, at, 2, "ClusterResourceEnum"),
+            api(ApiCallEnd, at + 1, 2, "ClusterResourceEnum"),
+        ]
+    };
+    let online = |ms| ep(EntryPointBegin, ms, 1, "R", EntryPoint::Online);
+    let online_end = |ms| ep(EntryPointEnd, ms, 1, "R", EntryPoint::Online);
+    // The worker's first call lands 15 us... here 1 ms... before its
+    // WorkerCreate is written: still a worker, no warning.
+    let mut race = vec![online(0)];
+    race.extend(calls(10));
+    race.extend([create(11), online_end(12)]);
+    assert_eq!(run(race), vec![]);
+    // And in order, as before.
+    let mut ordered = vec![online(0), create(9)];
+    ordered.extend(calls(10));
+    ordered.push(online_end(12));
+    assert_eq!(run(ordered), vec![]);
+    // A thread nobody announces stays "other": warned.
+    let mut other = vec![online(0), online_end(1)];
+    other.extend(calls(10));
+    let f = run(other);
+    assert_eq!(f.len(), 1);
+    assert_eq!(
+        (f[0].severity, f[0].thread_kind),
+        (Severity::Warning, Some(ThreadKind::Other))
+    );
+}
+
+#[test]
+fn a_lost_entry_point_end_is_no_hang() {
+    let mut p = Pairer::new();
+    for r in [
+        // IsAlive's end is lost; 34 s later the thread runs LooksAlive.
+        ep(EntryPointBegin, 0, 3, "R", EntryPoint::IsAlive),
+        ep(EntryPointBegin, 34_000, 3, "R", EntryPoint::LooksAlive),
+        ep(EntryPointEnd, 34_001, 3, "R", EntryPoint::LooksAlive),
+        rec(RhsMessage, 60_000, 9),
+    ] {
+        p.push(r);
+    }
+    let a = analyze_spans(p.finish(), &UsageTable::embedded(), &Config::default(), "t");
+    assert!(a.findings.is_empty(), "{:?}", a.findings);
+    assert_eq!(a.lost_ends, 1);
+    let lost = &a.spans.entries[0];
+    assert_eq!(
+        (lost.end_ns, lost.end_lost_ns),
+        (None, Some(34_000_000_000))
+    );
+    assert_eq!(a.entries[0].duration.ns, None);
+    // A thread stuck in its entry point (nothing after it) still hangs.
+    let f = run(vec![
+        ep(EntryPointBegin, 0, 3, "R", EntryPoint::IsAlive),
+        rec(RhsMessage, 60_000, 9),
+    ]);
+    assert_eq!(f[0].rule, Rule::Hang);
+    assert!(f[0].never_returned);
+}

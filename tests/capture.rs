@@ -451,3 +451,45 @@ fn commands_without_etw() {
         "rhscope: node.txt: the output should end in .etl\n"
     );
 }
+
+#[test]
+fn live_waits_for_a_worker_announced_after_its_first_call() {
+    use rhscope::model::{Record, RecordKind};
+    let table = UsageTable::embedded();
+    let at = |kind: RecordKind, us: i64, tid: u32| {
+        let mut r = Record::new(
+            kind,
+            1_000_000_000 + us * 1000,
+            Evidence::Live { sequence: 0 },
+        );
+        r.pid = Some(10);
+        r.tid = Some(tid);
+        r
+    };
+    let call = |tid: u32| {
+        let mut r = at(RecordKind::ApiCallBegin, 0, tid);
+        r.api = Some("ClusterResourceEnum".into());
+        Observed::Record(r)
+    };
+    let create = {
+        let mut r = at(RecordKind::WorkerCreate, 15, 1);
+        r.thread = Some(2);
+        Observed::Record(r)
+    };
+    // The worker's call, then (15 us later) its creator's announcement:
+    // never reported.
+    let mut live = Live::new(&table, Config::default());
+    assert!(live.push(call(2)).is_empty());
+    assert!(live.push(create).is_empty());
+    assert!(live.tick(10_000_000_000).is_empty());
+    assert!(live.reported.is_empty());
+    // A thread nobody announces: reported once the grace has passed.
+    let mut live = Live::new(&table, Config::default());
+    assert!(live.push(call(3)).is_empty());
+    assert!(live.tick(1_500_000_000).is_empty());
+    let late = live.tick(2_000_000_001);
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].finding.tid, 3);
+    assert_eq!(late[0].finding.severity, Severity::Warning);
+    assert_eq!(late[0].at.ns(), 2_000_000_001);
+}

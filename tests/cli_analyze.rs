@@ -198,11 +198,11 @@ fn parquet_outputs() {
         "rhs_messages",
         "findings",
     ] {
-        for t in ["mixed.etl", "healthy.etl"] {
+        for t in ["traces_mixed.etl", "traces_healthy.etl"] {
             assert!(
                 export
                     .join(table)
-                    .join(format!("trace={t}"))
+                    .join(format!("input={t}"))
                     .join("part-0.parquet")
                     .is_file(),
                 "{table} {t}"
@@ -212,4 +212,67 @@ fn parquet_outputs() {
     let no_output = rhscope(&["analyze", &trace("healthy.etl"), "--format", "parquet"]);
     assert_eq!(no_output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&no_output.stderr).contains("give -o PATH"));
+}
+
+/// A Parquet file's frame.
+#[cfg(feature = "polars")]
+fn parquet(path: &std::path::Path) -> polars::prelude::DataFrame {
+    use polars::prelude::SerReader;
+    polars::prelude::ParquetReader::new(std::fs::File::open(path).unwrap())
+        .finish()
+        .unwrap()
+}
+
+#[cfg(feature = "polars")]
+#[test]
+fn parquet_partitions_of_same_named_traces_stay_apart() {
+    use polars::prelude::{DataType, TimeUnit, TimeZone};
+    let dir = std::env::temp_dir().join(format!("rhscope-pq-nodes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for node in ["n1", "n2"] {
+        std::fs::create_dir_all(dir.join(node)).unwrap();
+    }
+    std::fs::copy(common::traces("mixed.etl"), dir.join("n1/trace.etl")).unwrap();
+    std::fs::copy(
+        common::traces("do-not-use-in-online.etl"),
+        dir.join("n2/trace.etl"),
+    )
+    .unwrap();
+    let export = dir.join("pq");
+    let (t1, t2) = (dir.join("n1/trace.etl"), dir.join("n2/trace.etl"));
+    let o = rhscope(&[
+        "analyze",
+        t1.to_str().unwrap(),
+        t2.to_str().unwrap(),
+        "--export-parquet",
+        export.to_str().unwrap(),
+        "-q",
+        "-o",
+        dir.join("table.txt").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let f1 = parquet(&export.join("findings/input=n1_trace.etl/part-0.parquet"));
+    let f2 = parquet(&export.join("findings/input=n2_trace.etl/part-0.parquet"));
+    assert_eq!(f1.height(), truth("mixed").len());
+    assert_eq!(f2.height(), truth("do-not-use-in-online").len());
+    // No column shares the partition key's name; times are UTC timestamps.
+    assert!(f1.column("input").is_err());
+    let utc = DataType::Datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC));
+    assert_eq!(f1.column("begin").unwrap().dtype(), &utc);
+    let e = parquet(&export.join("entry_points/input=n1_trace.etl/part-0.parquet"));
+    assert!(e.column("parent").is_err(), "no always-null column");
+    assert_eq!(e.column("begin").unwrap().dtype(), &utc);
+    // The hung call counts with the time it had run, flagged.
+    let calls = parquet(&export.join("api_calls/input=n2_trace.etl/part-0.parquet"));
+    let returned = calls.column("returned").unwrap().bool().unwrap().clone();
+    let durations = calls.column("duration_ns").unwrap().i64().unwrap().clone();
+    let open: Vec<i64> = returned
+        .iter()
+        .zip(durations.iter())
+        .filter(|(r, _)| *r == Some(false))
+        .map(|(_, d)| d.unwrap())
+        .collect();
+    assert_eq!(open.len(), 1);
+    assert!(open[0] > 300_000_000_000, "{open:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

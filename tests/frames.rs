@@ -43,7 +43,7 @@ fn tables_hold_one_row_per_span_with_names_resolved() {
     }
     assert_eq!(
         f.api_calls.column("begin").unwrap().dtype(),
-        &DataType::Datetime(TimeUnit::Nanoseconds, None)
+        &DataType::Datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC))
     );
     // The RHS thread runs entry points; the Online worker is a cluster worker.
     let kinds: Vec<(u32, String)> = f
@@ -122,7 +122,7 @@ fn parquet_export_reads_back() {
     let written = export_parquet(&dir, &mut f, "pending-timeout.etl").unwrap();
     assert_eq!(written.len(), 7);
     let back = ParquetReader::new(
-        std::fs::File::open(dir.join("entry_points/trace=pending-timeout.etl/part-0.parquet"))
+        std::fs::File::open(dir.join("entry_points/input=pending-timeout.etl/part-0.parquet"))
             .unwrap(),
     )
     .finish()
@@ -130,12 +130,54 @@ fn parquet_export_reads_back() {
     assert_eq!(back.height(), f.entry_points.height());
     assert_eq!(back.get_column_names(), f.entry_points.get_column_names());
     let findings = ParquetReader::new(
-        std::fs::File::open(dir.join("findings/trace=pending-timeout.etl/part-0.parquet")).unwrap(),
+        std::fs::File::open(dir.join("findings/input=pending-timeout.etl/part-0.parquet")).unwrap(),
     )
     .finish()
     .unwrap();
     assert_eq!(
         strings(&findings, "rule"),
         vec![Some("pending-timeout".to_string())]
+    );
+}
+
+#[test]
+fn a_call_that_never_returned_counts_until_the_end_and_ranks_first() {
+    let mut a = analysis("mixed");
+    fill_aggregates(&mut a).unwrap();
+    let end = a.spans.last_ns.unwrap();
+    let hung = a
+        .spans
+        .calls
+        .iter()
+        .find(|c| c.api == "OnlineClusterResource" && c.end_ns.is_none())
+        .unwrap();
+    let lower_bound = end - hung.begin_ns;
+    assert!(lower_bound > 300_000_000_000, "{lower_bound}");
+    let top = &a.by_api[0];
+    assert_eq!(top.key, "OnlineClusterResource");
+    assert_eq!((top.count, top.unreturned), (1, 1));
+    assert_eq!((top.max_ns, top.total_ns), (lower_bound, lower_bound));
+    assert!(a.by_api.windows(2).all(|w| w[0].total_ns >= w[1].total_ns));
+    let misuse = a
+        .findings
+        .iter()
+        .find(|r| {
+            r.finding.api.as_deref() == Some("OnlineClusterResource")
+                && r.finding.rule == rhscope::model::Rule::ApiMisuse
+        })
+        .unwrap();
+    assert_eq!(misuse.finding.duration_ns, Some(lower_bound));
+    assert!(misuse.finding.never_returned);
+    // The text table says the figure is a lower bound.
+    let mut out = Vec::new();
+    rhscope::report::text::write_analyses(&mut out, std::slice::from_ref(&a)).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("OnlineClusterResource "))
+        .unwrap();
+    assert!(
+        line.contains(&format!("≥{:.3} s", lower_bound as f64 / 1e9)),
+        "{line}"
     );
 }

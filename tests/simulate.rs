@@ -240,3 +240,25 @@ fn ground_truth_of_the_scenarios() {
         ]
     );
 }
+
+#[test]
+fn the_truth_of_large_holds_where_threads_are_many() {
+    // 800 resources: their RHS threads' ids run past where workers' ids
+    // begin, so a worker given a live RHS thread's id would show as hangs
+    // and misuse the truth does not have.
+    let (bytes, truth) = run(Scenario::Large, 1, 800 * 260);
+    assert_eq!(truth.resources.len(), 800);
+    let trace = Trace::from_bytes(bytes, "large.etl").unwrap();
+    let a = rhscope::analysis::analyze_trace(
+        &trace,
+        &ProviderSet::embedded(),
+        &rhscope::providers::usage::UsageTable::embedded(),
+        &rhscope::analysis::Config::default(),
+        true,
+    )
+    .unwrap();
+    let mut got: Vec<_> = a.findings.into_iter().map(|r| r.finding).collect();
+    got.sort();
+    assert_eq!(got.len(), truth.findings.len());
+    assert_eq!(got, truth.findings);
+}

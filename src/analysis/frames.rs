@@ -18,13 +18,51 @@ pub struct Frames {
     pub findings: DataFrame,
 }
 
-fn time(name: &str, ns: Vec<Option<i64>>) -> PolarsResult<Column> {
-    // Naive datetimes in UTC: every time in a trace is UTC.
-    Column::new(name.into(), ns).cast(&DataType::Datetime(TimeUnit::Nanoseconds, None))
+/// Builds a table's columns row by row from a list of items, every table
+/// beginning with the analysis' `trace` and `node`.
+struct Table<'a, T> {
+    a: &'a Analysis,
+    rows: Vec<T>,
+    columns: Vec<Column>,
 }
 
-fn text(name: &str, v: Vec<Option<String>>) -> Column {
-    Column::new(name.into(), v)
+impl<'a, T> Table<'a, T> {
+    fn new(a: &'a Analysis, rows: Vec<T>) -> Table<'a, T> {
+        let n = rows.len();
+        let columns = vec![
+            Column::new("trace".into(), vec![a.trace.clone(); n]),
+            Column::new("node".into(), vec![a.node.clone(); n]),
+        ];
+        Table { a, rows, columns }
+    }
+
+    fn column<V>(mut self, name: &str, f: impl Fn(&T) -> V) -> Self
+    where
+        Series: NamedFrom<Vec<V>, [V]>,
+    {
+        let values: Vec<V> = self.rows.iter().map(f).collect();
+        self.columns.push(Column::new(name.into(), values));
+        self
+    }
+
+    fn text(self, name: &str, f: impl Fn(&T) -> Option<String>) -> Self {
+        self.column(name, f)
+    }
+
+    /// A time column: UTC timestamps to the nanosecond.
+    fn time(mut self, name: &str, f: impl Fn(&T) -> Option<i64>) -> Self {
+        let values: Int64Chunked = self.rows.iter().map(f).collect();
+        let times = values
+            .with_name(name.into())
+            .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC));
+        self.columns.push(times.into_series().into());
+        self
+    }
+
+    fn build(self) -> PolarsResult<DataFrame> {
+        let _ = self.a;
+        DataFrame::new(self.rows.len(), self.columns)
+    }
 }
 
 impl Frames {
@@ -57,7 +95,10 @@ impl Frames {
     }
 
     /// Count, unreturned, p50, p95, max and total duration per `keys`
-    /// group of a span table (`entry_points` or `api_calls`).
+    /// group of a span table (`entry_points` or `api_calls`), the groups
+    /// that ran longest first. Calls that never returned count with the
+    /// time they had run by the end of the inputs (a lower bound), so a
+    /// hang ranks first, not last.
     pub fn durations(spans: &DataFrame, keys: &[&str]) -> PolarsResult<DataFrame> {
         let d = col("duration_ns");
         spans
@@ -66,7 +107,7 @@ impl Frames {
             .group_by(keys.iter().map(|k| col(*k)).collect::<Vec<_>>())
             .agg([
                 len().alias("count"),
-                d.clone().null_count().alias("unreturned"),
+                col("returned").not().sum().alias("unreturned"),
                 d.clone()
                     .quantile(lit(0.5), QuantileMethod::Nearest)
                     .alias("p50_ns"),
@@ -76,215 +117,92 @@ impl Frames {
                 d.clone().max().alias("max_ns"),
                 d.sum().alias("total_ns"),
             ])
-            .sort(
-                keys.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
-                SortMultipleOptions::default(),
+            .sort_by_exprs(
+                std::iter::once(col("total_ns"))
+                    .chain(keys.iter().map(|k| col(*k)))
+                    .collect::<Vec<_>>(),
+                SortMultipleOptions::default()
+                    .with_order_descending_multi(
+                        std::iter::once(true).chain(keys.iter().map(|_| false)),
+                    )
+                    .with_nulls_last(true),
             )
             .collect()
     }
 }
 
-/// One row per entry-point call.
+/// One row per entry-point call. `duration_ns` of a call that never
+/// returned runs to the end of the inputs (`returned` false): a lower
+/// bound; it is null only where the end was lost.
 fn entry_points(a: &Analysis) -> PolarsResult<DataFrame> {
-    let s = &a.spans;
-    let n = s.entries.len();
-    DataFrame::new(
-        n,
-        vec![
-            text("trace", vec![Some(a.trace.clone()); n]),
-            Column::new(
-                "pid".into(),
-                s.entries.iter().map(|e| e.pid).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "tid".into(),
-                s.entries.iter().map(|e| e.tid).collect::<Vec<_>>(),
-            ),
-            text(
-                "resource",
-                s.entries.iter().map(|e| Some(e.resource.clone())).collect(),
-            ),
-            text(
-                "resource_type",
-                s.entries.iter().map(|e| e.resource_type.clone()).collect(),
-            ),
-            text(
-                "entry_point",
-                s.entries
-                    .iter()
-                    .map(|e| Some(e.entry_point.to_string()))
-                    .collect(),
-            ),
-            time(
-                "begin",
-                s.entries.iter().map(|e| Some(e.begin_ns)).collect(),
-            )?,
-            time("end", s.entries.iter().map(|e| e.end_ns).collect())?,
-            Column::new(
-                "duration_ns".into(),
-                s.entries
-                    .iter()
-                    .map(|e| e.end_ns.map(|x| x - e.begin_ns))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "status".into(),
-                s.entries.iter().map(|e| e.status).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "parent".into(),
-                s.entries
-                    .iter()
-                    .map(|e| e.parent.map(|p| p as u64))
-                    .collect::<Vec<_>>(),
-            ),
-        ],
-    )
+    Table::new(a, a.spans.entries.iter().collect())
+        .column("pid", |e| e.pid)
+        .column("tid", |e| e.tid)
+        .text("resource", |e| Some(e.resource.clone()))
+        .text("resource_type", |e| e.resource_type.clone())
+        .text("entry_point", |e| Some(e.entry_point.to_string()))
+        .time("begin", |e| Some(e.begin_ns))
+        .time("end", |e| e.end_ns)
+        .column("duration_ns", |e| a.entry(e).duration.ns)
+        .column("returned", |e| a.entry(e).duration.returned)
+        .column("end_lost", |e| e.end_lost_ns.is_some())
+        .column("status", |e| e.status)
+        .build()
 }
 
 /// One row per API call, with its usage-table row and thread kind.
 fn api_calls(a: &Analysis) -> PolarsResult<DataFrame> {
     let s = &a.spans;
-    let n = s.calls.len();
     let entry = |c: &crate::model::ApiSpan| c.entry.map(|i| &s.entries[i]);
-    DataFrame::new(
-        n,
-        vec![
-            text("trace", vec![Some(a.trace.clone()); n]),
-            Column::new(
-                "pid".into(),
-                s.calls.iter().map(|c| c.pid).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "tid".into(),
-                s.calls.iter().map(|c| c.tid).collect::<Vec<_>>(),
-            ),
-            text(
-                "api_logged",
-                s.calls.iter().map(|c| Some(c.api.clone())).collect(),
-            ),
-            text(
-                "api",
-                s.calls
-                    .iter()
-                    .map(|c| Some(a.call(c).api.clone()))
-                    .collect(),
-            ),
-            text(
-                "usage",
-                s.calls
-                    .iter()
-                    .map(|c| a.call(c).usage.map(|u| u.to_string()))
-                    .collect(),
-            ),
-            text("target", s.calls.iter().map(|c| c.target.clone()).collect()),
-            time("begin", s.calls.iter().map(|c| Some(c.begin_ns)).collect())?,
-            time("end", s.calls.iter().map(|c| c.end_ns).collect())?,
-            Column::new(
-                "duration_ns".into(),
-                s.calls
-                    .iter()
-                    .map(|c| c.end_ns.map(|x| x - c.begin_ns))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "status".into(),
-                s.calls.iter().map(|c| c.status).collect::<Vec<_>>(),
-            ),
-            text(
-                "entry_point",
-                s.calls
-                    .iter()
-                    .map(|c| entry(c).map(|e| e.entry_point.to_string()))
-                    .collect(),
-            ),
-            text(
-                "resource",
-                s.calls
-                    .iter()
-                    .map(|c| entry(c).map(|e| e.resource.clone()))
-                    .collect(),
-            ),
-            text(
-                "thread_kind",
-                s.calls
-                    .iter()
-                    .map(|c| Some(label(&a.call(c).thread_kind)))
-                    .collect(),
-            ),
-        ],
-    )
+    Table::new(a, s.calls.iter().collect())
+        .column("pid", |c| c.pid)
+        .column("tid", |c| c.tid)
+        .text("api_logged", |c| Some(c.api.clone()))
+        .text("api", |c| Some(a.call(c).api.clone()))
+        .text("usage", |c| a.call(c).usage.map(|u| u.to_string()))
+        .text("target", |c| c.target.clone())
+        .time("begin", |c| Some(c.begin_ns))
+        .time("end", |c| c.end_ns)
+        .column("duration_ns", |c| a.call(c).duration.ns)
+        .column("returned", |c| a.call(c).duration.returned)
+        .column("status", |c| c.status)
+        .text("entry_point", |c| {
+            entry(c).map(|e| e.entry_point.to_string())
+        })
+        .text("resource", |c| entry(c).map(|e| e.resource.clone()))
+        .text("thread_kind", |c| Some(label(&a.call(c).thread_kind)))
+        .build()
 }
 
 /// One row per ClusWorkerCreate worker.
 fn worker_threads(a: &Analysis) -> PolarsResult<DataFrame> {
-    let s = &a.spans;
-    let n = s.workers.len();
-    DataFrame::new(
-        n,
-        vec![
-            text("trace", vec![Some(a.trace.clone()); n]),
-            Column::new(
-                "pid".into(),
-                s.workers.iter().map(|w| w.pid).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "worker_tid".into(),
-                s.workers.iter().map(|w| w.tid).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "creator_tid".into(),
-                s.workers.iter().map(|w| w.creator).collect::<Vec<_>>(),
-            ),
-            text(
-                "resource",
-                s.workers.iter().map(|w| w.resource.clone()).collect(),
-            ),
-            time(
-                "created",
-                s.workers.iter().map(|w| Some(w.created_ns)).collect(),
-            )?,
-            time("exited", s.workers.iter().map(|w| w.exited_ns).collect())?,
-        ],
-    )
+    Table::new(a, a.spans.workers.iter().collect())
+        .column("pid", |w| w.pid)
+        .column("worker_tid", |w| w.tid)
+        .column("creator_tid", |w| w.creator)
+        .text("resource", |w| w.resource.clone())
+        .time("created", |w| Some(w.created_ns))
+        .time("exited", |w| w.exited_ns)
+        .build()
 }
 
 /// One row per stretch of a thread off the CPU.
 fn waits(a: &Analysis) -> PolarsResult<DataFrame> {
-    let s = &a.spans;
-    let n = s.waits.len();
-    DataFrame::new(
-        n,
-        vec![
-            text("trace", vec![Some(a.trace.clone()); n]),
-            Column::new(
-                "tid".into(),
-                s.waits.iter().map(|w| w.tid).collect::<Vec<_>>(),
-            ),
-            time(
-                "switched_out",
-                s.waits.iter().map(|w| Some(w.out_ns)).collect(),
-            )?,
-            time("readied", s.waits.iter().map(|w| w.ready_ns).collect())?,
-            time("switched_in", s.waits.iter().map(|w| w.in_ns).collect())?,
-            text(
-                "wait_reason",
-                s.waits
-                    .iter()
-                    .map(|w| {
-                        Some(crate::read::etl::kernel::wait_reason_name(w.wait_reason).to_string())
-                    })
-                    .collect(),
-            ),
-            Column::new(
-                "readied_by".into(),
-                s.waits.iter().map(|w| w.readied_by).collect::<Vec<_>>(),
-            ),
-        ],
-    )
+    use crate::read::etl::kernel::wait_reason_name;
+    Table::new(a, a.spans.waits.iter().collect())
+        .column("tid", |w| w.tid)
+        .time("switched_out", |w| Some(w.out_ns))
+        .time("readied", |w| w.ready_ns)
+        .time("switched_in", |w| w.in_ns)
+        .text("wait_reason", |w| {
+            Some(wait_reason_name(w.wait_reason).to_string())
+        })
+        .column("readied_by", |w| w.readied_by)
+        .build()
 }
 
-/// One row per RHS message the rules read (deadlocks, restarts, states, others).
+/// One row per RHS message the rules read (deadlocks, restarts, states,
+/// others).
 fn rhs_messages(a: &Analysis) -> PolarsResult<DataFrame> {
     let s = &a.spans;
     let messages: Vec<&crate::model::Record> = s
@@ -294,82 +212,34 @@ fn rhs_messages(a: &Analysis) -> PolarsResult<DataFrame> {
         .chain(&s.statuses)
         .chain(&s.messages)
         .collect();
-    let n = messages.len();
-    DataFrame::new(
-        n,
-        vec![
-            text("trace", vec![Some(a.trace.clone()); n]),
-            time("time", messages.iter().map(|m| Some(m.time_ns)).collect())?,
-            Column::new(
-                "pid".into(),
-                messages.iter().map(|m| m.pid).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "tid".into(),
-                messages.iter().map(|m| m.tid).collect::<Vec<_>>(),
-            ),
-            text(
-                "kind",
-                messages.iter().map(|m| Some(label(&m.kind))).collect(),
-            ),
-            text(
-                "resource",
-                messages.iter().map(|m| m.resource.clone()).collect(),
-            ),
-            text(
-                "entry_point",
-                messages
-                    .iter()
-                    .map(|m| m.entry_point.map(|e| e.to_string()))
-                    .collect(),
-            ),
-            text("state", messages.iter().map(|m| m.state.clone()).collect()),
-            text(
-                "message",
-                messages.iter().map(|m| m.message.clone()).collect(),
-            ),
-        ],
-    )
+    Table::new(a, messages)
+        .time("time", |m| Some(m.time_ns))
+        .column("pid", |m| m.pid)
+        .column("tid", |m| m.tid)
+        .text("kind", |m| Some(label(&m.kind)))
+        .text("resource", |m| m.resource.clone())
+        .text("entry_point", |m| m.entry_point.map(|e| e.to_string()))
+        .text("state", |m| m.state.clone())
+        .text("message", |m| m.message.clone())
+        .build()
 }
 
 /// One row per finding.
 fn findings(a: &Analysis) -> PolarsResult<DataFrame> {
-    let f: Vec<&crate::model::Finding> = a.findings.iter().map(|r| &r.finding).collect();
-    let n = f.len();
-    DataFrame::new(
-        n,
-        vec![
-            text("trace", vec![Some(a.trace.clone()); n]),
-            text("rule", f.iter().map(|x| Some(label(&x.rule))).collect()),
-            text(
-                "severity",
-                f.iter().map(|x| Some(label(&x.severity))).collect(),
-            ),
-            text("resource", f.iter().map(|x| x.resource.clone()).collect()),
-            text(
-                "entry_point",
-                f.iter()
-                    .map(|x| x.entry_point.map(|e| e.to_string()))
-                    .collect(),
-            ),
-            text("api", f.iter().map(|x| x.api.clone()).collect()),
-            text(
-                "usage",
-                f.iter().map(|x| x.usage.map(|u| u.to_string())).collect(),
-            ),
-            text(
-                "thread_kind",
-                f.iter().map(|x| x.thread_kind.map(|k| label(&k))).collect(),
-            ),
-            Column::new("pid".into(), f.iter().map(|x| x.pid).collect::<Vec<_>>()),
-            Column::new("tid".into(), f.iter().map(|x| x.tid).collect::<Vec<_>>()),
-            text("begin", f.iter().map(|x| Some(x.begin.rfc3339())).collect()),
-            Column::new(
-                "duration_ns".into(),
-                f.iter().map(|x| x.duration_ns).collect::<Vec<_>>(),
-            ),
-        ],
-    )
+    Table::new(a, a.findings.iter().map(|r| &r.finding).collect())
+        .text("rule", |f| Some(label(&f.rule)))
+        .text("severity", |f| Some(label(&f.severity)))
+        .text("resource", |f| f.resource.clone())
+        .text("entry_point", |f| f.entry_point.map(|e| e.to_string()))
+        .text("api", |f| f.api.clone())
+        .text("usage", |f| f.usage.map(|u| u.to_string()))
+        .text("thread_kind", |f| f.thread_kind.map(|k| label(&k)))
+        .column("pid", |f| f.pid)
+        .column("tid", |f| f.tid)
+        .time("begin", |f| Some(f.begin.ns()))
+        .column("duration_ns", |f| f.duration_ns)
+        .column("never_returned", |f| f.never_returned)
+        .build()
 }
 
 /// One row per thread seen in the model: its kind and first/last activity.
@@ -457,6 +327,24 @@ pub fn aggregates(spans: &DataFrame, keys: &[&str]) -> PolarsResult<Vec<Aggregat
 
 /// Findings saved as Parquet (`analyze --format parquet`, or the findings
 /// table of `--export-parquet`), read back for comparisons.
+/// A cell as the JSON a Finding reads: times (a UTC timestamp, or RFC 3339
+/// text in tables written before) as RFC 3339 text.
+fn json_value(v: &AnyValue<'_>) -> serde_json::Value {
+    match v {
+        AnyValue::Null => serde_json::Value::Null,
+        AnyValue::Boolean(b) => serde_json::Value::Bool(*b),
+        AnyValue::Datetime(ns, TimeUnit::Nanoseconds, _) => {
+            serde_json::Value::String(crate::model::time::rfc3339(*ns))
+        }
+        other => match other.get_str() {
+            Some(s) => serde_json::Value::String(s.to_string()),
+            None => other
+                .extract::<i64>()
+                .map_or(serde_json::Value::Null, serde_json::Value::from),
+        },
+    }
+}
+
 pub fn read_findings(path: &std::path::Path) -> Result<Vec<crate::model::Finding>, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let df = ParquetReader::new(file)
@@ -482,21 +370,18 @@ pub fn read_findings(path: &std::path::Path) -> Result<Vec<crate::model::Finding
                 .map_err(|_| format!("not a findings table: no column {c:?}"))
         })
         .collect::<Result<_, _>>()?;
+    // Tables written before this column existed lack it.
+    let never_returned = df.column("never_returned").ok();
     let mut out = Vec::with_capacity(df.height());
     for i in 0..df.height() {
         let mut row = serde_json::Map::new();
         for (name, col) in COLUMNS.iter().zip(&columns) {
             let v = col.get(i).map_err(|e| e.to_string())?;
-            let json = match v {
-                AnyValue::Null => serde_json::Value::Null,
-                ref other => match other.get_str() {
-                    Some(s) => serde_json::Value::String(s.to_string()),
-                    None => other
-                        .extract::<i64>()
-                        .map_or(serde_json::Value::Null, serde_json::Value::from),
-                },
-            };
-            row.insert((*name).to_string(), json);
+            row.insert((*name).to_string(), json_value(&v));
+        }
+        if let Some(c) = never_returned {
+            let v = c.get(i).map_err(|e| e.to_string())?;
+            row.insert("never_returned".into(), json_value(&v));
         }
         let f = serde_json::from_value(serde_json::Value::Object(row))
             .map_err(|e| format!("finding {} does not read: {e}", i + 1))?;

@@ -82,9 +82,20 @@ pub struct Live<'t> {
     workers: HashSet<(u32, u32)>,
     /// Resource -> (state, since), for pending timeouts.
     pending: BTreeMap<String, (String, i64, bool)>,
+    /// Each resource's last entry point (pending timeouts are named after
+    /// it: OnlineV2 for a V2 DLL).
+    last_entry: HashMap<String, EntryPoint>,
     now_ns: i64,
     pub reported: Vec<LiveFinding>,
+    /// Worker-only calls on threads not known as workers, held back for
+    /// [`WORKER_GRACE_NS`]: a worker's first call can be logged before its
+    /// creator announces it.
+    held: Vec<((u32, u32), i64, LiveFinding)>,
 }
+
+/// How long a call on a thread not (yet) known as a worker waits for the
+/// thread's WorkerCreate before it is reported.
+pub const WORKER_GRACE_NS: i64 = 1_000_000_000;
 
 impl<'t> Live<'t> {
     pub fn new(table: &'t UsageTable, cfg: Config) -> Live<'t> {
@@ -95,8 +106,10 @@ impl<'t> Live<'t> {
             threads: HashMap::new(),
             workers: HashSet::new(),
             pending: BTreeMap::new(),
+            last_entry: HashMap::new(),
             now_ns: i64::MIN,
             reported: Vec::new(),
+            held: Vec::new(),
         }
     }
 
@@ -124,6 +137,14 @@ impl<'t> Live<'t> {
         }
         self.now_ns = now_ns;
         let mut out = Vec::new();
+        let (due, held): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|(_, until, _)| *until <= now_ns);
+        self.held = held;
+        out.extend(due.into_iter().map(|(_, _, f)| LiveFinding {
+            at: Timestamp(now_ns),
+            ..f
+        }));
         for (&(pid, tid), state) in self.threads.iter_mut() {
             for e in state.entries.iter_mut().filter(|e| !e.over_budget) {
                 if now_ns.saturating_sub(e.begin_ns) > e.budget_ns {
@@ -143,6 +164,7 @@ impl<'t> Live<'t> {
                             tid,
                             begin: Timestamp(e.begin_ns),
                             duration_ns: None,
+                            never_returned: false,
                         },
                         note: format!(
                             "still running after {} ms (budget {} ms){}",
@@ -161,17 +183,24 @@ impl<'t> Live<'t> {
         for (resource, (state, since, reported)) in self.pending.iter_mut() {
             if !*reported && now_ns.saturating_sub(*since) > self.cfg.pending_timeout_ns {
                 *reported = true;
+                let state_ep = if state.starts_with("Offline") {
+                    EntryPoint::Offline
+                } else {
+                    EntryPoint::Online
+                };
+                let ep = self
+                    .last_entry
+                    .get(resource)
+                    .copied()
+                    .filter(|e| e.same_call(state_ep))
+                    .unwrap_or(state_ep);
                 out.push(LiveFinding {
                     at: Timestamp(now_ns),
                     finding: Finding {
                         rule: Rule::PendingTimeout,
                         severity: Severity::Error,
                         resource: Some(resource.clone()),
-                        entry_point: Some(if state.starts_with("Offline") {
-                            EntryPoint::Offline
-                        } else {
-                            EntryPoint::Online
-                        }),
+                        entry_point: Some(ep),
                         api: None,
                         usage: None,
                         thread_kind: None,
@@ -179,6 +208,7 @@ impl<'t> Live<'t> {
                         tid: 0,
                         begin: Timestamp(*since),
                         duration_ns: None,
+                        never_returned: false,
                     },
                     note: format!(
                         "{state} for {} s with no status update",
@@ -221,6 +251,8 @@ impl<'t> Live<'t> {
             RecordKind::WorkerCreate => {
                 if let Some(t) = r.thread {
                     self.workers.insert((key.0, t));
+                    // Its calls so far were a worker's.
+                    self.held.retain(|(k, _, _)| *k != (key.0, t));
                 }
             }
             RecordKind::WorkerExit => {
@@ -254,6 +286,7 @@ impl<'t> Live<'t> {
 
     fn entry_begin(&mut self, key: (u32, u32), r: &Record) {
         if let (Some(ep), Some(resource)) = (r.entry_point, r.resource.clone()) {
+            self.last_entry.insert(resource.clone(), ep);
             let budget_ns = self.cfg.budget(r.resource_type.as_deref(), ep);
             self.threads
                 .entry(key)
@@ -286,11 +319,12 @@ impl<'t> Live<'t> {
             entry.as_ref().map(|e| e.entry_point),
             self.workers.contains(&key),
         );
-        Some(LiveFinding {
+        let severity = severity?;
+        let finding = LiveFinding {
             at: Timestamp(r.time_ns),
             finding: Finding {
                 rule: Rule::ApiMisuse,
-                severity: severity?,
+                severity,
                 resource: entry.as_ref().map(|e| e.resource.clone()),
                 entry_point: entry.as_ref().map(|e| e.entry_point),
                 api: Some(row.name.clone()),
@@ -300,9 +334,16 @@ impl<'t> Live<'t> {
                 tid: key.1,
                 begin: Timestamp(r.time_ns),
                 duration_ns: None,
+                never_returned: false,
             },
             note: "call began".into(),
-        })
+        };
+        if kind == ThreadKind::Other && severity == Severity::Warning {
+            self.held
+                .push((key, r.time_ns.saturating_add(WORKER_GRACE_NS), finding));
+            return None;
+        }
+        Some(finding)
     }
 
     /// RHS's deadlock report or recovery: about the entry point (and call)
@@ -314,7 +355,7 @@ impl<'t> Live<'t> {
                 .rev()
                 .find(|e| {
                     r.resource.as_ref().is_none_or(|x| *x == e.resource)
-                        && r.entry_point.is_none_or(|ep| ep == e.entry_point)
+                        && r.entry_point.is_none_or(|ep| ep.same_call(e.entry_point))
                 })
                 .map(|e| (pid, tid, e.clone(), s.calls.last().cloned()))
         });
@@ -335,10 +376,11 @@ impl<'t> Live<'t> {
             tid: open.as_ref().map_or(key.1, |o| o.1),
             begin: Timestamp(r.time_ns),
             duration_ns: None,
+            never_returned: false,
         };
         if r.kind == RecordKind::DeadlockTimeout {
             finding.rule = Rule::DeadlockTimeout;
-            finding.entry_point = r.entry_point.or(open.as_ref().map(|o| o.2.entry_point));
+            finding.entry_point = open.as_ref().map(|o| o.2.entry_point).or(r.entry_point);
             if let Some((_, _, entry, call)) = &open {
                 finding.begin = Timestamp(entry.begin_ns);
                 if let Some(c) = call {

@@ -87,6 +87,8 @@ impl Config {
 pub struct Reported {
     /// The trace (file) it was found in.
     pub trace: String,
+    /// The node whose inputs show it, when they name it.
+    pub node: Option<String>,
     #[serde(flatten)]
     pub finding: Finding,
     pub blocking: Option<Blocking>,
@@ -117,8 +119,46 @@ pub struct CallFacts {
     pub usage: Option<UsageCode>,
     /// The thread it was made on, as the rules judge it.
     pub thread_kind: ThreadKind,
+    /// How long it ran: see [`Duration`].
+    pub duration: Duration,
     /// How long it blocked, to its end or the trace's.
     pub blocking: Blocking,
+}
+
+/// How long a call ran, as far as the inputs show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duration {
+    /// To its end; for a call that never returned, to the end of the
+    /// inputs (a lower bound); None when its end was lost (the thread was
+    /// seen in another call before it).
+    pub ns: Option<i64>,
+    pub returned: bool,
+}
+
+impl Duration {
+    /// Of a span that began at `begin` and ended at `end` (None: never
+    /// returned, measured to `last`), unless its end was `lost`.
+    pub fn of(begin: i64, end: Option<i64>, lost: bool, last: i64) -> Duration {
+        match (end, lost) {
+            (Some(e), _) => Duration {
+                ns: Some(e - begin),
+                returned: true,
+            },
+            (None, true) => Duration {
+                ns: None,
+                returned: false,
+            },
+            (None, false) => Duration {
+                ns: Some(last.saturating_sub(begin).max(0)),
+                returned: false,
+            },
+        }
+    }
+
+    /// A call whose end is neither seen nor lost: it was still running.
+    pub fn never_returned(&self) -> bool {
+        !self.returned && self.ns.is_some()
+    }
 }
 
 /// What the analysis knows of one entry-point call, besides its span.
@@ -126,6 +166,8 @@ pub struct CallFacts {
 pub struct EntryFacts {
     /// The budget it was held to.
     pub budget_ns: i64,
+    /// How long it ran: see [`Duration`].
+    pub duration: Duration,
     /// How long it blocked, to its end or the trace's.
     pub blocking: Blocking,
 }
@@ -134,6 +176,8 @@ pub struct EntryFacts {
 pub struct Analysis {
     /// The inputs' names, joined with " + " when several were merged.
     pub trace: String,
+    /// The node the inputs are from, when one of them names it.
+    pub node: Option<String>,
     /// Each input analysed into this timeline; evidence names one by index.
     pub inputs: Vec<String>,
     pub first: Option<Timestamp>,
@@ -146,6 +190,9 @@ pub struct Analysis {
     pub records: u64,
     pub unmapped_errors: u64,
     pub unmatched_ends: usize,
+    /// Entry points whose end was lost (their thread went on to another):
+    /// neither hangs nor slow, their duration unknown.
+    pub lost_ends: usize,
     pub context_switches: usize,
     /// Records dropped because another input of the merge had them too.
     pub duplicates: u64,
@@ -275,7 +322,8 @@ pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str
         .iter()
         .map(|e| EntryFacts {
             budget_ns: cfg.budget(e.resource_type.as_deref(), e.entry_point),
-            blocking: waits.blocking(e.tid, e.begin_ns, e.end_ns.unwrap_or(end)),
+            duration: Duration::of(e.begin_ns, e.end_ns, e.end_lost_ns.is_some(), end),
+            blocking: waits.blocking(e.tid, e.begin_ns, e.end_ns.or(e.end_lost_ns).unwrap_or(end)),
         })
         .collect();
     let found = rules::Context {
@@ -298,6 +346,7 @@ pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str
     resources.dedup();
     Analysis {
         trace: trace.to_string(),
+        node: None,
         inputs: vec![trace.to_string()],
         first: spans.first_ns.map(Timestamp),
         last: spans.last_ns.map(Timestamp),
@@ -309,6 +358,7 @@ pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str
         records: 0,
         unmapped_errors: 0,
         unmatched_ends: spans.unmatched_ends,
+        lost_ends: spans.lost_ends,
         context_switches: spans.context_switches,
         duplicates: 0,
         unparsed_lines: 0,
@@ -330,10 +380,11 @@ pub fn fill_aggregates(a: &mut Analysis) -> polars::prelude::PolarsResult<()> {
     Ok(())
 }
 
-/// Analyses the sources of one timeline together (as
-/// [`crate::source::Timeline::sources`] opens them).
+/// Analyses the sources of one node's timeline together (as
+/// [`crate::source::Timeline::sources`] opens them); findings name `node`.
 pub fn analyze_all(
     mut sources: Vec<Box<dyn EventSource + '_>>,
+    node: Option<&str>,
     table: &UsageTable,
     cfg: &Config,
     strict: bool,
@@ -342,5 +393,10 @@ pub fn analyze_all(
         .iter_mut()
         .map(|s| s.as_mut() as &mut dyn EventSource)
         .collect();
-    analyze_sources(refs, table, cfg, strict)
+    let mut a = analyze_sources(refs, table, cfg, strict)?;
+    a.node = node.map(str::to_string);
+    for r in &mut a.findings {
+        r.node = a.node.clone();
+    }
+    Ok(a)
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Blocking, CallFacts, Config, EntryFacts, Reported, WaitIndex};
+use super::{Blocking, CallFacts, Config, Duration, EntryFacts, Reported, WaitIndex};
 use crate::model::{
     ApiSpan, EntryPoint, EntrySpan, Evidence, Finding, Record, Rule, Severity, Spans, ThreadKind,
     Timestamp, UsageCode,
@@ -29,18 +29,22 @@ pub(super) fn call_facts(
         api: row.map_or_else(|| call.api.clone(), |r| r.name.clone()),
         usage: row.map(|r| r.usage),
         thread_kind,
-        blocking: waits.blocking(call.tid, call.begin_ns, call.end_ns.unwrap_or(end)),
+        duration: Duration::of(call.begin_ns, call.end_ns, call.end_lost_ns.is_some(), end),
+        blocking: waits.blocking(
+            call.tid,
+            call.begin_ns,
+            call.end_ns.or(call.end_lost_ns).unwrap_or(end),
+        ),
     }
 }
 
-/// Whether a call was made on a ClusWorkerCreate worker while it lived.
+/// Whether a call was made on a ClusWorkerCreate worker while it lived
+/// (from the thread's start, which may come before its creator says so).
 fn on_worker(spans: &Spans, call: &ApiSpan) -> bool {
-    spans.workers.iter().any(|w| {
-        w.pid == call.pid
-            && w.tid == call.tid
-            && w.created_ns <= call.begin_ns
-            && w.exited_ns.is_none_or(|x| x >= call.begin_ns)
-    })
+    spans
+        .workers
+        .iter()
+        .any(|w| w.is(call.pid, call.tid, call.begin_ns))
 }
 
 /// What kind of thread a call was made on, and how bad the call is there
@@ -92,6 +96,7 @@ impl Context<'_> {
     ) -> Reported {
         Reported {
             trace: self.trace.to_string(),
+            node: None,
             finding,
             blocking,
             evidence,
@@ -117,12 +122,10 @@ impl Context<'_> {
             );
             let Some(severity) = severity else { continue };
             let worker = || {
-                self.spans.workers.iter().find(|w| {
-                    w.pid == call.pid
-                        && w.tid == call.tid
-                        && w.created_ns <= call.begin_ns
-                        && w.exited_ns.is_none_or(|x| x >= call.begin_ns)
-                })
+                self.spans
+                    .workers
+                    .iter()
+                    .find(|w| w.is(call.pid, call.tid, call.begin_ns))
             };
             let resource = entry
                 .map(|e| e.resource.clone())
@@ -141,7 +144,8 @@ impl Context<'_> {
                     pid: call.pid,
                     tid: call.tid,
                     begin: Timestamp(call.begin_ns),
-                    duration_ns: call.end_ns.map(|e| e - call.begin_ns),
+                    duration_ns: facts.duration.ns,
+                    never_returned: facts.duration.never_returned(),
                 },
                 Some(facts.blocking.clone()),
                 evidence,
@@ -157,13 +161,14 @@ impl Context<'_> {
         let mut out = Vec::new();
         for e in &self.spans.entries {
             let facts = &self.entries[e.id];
-            let (rule, severity, duration) = match e.end_ns {
-                None if end - e.begin_ns > self.cfg.hang_after_ns => {
-                    (Rule::Hang, Severity::Error, end - e.begin_ns)
+            let (rule, severity) = match facts.duration {
+                d if d.never_returned() && end - e.begin_ns > self.cfg.hang_after_ns => {
+                    (Rule::Hang, Severity::Error)
                 }
-                Some(x) if x - e.begin_ns > facts.budget_ns => {
-                    (Rule::SlowEntryPoint, Severity::Warning, x - e.begin_ns)
-                }
+                Duration {
+                    ns: Some(ns),
+                    returned: true,
+                } if ns > facts.budget_ns => (Rule::SlowEntryPoint, Severity::Warning),
                 _ => continue,
             };
             out.push(self.report(
@@ -178,7 +183,8 @@ impl Context<'_> {
                     pid: e.pid,
                     tid: e.tid,
                     begin: Timestamp(e.begin_ns),
-                    duration_ns: Some(duration),
+                    duration_ns: facts.duration.ns,
+                    never_returned: !facts.duration.returned,
                 },
                 Some(facts.blocking.clone()),
                 vec![e.evidence],
@@ -198,7 +204,7 @@ impl Context<'_> {
             let span = spans.entries.iter().rev().find(|s| {
                 open_at(s)
                     && d.resource.as_ref().is_none_or(|r| *r == s.resource)
-                    && d.entry_point.is_none_or(|ep| ep == s.entry_point)
+                    && d.entry_point.is_none_or(|ep| ep.same_call(s.entry_point))
             });
             let call = span.and_then(|s| {
                 spans.calls.iter().rev().find(|c| {
@@ -220,14 +226,17 @@ impl Context<'_> {
                             .resource
                             .clone()
                             .or_else(|| span.map(|s| s.resource.clone())),
-                        entry_point: d.entry_point.or(span.map(|s| s.entry_point)),
+                        // The span's own name (OnlineV2), RHS's only without one.
+                        entry_point: span.map(|s| s.entry_point).or(d.entry_point),
                         api: facts.map(|f| f.api.clone()),
                         usage: facts.and_then(|f| f.usage),
                         thread_kind: None,
                         pid: span.map_or(d.pid.unwrap_or(0), |s| s.pid),
                         tid: span.map_or(d.tid.unwrap_or(0), |s| s.tid),
                         begin: Timestamp(span.map_or(d.time_ns, |s| s.begin_ns)),
-                        duration_ns: span.and_then(|s| s.end_ns.map(|x| x - s.begin_ns)),
+                        // Blocked from its begin until the monitor fired.
+                        duration_ns: span.map(|s| d.time_ns - s.begin_ns),
+                        never_returned: span.is_some_and(|s| s.end_ns.is_none()),
                     },
                     span.map(|s| self.waits.blocking(s.tid, s.begin_ns, d.time_ns)),
                     evidence,
@@ -252,6 +261,7 @@ impl Context<'_> {
                 tid: r.tid.unwrap_or(0),
                 begin: Timestamp(r.time_ns),
                 duration_ns: None,
+                never_returned: false,
             },
             None,
             vec![r.evidence],
@@ -284,11 +294,24 @@ impl Context<'_> {
                 };
                 let next = list.get(i + 1).map_or(self.end(), |n| n.time_ns);
                 if next - s.time_ns > self.cfg.pending_timeout_ns {
-                    let ep = if state.starts_with("Offline") {
+                    let state_ep = if state.starts_with("Offline") {
                         EntryPoint::Offline
                     } else {
                         EntryPoint::Online
                     };
+                    // Named as the DLL's entry point that went pending
+                    // (OnlineV2 for a V2 DLL), where the timeline has it.
+                    let ep = self
+                        .spans
+                        .entries
+                        .iter()
+                        .rev()
+                        .find(|e| {
+                            Some(e.resource.as_str()) == s.resource.as_deref()
+                                && e.entry_point.same_call(state_ep)
+                                && e.begin_ns <= s.time_ns
+                        })
+                        .map_or(state_ep, |e| e.entry_point);
                     out.push(self.at_message(Rule::PendingTimeout, s, Some(ep)));
                 }
             }

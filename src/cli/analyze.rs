@@ -58,7 +58,8 @@ enum FailOn {
 pub struct ReportArgs {
     #[command(flatten)]
     inputs: Inputs,
-    /// The folder to write (replaced whole when it exists).
+    /// The folder to write: a new or empty one, or an earlier report of
+    /// rhscope's (replaced whole); never one holding anything else.
     #[arg(short, long, value_name = "DIR")]
     output: PathBuf,
 }

@@ -100,7 +100,7 @@ struct AnalyzeOpts {
     budget: Vec<String>,
     /// Also write the model tables (entry_points, api_calls,
     /// worker_threads, waits, threads, rhs_messages, findings) as Parquet
-    /// under DIR/<table>/trace=<file>/.
+    /// under DIR/<table>/input=<key>/.
     #[arg(long, value_name = "DIR")]
     export_parquet: Option<PathBuf>,
     /// Read .etl inputs with Windows' own reader (ferrisetw's FileTrace)

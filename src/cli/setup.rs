@@ -77,7 +77,15 @@ pub fn analyses(
     read: ReadOpts,
 ) -> Result<Vec<Analysis>> {
     let mut out = Vec::new();
-    for timeline in rhscope::source::open(inputs, opts.merge)? {
+    let opened = rhscope::source::open(inputs, opts.merge)?;
+    for p in &opened.skipped {
+        eprintln!(
+            "rhscope: skipped {}: not an .etl, .evtx or cluster.log",
+            p.display()
+        );
+    }
+    let keys = partition_keys(&opened.timelines);
+    for (timeline, key) in opened.timelines.into_iter().zip(keys) {
         let bar = progress::bar(timeline.bytes(), read.quiet);
         let a = analyze(&timeline, setup, opts.via_tdh, read)?;
         bar.finish_and_clear();
@@ -85,7 +93,7 @@ pub fn analyses(
             rhscope::report::text::write_unparsed(&mut std::io::stderr().lock(), &a)?;
         }
         if let Some(dir) = &opts.export_parquet {
-            export_parquet(&a, &timeline, dir)?;
+            export_parquet(&a, &key, dir)?;
         }
         out.push(a);
     }
@@ -98,17 +106,37 @@ fn analyze(timeline: &Timeline, setup: &Setup, via_tdh: bool, read: ReadOpts) ->
     } else {
         timeline.sources(&setup.providers)?
     };
-    Ok(analyze_all(sources, &setup.table, &setup.cfg, read.strict)?)
+    let node = timeline.node.as_deref();
+    Ok(analyze_all(
+        sources,
+        node,
+        &setup.table,
+        &setup.cfg,
+        read.strict,
+    )?)
+}
+
+/// The Parquet partition key of each timeline.
+fn partition_keys(timelines: &[Timeline]) -> Vec<String> {
+    let described: Vec<(Option<&str>, Vec<&Path>)> = timelines
+        .iter()
+        .map(|t| {
+            (
+                t.node.as_deref(),
+                t.inputs.iter().map(|i| i.path()).collect(),
+            )
+        })
+        .collect();
+    rhscope::report::partition_keys(&described)
 }
 
 #[cfg(feature = "polars")]
-fn export_parquet(a: &Analysis, timeline: &Timeline, dir: &Path) -> Result<()> {
-    let inputs: Vec<&Path> = timeline.inputs.iter().map(|i| i.path()).collect();
-    rhscope::report::parquet::export_analysis(dir, a, &inputs)?;
+fn export_parquet(a: &Analysis, key: &str, dir: &Path) -> Result<()> {
+    rhscope::report::parquet::export_analysis(dir, a, key)?;
     Ok(())
 }
 
 #[cfg(not(feature = "polars"))]
-fn export_parquet(_: &Analysis, _: &Timeline, _: &Path) -> Result<()> {
+fn export_parquet(_: &Analysis, _: &str, _: &Path) -> Result<()> {
     anyhow::bail!("--export-parquet needs rhscope built with the `polars` feature")
 }

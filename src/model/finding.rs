@@ -49,6 +49,11 @@ pub struct Finding {
     pub tid: u32,
     /// When the call (or pending operation) began.
     pub begin: Timestamp,
-    /// How long it ran; None for a call that never returned.
+    /// How long it ran (or blocked): to its end, or for a call that never
+    /// returned, to the end of what the inputs show (or to RHS's deadlock
+    /// report), a lower bound. None where there is no duration to speak of.
     pub duration_ns: Option<i64>,
+    /// The call never returned: `duration_ns` is at least how long it ran.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub never_returned: bool,
 }

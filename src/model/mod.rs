@@ -81,6 +81,24 @@ impl EntryPoint {
     }
 }
 
+impl EntryPoint {
+    /// The V1 entry point a V2 form stands for: RHS names its calls
+    /// (ONLINERESOURCE, ...) and states (OnlinePending) by those.
+    pub fn base(self) -> EntryPoint {
+        match self {
+            EntryPoint::OpenV2 => EntryPoint::Open,
+            EntryPoint::OnlineV2 => EntryPoint::Online,
+            EntryPoint::OfflineV2 => EntryPoint::Offline,
+            other => other,
+        }
+    }
+
+    /// The same call of RHS's, in either form.
+    pub fn same_call(self, other: EntryPoint) -> bool {
+        self.base() == other.base()
+    }
+}
+
 impl fmt::Display for EntryPoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -15,11 +15,12 @@ pub struct EntrySpan {
     pub resource_type: Option<String>,
     pub entry_point: EntryPoint,
     pub begin_ns: i64,
-    /// None: it never returned within the trace.
+    /// None: it never returned within the trace (or its end was lost).
     pub end_ns: Option<i64>,
+    /// Its end was lost: the thread was next seen beginning another entry
+    /// point at this time, so it ended before then.
+    pub end_lost_ns: Option<i64>,
     pub status: Option<u64>,
-    /// The entry point this one was called inside, if nested.
-    pub parent: Option<usize>,
     pub evidence: Evidence,
 }
 
@@ -32,6 +33,8 @@ pub struct ApiSpan {
     pub target: Option<String>,
     pub begin_ns: i64,
     pub end_ns: Option<i64>,
+    /// Its end was lost (see [`EntrySpan::end_lost_ns`]).
+    pub end_lost_ns: Option<i64>,
     pub status: Option<u64>,
     /// Innermost entry point open on the thread when the call began.
     pub entry: Option<usize>,
@@ -45,8 +48,22 @@ pub struct Worker {
     pub tid: u32,
     pub creator: u32,
     pub resource: Option<String>,
+    /// When the creator announced it (after ClusWorkerCreate returned).
     pub created_ns: i64,
+    /// When the thread's life began: its start, or its first event, which
+    /// on a busy node can come before its creator announces it.
+    pub started_ns: i64,
     pub exited_ns: Option<i64>,
+}
+
+impl Worker {
+    /// Whether this worker was the thread `(pid, tid)` at `time_ns`.
+    pub fn is(&self, pid: u32, tid: u32, time_ns: i64) -> bool {
+        self.pid == pid
+            && self.tid == tid
+            && self.started_ns <= time_ns
+            && self.exited_ns.is_none_or(|x| x >= time_ns)
+    }
 }
 
 /// A stretch of a thread off the CPU: switched out at `out_ns`, readied at
@@ -76,6 +93,9 @@ pub struct Spans {
     pub messages: Vec<Record>,
     /// Ends that had no begin (trace started mid-call), by kind.
     pub unmatched_ends: usize,
+    /// Entry points (and the calls inside them) whose end was lost: their
+    /// thread began another entry point while they were open.
+    pub lost_ends: usize,
     /// Context switches seen (0: blocking is wall-clock only).
     pub context_switches: usize,
     pub first_ns: Option<i64>,

@@ -89,6 +89,8 @@ pub struct ClusterLog {
     counts: LogCounts,
     done: bool,
     buf: Vec<u8>,
+    /// The node that wrote it, from `Current node:` in the header.
+    node: Option<String>,
 }
 
 impl ClusterLog {
@@ -129,6 +131,7 @@ impl ClusterLog {
             counts: LogCounts::default(),
             done: false,
             buf: Vec::new(),
+            node: None,
         };
         log.sniff()?;
         Ok(log)
@@ -142,6 +145,11 @@ impl ClusterLog {
         &self.counts
     }
 
+    /// The node that wrote the log, as its header says (`Current node:`).
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
+    }
+
     /// Reads until the first entry, so a file that is not a cluster.log
     /// fails at open with the offset of its first line that is not text.
     fn sniff(&mut self) -> Result<(), ClusterLogError> {
@@ -152,6 +160,9 @@ impl ClusterLog {
             };
             if line.contains('\0') {
                 return Err(self.not_log(start, "binary data (NUL bytes)"));
+            }
+            if let Some(node) = current_node(&line) {
+                self.node = Some(node);
             }
             self.take_line(line);
             if self.pending.is_none() && self.line_no >= SNIFF_LINES {
@@ -344,6 +355,30 @@ fn fill(input: &mut dyn BufRead) -> io::Result<&[u8]> {
     }
 }
 
+/// The node of a header line `Current node: name (NODE) id (N)` (or the
+/// older `Current node: NODE (X) id (N)`).
+fn current_node(line: &str) -> Option<String> {
+    let rest = line.trim().strip_prefix("Current node:")?.trim();
+    let name = match rest.strip_prefix("name") {
+        Some(r) if r.trim_start().starts_with('(') => {
+            let r = r.trim_start().strip_prefix('(')?;
+            &r[..r.find(')')?]
+        }
+        _ => rest.split_whitespace().next()?,
+    };
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// The node a `Get-ClusterLog -Destination` file is named for:
+/// `NODE_cluster.log` (any letter case).
+pub fn node_from_file_name(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let cut = name.len().checked_sub("_cluster.log".len())?;
+    let (node, tail) = (name.get(..cut)?, name.get(cut..)?);
+    (tail.eq_ignore_ascii_case("_cluster.log") && !node.is_empty()).then(|| node.to_string())
+}
+
 /// Whether the start of a file looks like a cluster.log (for telling
 /// inputs apart).
 pub fn looks_like(head: &[u8]) -> bool {
@@ -481,6 +516,29 @@ mod tests {
         assert_eq!((e[0].pid, e[0].tid), (0xdf4, 0xc04));
         assert_eq!(e[0].text, "caf\u{e9} \u{1F600}\nnext");
         assert_eq!(c.continuation_lines, 1);
+    }
+
+    #[test]
+    fn node_names() {
+        assert_eq!(
+            current_node("Current node: name (NODE-A) id (1)").as_deref(),
+            Some("NODE-A")
+        );
+        assert_eq!(
+            current_node("Current node: SQL01 (1) id (1)").as_deref(),
+            Some("SQL01")
+        );
+        assert_eq!(current_node("Current node:"), None);
+        assert_eq!(
+            node_from_file_name(Path::new("logs/NODE1_cluster.log")).as_deref(),
+            Some("NODE1")
+        );
+        assert_eq!(
+            node_from_file_name(Path::new("Node_2_Cluster.LOG")).as_deref(),
+            Some("Node_2")
+        );
+        assert_eq!(node_from_file_name(Path::new("cluster.log")), None);
+        assert_eq!(node_from_file_name(Path::new("mixed.cluster.log")), None);
     }
 
     #[test]

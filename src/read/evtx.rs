@@ -48,6 +48,8 @@ pub struct LogEvent {
     pub event_id: u64,
     pub pid: Option<u32>,
     pub tid: Option<u32>,
+    /// The machine that logged it (System/Computer).
+    pub computer: Option<String>,
     /// Every string of EventData / UserData, in document order.
     pub data: Vec<String>,
 }
@@ -92,6 +94,11 @@ pub fn log_event(record_id: u64, time_ns: i64, json: &Json) -> LogEvent {
         event_id: number(event_id).unwrap_or(0),
         pid: number(attr(execution, "ProcessID")).map(|v| v as u32),
         tid: number(attr(execution, "ThreadID")).map(|v| v as u32),
+        computer: system
+            .and_then(|s| s.get("Computer"))
+            .and_then(Json::as_str)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string),
         data,
     }
 }
@@ -135,6 +142,22 @@ pub fn read_events(path: &Path) -> Result<(Vec<LogEvent>, Vec<EvtxError>), EvtxE
         }
     }
     Ok((events, bad))
+}
+
+/// The machine that logged the first event of the file that names one.
+pub fn computer(path: &Path) -> Result<Option<String>, EvtxError> {
+    check_header(path)?;
+    let mut parser = evtx::EvtxParser::from_path(path).map_err(|e| EvtxError::NotEvtx {
+        path: path.to_path_buf(),
+        offset: 0,
+        detail: e.to_string(),
+    })?;
+    let found = parser
+        .records_json_value()
+        .take(1000)
+        .flatten()
+        .find_map(|r| log_event(r.event_record_id, 0, &r.data).computer);
+    Ok(found)
 }
 
 /// The file header, checked before the `evtx` crate reads chunks, so a

@@ -17,7 +17,7 @@ pub fn cell(s: &str) -> String {
 
 /// Every finding of every analysis, a row each.
 pub fn write_findings(out: &mut dyn Write, all: &[Analysis]) -> io::Result<()> {
-    writeln!(out, "trace,severity,rule,resource,entry_point,api,usage,thread_kind,pid,tid,begin,duration_ns,blocking_source,waiting_ns,ready_ns,running_ns,evidence")?;
+    writeln!(out, "trace,node,severity,rule,resource,entry_point,api,usage,thread_kind,pid,tid,begin,duration_ns,never_returned,blocking_source,waiting_ns,ready_ns,running_ns,evidence")?;
     for (a, r) in all
         .iter()
         .flat_map(|a| a.findings.iter().map(move |r| (a, r)))
@@ -28,6 +28,7 @@ pub fn write_findings(out: &mut dyn Write, all: &[Analysis]) -> io::Result<()> {
         let evidence: Vec<String> = r.evidence.iter().map(|e| e.describe(&a.inputs)).collect();
         let cells = [
             r.trace.clone(),
+            r.node.clone().unwrap_or_default(),
             name(&f.severity),
             name(&f.rule),
             f.resource.clone().unwrap_or_default(),
@@ -39,6 +40,7 @@ pub fn write_findings(out: &mut dyn Write, all: &[Analysis]) -> io::Result<()> {
             f.tid.to_string(),
             f.begin.rfc3339(),
             opt(f.duration_ns),
+            f.never_returned.to_string(),
             b.map(|b| b.source.to_string()).unwrap_or_default(),
             opt(b.and_then(|b| b.waiting_ns)),
             opt(b.and_then(|b| b.ready_ns)),

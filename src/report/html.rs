@@ -387,7 +387,10 @@ fn trace_section(a: &Analysis, charts: &[Chart]) -> String {
         let f = &r.finding;
         let dur = match (f.rule, f.duration_ns) {
             (Rule::RhsRestart | Rule::PendingTimeout, _) => "-".to_string(),
-            (_, None) => "never returned".into(),
+            (_, None) => "unknown".into(),
+            (_, Some(d)) if f.never_returned => {
+                format!("at least {:.3} ms, never returned", d as f64 / 1e6)
+            }
             (_, Some(d)) => format!("{:.3} ms", d as f64 / 1e6),
         };
         let blocked = r.blocking.as_ref().map_or("-".into(), |b| {

@@ -34,50 +34,27 @@ pub fn write_findings(
     file.commit()
 }
 
-/// Writes the model tables of one analysis under `dir`, partitioned by the
-/// names of its input files.
-pub fn export_analysis(
-    dir: &Path,
-    a: &Analysis,
-    inputs: &[&Path],
-) -> Result<Vec<PathBuf>, OutputError> {
+/// Writes the model tables of one analysis under `dir`, in the partition
+/// `key` (see [`super::partition_keys`]).
+pub fn export_analysis(dir: &Path, a: &Analysis, key: &str) -> Result<Vec<PathBuf>, OutputError> {
     let mut frames = Frames::new(a).map_err(|e| OutputError::Io {
         path: dir.to_path_buf(),
         source: std::io::Error::other(format!("building model tables: {e}")),
     })?;
-    let name = inputs
-        .iter()
-        .map(|p| {
-            p.file_name().map_or_else(
-                || p.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("+");
-    export_parquet(dir, &mut frames, &name)
+    export_parquet(dir, &mut frames, key)
 }
 
-/// Writes every table as Parquet under `dir/<table>/trace=<name>/`, the
-/// hive layout query engines read as a partitioned dataset.
+/// Writes every table as Parquet under `dir/<table>/input=<key>/`, the
+/// hive layout query engines read as a partitioned dataset (the partition
+/// is named `input`, apart from the tables' `trace` column).
 pub fn export_parquet(
     dir: &Path,
     frames: &mut Frames,
-    trace_name: &str,
+    key: &str,
 ) -> Result<Vec<PathBuf>, OutputError> {
-    let partition: String = trace_name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
     let mut written = Vec::new();
     for (table, df) in frames.tables() {
-        let folder = dir.join(table).join(format!("trace={partition}"));
+        let folder = dir.join(table).join(format!("input={key}"));
         std::fs::create_dir_all(&folder).map_err(|source| OutputError::Io {
             path: folder.clone(),
             source,

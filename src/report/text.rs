@@ -13,17 +13,28 @@ use crate::read::etl::TraceStats;
 
 pub fn duration(ns: Option<i64>) -> String {
     match ns {
-        None => "never returned".into(),
+        None => "unknown".into(),
         Some(ns) if ns >= 1_000_000_000 => format!("{:.3} s", ns as f64 / 1e9),
         Some(ns) => format!("{:.3} ms", ns as f64 / 1e6),
     }
 }
 
-/// Rules about an instant, not a call, have no duration to show.
+/// A duration that may be a lower bound: `≥` marks one.
+pub fn at_least(ns: Option<i64>, lower_bound: bool) -> String {
+    let d = duration(ns);
+    if lower_bound && ns.is_some() {
+        format!("≥{d}")
+    } else {
+        d
+    }
+}
+
+/// Rules about an instant, not a call, have no duration to show; a call
+/// that never returned shows how long it had run, at least.
 pub fn shown_duration(f: &crate::model::Finding) -> String {
     match f.rule {
         crate::model::Rule::RhsRestart | crate::model::Rule::PendingTimeout => "-".into(),
-        _ => duration(f.duration_ns),
+        _ => at_least(f.duration_ns, f.never_returned),
     }
 }
 
@@ -36,6 +47,9 @@ pub fn write_analyses(out: &mut dyn Write, all: &[Analysis]) -> io::Result<()> {
             .filter(|f| f.finding.severity == Severity::Error)
             .count();
         writeln!(out, "trace      {}", a.trace)?;
+        if let Some(node) = &a.node {
+            writeln!(out, "node       {node}")?;
+        }
         writeln!(
             out,
             "time       {} .. {}",
@@ -50,10 +64,11 @@ pub fn write_analyses(out: &mut dyn Write, all: &[Analysis]) -> io::Result<()> {
         )?;
         writeln!(
             out,
-            "model      {} records mapped, {} unmappable, {} ends without a begin, {} duplicates dropped, {} unparsed lines, {} skipped as corrupt, {} context switches{}",
+            "model      {} records mapped, {} unmappable, {} ends without a begin, {} ends lost, {} duplicates dropped, {} unparsed lines, {} skipped as corrupt, {} context switches{}",
             a.records,
             a.unmapped_errors,
             a.unmatched_ends,
+            a.lost_ends,
             a.duplicates,
             a.unparsed_lines,
             a.skipped,
@@ -141,16 +156,24 @@ fn write_aggregates(out: &mut dyn Write, title: &str, rows: &[Aggregate]) -> io:
         "TOTAL"
     )?;
     for g in rows {
+        // With calls that never returned, the figures are lower bounds.
+        let open = g.unreturned > 0;
         writeln!(
             out,
             "{:<42} {:>7} {:>10} {:>15} {:>15} {:>15} {:>15}",
             g.key,
             g.count,
             g.unreturned,
-            duration(Some(g.p50_ns)),
-            duration(Some(g.p95_ns)),
-            duration(Some(g.max_ns)),
-            duration(Some(g.total_ns))
+            at_least(Some(g.p50_ns), open),
+            at_least(Some(g.p95_ns), open),
+            at_least(Some(g.max_ns), open),
+            at_least(Some(g.total_ns), open)
+        )?;
+    }
+    if rows.iter().any(|g| g.unreturned > 0) {
+        writeln!(
+            out,
+            "≥: lower bound: calls that never returned count the time they had run when the inputs end"
         )?;
     }
     Ok(())

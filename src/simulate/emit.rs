@@ -273,6 +273,14 @@ impl<W: Write + Seek> Sim<'_, W> {
 
     /// ClusWorkerCreate: the worker thread starts and runs `steps`.
     fn create_worker(&mut self, tid: u32, r: usize, steps: Vec<(i64, Step)>) -> io::Result<()> {
+        // Thread ids of live threads are never handed out again: not an RHS
+        // thread's (they live as long as RHS), nor an earlier worker's.
+        let rhs_threads = Self::rhs_thread(0)..Self::rhs_thread(self.resources.len());
+        while rhs_threads.contains(&self.next_worker)
+            && self.next_worker % 4 == rhs_threads.start % 4
+        {
+            self.next_worker += 4;
+        }
         let worker = self.next_worker;
         self.next_worker += 4;
         self.write_kernel(

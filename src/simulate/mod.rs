@@ -412,9 +412,14 @@ pub fn simulate_with<W: Write + Seek>(
     sim.run(stop.unwrap_or(end))?;
     let last = sim.now;
     let end_ns = sim.ns(last);
-    // Hangs are measured to the end of the trace, which only now is known.
-    for f in sim.findings.iter_mut().filter(|f| f.rule == Rule::Hang) {
-        f.duration_ns = Some(end_ns - f.begin.ns());
+    // Hangs, and calls that never returned, are measured to the end of the
+    // trace, which only now is known: at least that long.
+    for f in sim.findings.iter_mut() {
+        let open_call = f.rule == Rule::ApiMisuse && f.duration_ns.is_none();
+        if f.rule == Rule::Hang || open_call {
+            f.duration_ns = Some(end_ns - f.begin.ns());
+            f.never_returned = true;
+        }
     }
     sim.findings.sort();
     let truth = GroundTruth {

@@ -235,6 +235,9 @@ fn resource<W: Write + Seek>(
                 tid,
                 online_at,
             );
+            // Blocked from Online's begin until the monitor fires, and it
+            // never returns.
+            sim.planted_blocked_until(fire);
             let monitor = 2004;
             sim.plant(Rule::RhsRestart, r, None, None, monitor, fire + MS);
             sim.spawn(

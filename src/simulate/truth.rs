@@ -87,8 +87,19 @@ impl<W: Write + Seek> Sim<'_, W> {
             tid,
             begin: Timestamp(self.ns(begin)),
             duration_ns: None,
+            never_returned: false,
         });
         Some(self.findings.len() - 1)
+    }
+
+    /// The finding planted last blocked from its begin until `until`
+    /// (ticks), and never returned.
+    pub(crate) fn planted_blocked_until(&mut self, until: i64) {
+        let end = self.ns(until);
+        if let Some(f) = self.findings.last_mut() {
+            f.duration_ns = Some(end - f.begin.ns());
+            f.never_returned = true;
+        }
     }
 
     pub(crate) fn plant(
@@ -113,6 +124,7 @@ impl<W: Write + Seek> Sim<'_, W> {
             begin: Timestamp(self.ns(begin)),
             // Hangs get theirs when the trace end is known.
             duration_ns: None,
+            never_returned: false,
         });
     }
 }

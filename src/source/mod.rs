@@ -19,7 +19,7 @@ pub use etl::EtlSource;
 #[cfg(feature = "evtx")]
 pub use evtx::EvtxSource;
 pub use merge::{Merge, MergeCounts};
-pub use open::{open, Input, Timeline};
+pub use open::{open, Input, Opened, Timeline};
 pub use timeline::Pairer;
 
 /// A problem in an input. After a corrupt record a source goes on; after

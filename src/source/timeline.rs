@@ -11,8 +11,11 @@ use crate::model::{Record, RecordKind};
 
 #[derive(Default)]
 struct ThreadState {
+    /// Open entry points and calls, innermost last.
     entries: Vec<usize>,
     calls: Vec<usize>,
+    /// Every entry point this thread began, in order.
+    history: Vec<usize>,
 }
 
 /// Builds spans from records in time order.
@@ -22,6 +25,9 @@ pub struct Pairer {
     threads: HashMap<ThreadKey, ThreadState>,
     workers: HashMap<ThreadKey, usize>,
     open_waits: HashMap<u32, usize>,
+    /// When each thread's life began: its start, or its first event since
+    /// its id was last seen ending.
+    born: HashMap<ThreadKey, i64>,
 }
 
 impl Pairer {
@@ -39,6 +45,9 @@ impl Pairer {
     pub fn push(&mut self, r: Record) {
         self.saw(r.time_ns);
         let key = (r.pid.unwrap_or(0), r.tid.unwrap_or(0));
+        if r.tid.is_some() {
+            self.born.entry(key).or_insert(r.time_ns);
+        }
         match r.kind {
             RecordKind::EntryPointBegin => self.entry_begin(key, r),
             RecordKind::EntryPointEnd => self.entry_end(key, &r),
@@ -76,11 +85,43 @@ impl Pairer {
             entry_point: ep,
             begin_ns: r.time_ns,
             end_ns: None,
+            end_lost_ns: None,
             status: None,
-            parent: state.entries.last().copied(),
             evidence: r.evidence,
         });
         state.entries.push(id);
+        state.history.push(id);
+    }
+
+    /// Entry points a thread left open, though it went on to begin another
+    /// one that returned and is not stuck in a call of theirs: their end
+    /// was lost (RHS moved the thread on), not a hang. Each ended before the
+    /// next entry point the thread began; calls open inside it too.
+    fn close_lost(spans: &mut Spans, state: &ThreadState) {
+        for &id in &state.entries {
+            let later: Vec<usize> = state.history.iter().copied().filter(|&j| j > id).collect();
+            let (Some(&next), Some(&last)) = (later.first(), later.last()) else {
+                continue;
+            };
+            let Some(moved_on) = spans.entries[last].end_ns else {
+                continue;
+            };
+            let stuck = state
+                .calls
+                .iter()
+                .any(|&c| spans.calls[c].entry == Some(id) && spans.calls[c].begin_ns >= moved_on);
+            if stuck {
+                continue;
+            }
+            let bound = spans.entries[next].begin_ns;
+            spans.entries[id].end_lost_ns = Some(bound);
+            spans.lost_ends += 1;
+            for &c in &state.calls {
+                if spans.calls[c].entry == Some(id) {
+                    spans.calls[c].end_lost_ns = Some(bound);
+                }
+            }
+        }
     }
 
     fn entry_end(&mut self, key: ThreadKey, r: &Record) {
@@ -117,6 +158,7 @@ impl Pairer {
             target: r.target,
             begin_ns: r.time_ns,
             end_ns: None,
+            end_lost_ns: None,
             status: None,
             entry: state.entries.last().copied(),
             evidence: r.evidence,
@@ -145,6 +187,11 @@ impl Pairer {
     fn worker_create(&mut self, key: ThreadKey, r: Record) {
         let Some(tid) = r.thread else { return };
         let wkey = (key.0, tid);
+        // The worker's first events may come before this announcement.
+        let started_ns = self
+            .born
+            .get(&wkey)
+            .map_or(r.time_ns, |&b| b.min(r.time_ns));
         self.workers.insert(wkey, self.spans.workers.len());
         self.spans.workers.push(Worker {
             pid: key.0,
@@ -152,6 +199,7 @@ impl Pairer {
             creator: key.1,
             resource: r.resource,
             created_ns: r.time_ns,
+            started_ns,
             exited_ns: None,
         });
     }
@@ -161,9 +209,14 @@ impl Pairer {
     fn thread_change(&mut self, r: &Record) {
         if let Some(tid) = r.thread {
             let tkey = (r.process.or(r.pid).unwrap_or(0), tid);
-            self.threads.remove(&tkey);
+            if let Some(state) = self.threads.remove(&tkey) {
+                Self::close_lost(&mut self.spans, &state);
+            }
             if r.kind == RecordKind::ThreadStart {
                 self.workers.remove(&tkey);
+                self.born.insert(tkey, r.time_ns);
+            } else {
+                self.born.remove(&tkey);
             }
         }
     }
@@ -198,7 +251,10 @@ impl Pairer {
         }
     }
 
-    pub fn finish(self) -> Spans {
+    pub fn finish(mut self) -> Spans {
+        for state in self.threads.values() {
+            Self::close_lost(&mut self.spans, state);
+        }
         self.spans
     }
 }
