@@ -107,7 +107,10 @@ impl Frames {
             .group_by(keys.iter().map(|k| col(*k)).collect::<Vec<_>>())
             .agg([
                 len().alias("count"),
-                col("returned").not().sum().alias("unreturned"),
+                (col("returned").not().and(d.clone().is_not_null()))
+                    .sum()
+                    .alias("unreturned"),
+                d.clone().null_count().alias("unknown"),
                 d.clone()
                     .quantile(lit(0.5), QuantileMethod::Nearest)
                     .alias("p50_ns"),
@@ -296,7 +299,7 @@ pub fn aggregates(spans: &DataFrame, keys: &[&str]) -> PolarsResult<Vec<Aggregat
         let c = df.column(name)?.cast(&DataType::Int64)?;
         Ok(c.i64()?.iter().map(|v| v.unwrap_or(0)).collect())
     };
-    let (count, unreturned) = (int("count")?, int("unreturned")?);
+    let (count, unreturned, unknown) = (int("count")?, int("unreturned")?, int("unknown")?);
     let (p50, p95, max, total) = (
         int("p50_ns")?,
         int("p95_ns")?,
@@ -316,6 +319,7 @@ pub fn aggregates(spans: &DataFrame, keys: &[&str]) -> PolarsResult<Vec<Aggregat
             key: key.join(" "),
             count: count[i] as usize,
             unreturned: unreturned[i] as usize,
+            unknown: unknown[i] as usize,
             total_ns: total[i],
             p50_ns: p50[i],
             p95_ns: p95[i],

@@ -165,6 +165,8 @@ impl<'t> Live<'t> {
                             begin: Timestamp(e.begin_ns),
                             duration_ns: None,
                             never_returned: false,
+                            status: None,
+                            group: None,
                         },
                         note: format!(
                             "still running after {} ms (budget {} ms){}",
@@ -209,6 +211,8 @@ impl<'t> Live<'t> {
                         begin: Timestamp(*since),
                         duration_ns: None,
                         never_returned: false,
+                        status: None,
+                        group: None,
                     },
                     note: format!(
                         "{state} for {} s with no status update",
@@ -335,6 +339,8 @@ impl<'t> Live<'t> {
                 begin: Timestamp(r.time_ns),
                 duration_ns: None,
                 never_returned: false,
+                status: None,
+                group: None,
             },
             note: "call began".into(),
         };
@@ -377,6 +383,8 @@ impl<'t> Live<'t> {
             begin: Timestamp(r.time_ns),
             duration_ns: None,
             never_returned: false,
+            status: None,
+            group: None,
         };
         if r.kind == RecordKind::DeadlockTimeout {
             finding.rule = Rule::DeadlockTimeout;

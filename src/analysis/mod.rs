@@ -9,7 +9,9 @@ pub mod blocking;
 pub mod diff;
 #[cfg(feature = "polars")]
 pub mod frames;
+pub mod incidents;
 pub mod live;
+pub mod resources;
 pub mod rules;
 
 use std::collections::HashMap;
@@ -20,11 +22,13 @@ use crate::model::{
 };
 use crate::providers::usage::UsageTable;
 use crate::providers::ProviderSet;
-use crate::read::clusterlog::LogCounts;
+use crate::read::clusterlog::{LogCounts, LogHeader};
 use crate::read::etl::Trace;
 use crate::source::{EtlSource, EventSource, Merge, Observed, Pairer, SourceError};
 
 pub use blocking::{Blocking, WaitIndex};
+pub use incidents::Incident;
+pub use resources::{ResourceFacts, Resources, Threshold};
 pub use rules::misuse_verdict;
 
 /// Thresholds of the rules.
@@ -94,6 +98,13 @@ pub struct Reported {
     pub blocking: Option<Blocking>,
     /// Where the events that show it are.
     pub evidence: Vec<Evidence>,
+    /// For a deadlock: the whole story of RHS's recovery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident: Option<Box<Incident>>,
+    /// What led to it, where the inputs show that (a resource's failure
+    /// after its health check failed, say), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cause: Vec<String>,
 }
 
 /// Count and duration figures of a group of spans.
@@ -101,8 +112,13 @@ pub struct Reported {
 pub struct Aggregate {
     pub key: String,
     pub count: usize,
-    /// Of these, how many never returned (not in the durations).
+    /// Of these, how many never returned (in the figures with the time
+    /// they had run by the end of the inputs: lower bounds).
     pub unreturned: usize,
+    /// Of these, how many have no duration to speak of (end lost or not
+    /// logged): not in the figures.
+    #[serde(default)]
+    pub unknown: usize,
     pub total_ns: i64,
     pub p50_ns: i64,
     pub p95_ns: i64,
@@ -183,6 +199,13 @@ pub struct Analysis {
     pub first: Option<Timestamp>,
     pub last: Option<Timestamp>,
     pub resources: Vec<String>,
+    /// What the inputs say of each resource (type, role, DLL, thresholds).
+    pub resource_facts: Resources,
+    /// RHS's recoveries, one story each.
+    pub incidents: Vec<Incident>,
+    /// What rhscope did with the inputs that a reader should know (times
+    /// converted from local time, thresholds from a log's header).
+    pub notes: Vec<String>,
     pub findings: Vec<Reported>,
     pub by_entry_point: Vec<Aggregate>,
     pub by_api: Vec<Aggregate>,
@@ -193,6 +216,9 @@ pub struct Analysis {
     /// Entry points whose end was lost (their thread went on to another):
     /// neither hangs nor slow, their duration unknown.
     pub lost_ends: usize,
+    /// Calls whose end the logs do not write (IsAlive, LooksAlive seen in
+    /// RHS's verbose log) and that were open at the end.
+    pub ends_not_logged: usize,
     pub context_switches: usize,
     /// Records dropped because another input of the merge had them too.
     pub duplicates: u64,
@@ -292,7 +318,10 @@ pub fn analyze_sources(
     {
         return Err(AnalysisError::NoResourceEvents(name));
     }
-    let mut a = analyze_spans(spans, table, cfg, &name);
+    let headers = merge.headers();
+    let logs: Vec<LogHeader> = headers.iter().map(|(_, h)| h.clone()).collect();
+    let mut a = analyze_known(spans, &logs, table, cfg, &name);
+    a.notes.extend(header_notes(&headers));
     a.inputs = inputs;
     a.records = records;
     a.unmapped_errors = unmapped;
@@ -310,7 +339,51 @@ pub fn analyze_sources(
 
 /// The rules, over paired spans.
 pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str) -> Analysis {
+    analyze_known(spans, &[], table, cfg, trace)
+}
+
+/// What a reader of the findings should know of the headers: times
+/// converted from local time, thresholds taken from them.
+fn header_notes(headers: &[(String, LogHeader)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (input, h) in headers {
+        match (h.local_time, h.utc_offset_minutes) {
+            (true, Some(m)) => out.push(format!(
+                "{input}: written in local time; times converted to UTC (UTC = local {} {} min)",
+                if m < 0 { "-" } else { "+" },
+                m.abs()
+            )),
+            (true, None) => out.push(format!(
+                "{input}: written in local time with no offset in its header; times left as written"
+            )),
+            _ => {}
+        }
+        if !h.resources.is_empty() {
+            out.push(format!(
+                "{input}: {} resources and their thresholds from the log's header",
+                h.resources.len()
+            ));
+        }
+    }
+    out
+}
+
+/// The rules, over paired spans, with what cluster.log headers say of the
+/// resources.
+pub fn analyze_known(
+    spans: Spans,
+    headers: &[LogHeader],
+    table: &UsageTable,
+    cfg: &Config,
+    trace: &str,
+) -> Analysis {
     let end = spans.last_ns.unwrap_or(0);
+    let resource_facts = resources::facts(headers, &spans, cfg);
+    let default_deadlock = Threshold {
+        ns: cfg.deadlock_timeout_ns,
+        from: "default",
+    };
+    let incidents = incidents::incidents(&spans, &resource_facts, default_deadlock);
     let waits = WaitIndex::new(&spans.waits, spans.context_switches > 0);
     let calls: Vec<CallFacts> = spans
         .calls
@@ -322,7 +395,7 @@ pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str
         .iter()
         .map(|e| EntryFacts {
             budget_ns: cfg.budget(e.resource_type.as_deref(), e.entry_point),
-            duration: Duration::of(e.begin_ns, e.end_ns, e.end_lost_ns.is_some(), end),
+            duration: Duration::of(e.begin_ns, e.end_ns, e.end_unknown(), end),
             blocking: waits.blocking(e.tid, e.begin_ns, e.end_ns.or(e.end_lost_ns).unwrap_or(end)),
         })
         .collect();
@@ -333,6 +406,8 @@ pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str
         table,
         cfg,
         waits: &waits,
+        resources: &resource_facts,
+        incidents: &incidents,
         trace,
     };
     let mut findings = found.misuse();
@@ -340,10 +415,12 @@ pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str
     findings.extend(found.deadlocks());
     findings.extend(found.restarts());
     findings.extend(found.pending_timeouts());
+    findings.extend(found.health_checks());
+    findings.extend(found.call_failures());
+    findings.extend(found.resource_failures());
+    findings.extend(found.role_failures());
     findings.sort_by(|a, b| a.finding.cmp(&b.finding));
-    let mut resources: Vec<String> = spans.entries.iter().map(|e| e.resource.clone()).collect();
-    resources.sort();
-    resources.dedup();
+    let resources: Vec<String> = resource_facts.keys().cloned().collect();
     Analysis {
         trace: trace.to_string(),
         node: None,
@@ -351,6 +428,9 @@ pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str
         first: spans.first_ns.map(Timestamp),
         last: spans.last_ns.map(Timestamp),
         resources,
+        resource_facts,
+        incidents,
+        notes: Vec::new(),
         findings,
         // Filled by `fill_aggregates` (polars) where that is built in.
         by_entry_point: Vec::new(),
@@ -359,6 +439,7 @@ pub fn analyze_spans(spans: Spans, table: &UsageTable, cfg: &Config, trace: &str
         unmapped_errors: 0,
         unmatched_ends: spans.unmatched_ends,
         lost_ends: spans.lost_ends,
+        ends_not_logged: spans.ends_not_logged,
         context_switches: spans.context_switches,
         duplicates: 0,
         unparsed_lines: 0,

@@ -3,10 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use super::incidents::{deadlocked_span, Incident};
+use super::resources::Resources;
 use super::{Blocking, CallFacts, Config, Duration, EntryFacts, Reported, WaitIndex};
+use crate::model::time::SECOND_NS;
 use crate::model::{
-    ApiSpan, EntryPoint, EntrySpan, Evidence, Finding, Record, Rule, Severity, Spans, ThreadKind,
-    Timestamp, UsageCode,
+    ApiSpan, EntryPoint, Evidence, Finding, Record, Rule, Severity, Spans, ThreadKind, Timestamp,
+    UsageCode,
 };
 use crate::providers::usage::UsageTable;
 
@@ -84,6 +87,9 @@ pub(super) struct Context<'a> {
     pub table: &'a UsageTable,
     pub cfg: &'a Config,
     pub waits: &'a WaitIndex<'a>,
+    pub resources: &'a Resources,
+    /// One per deadlock report, in the same order.
+    pub incidents: &'a [Incident],
     pub trace: &'a str,
 }
 
@@ -100,6 +106,8 @@ impl Context<'_> {
             finding,
             blocking,
             evidence,
+            incident: None,
+            cause: Vec::new(),
         }
     }
 
@@ -146,6 +154,8 @@ impl Context<'_> {
                     begin: Timestamp(call.begin_ns),
                     duration_ns: facts.duration.ns,
                     never_returned: facts.duration.never_returned(),
+                    status: None,
+                    group: None,
                 },
                 Some(facts.blocking.clone()),
                 evidence,
@@ -161,8 +171,16 @@ impl Context<'_> {
         let mut out = Vec::new();
         for e in &self.spans.entries {
             let facts = &self.entries[e.id];
+            // Seen only in the cluster's logs, a call is a hang once it has
+            // gone unanswered past its DeadlockTimeout; the DLL's own events
+            // say more, sooner.
+            let hang_after = if e.seen_by.dll {
+                self.cfg.hang_after_ns
+            } else {
+                self.deadlock_timeout(&e.resource)
+            };
             let (rule, severity) = match facts.duration {
-                d if d.never_returned() && end - e.begin_ns > self.cfg.hang_after_ns => {
+                d if d.never_returned() && end - e.begin_ns > hang_after => {
                     (Rule::Hang, Severity::Error)
                 }
                 Duration {
@@ -185,6 +203,8 @@ impl Context<'_> {
                     begin: Timestamp(e.begin_ns),
                     duration_ns: facts.duration.ns,
                     never_returned: !facts.duration.returned,
+                    status: None,
+                    group: None,
                 },
                 Some(facts.blocking.clone()),
                 vec![e.evidence],
@@ -193,19 +213,20 @@ impl Context<'_> {
         out
     }
 
+    /// A resource's DeadlockTimeout, its own where the inputs say.
+    fn deadlock_timeout(&self, resource: &str) -> i64 {
+        self.resources
+            .get(resource)
+            .map_or(self.cfg.deadlock_timeout_ns, |f| f.deadlock_timeout.ns)
+    }
+
     /// `deadlock-timeout`: the deadlock monitor's reports, tied to the
-    /// entry point and call that were blocking.
+    /// entry point and call that were blocking, each with its incident.
     pub fn deadlocks(&self) -> Vec<Reported> {
         let spans = self.spans;
         let mut out = Vec::new();
-        for d in &spans.deadlocks {
-            let open_at =
-                |s: &EntrySpan| s.begin_ns <= d.time_ns && s.end_ns.is_none_or(|x| x > d.time_ns);
-            let span = spans.entries.iter().rev().find(|s| {
-                open_at(s)
-                    && d.resource.as_ref().is_none_or(|r| *r == s.resource)
-                    && d.entry_point.is_none_or(|ep| ep.same_call(s.entry_point))
-            });
+        for (d, incident) in spans.deadlocks.iter().zip(self.incidents) {
+            let span = deadlocked_span(spans, d);
             let call = span.and_then(|s| {
                 spans.calls.iter().rev().find(|c| {
                     c.entry == Some(s.id)
@@ -217,31 +238,33 @@ impl Context<'_> {
             let mut evidence = vec![d.evidence];
             evidence.extend(span.map(|s| s.evidence));
             evidence.extend(call.map(|c| c.evidence));
-            out.push(
-                self.report(
-                    Finding {
-                        rule: Rule::DeadlockTimeout,
-                        severity: Severity::Error,
-                        resource: d
-                            .resource
-                            .clone()
-                            .or_else(|| span.map(|s| s.resource.clone())),
-                        // The span's own name (OnlineV2), RHS's only without one.
-                        entry_point: span.map(|s| s.entry_point).or(d.entry_point),
-                        api: facts.map(|f| f.api.clone()),
-                        usage: facts.and_then(|f| f.usage),
-                        thread_kind: None,
-                        pid: span.map_or(d.pid.unwrap_or(0), |s| s.pid),
-                        tid: span.map_or(d.tid.unwrap_or(0), |s| s.tid),
-                        begin: Timestamp(span.map_or(d.time_ns, |s| s.begin_ns)),
-                        // Blocked from its begin until the monitor fired.
-                        duration_ns: span.map(|s| d.time_ns - s.begin_ns),
-                        never_returned: span.is_some_and(|s| s.end_ns.is_none()),
-                    },
-                    span.map(|s| self.waits.blocking(s.tid, s.begin_ns, d.time_ns)),
-                    evidence,
-                ),
+            let mut r = self.report(
+                Finding {
+                    rule: Rule::DeadlockTimeout,
+                    severity: Severity::Error,
+                    resource: incident.resource.clone(),
+                    // The span's own name (OnlineV2), RHS's only without one.
+                    entry_point: incident.entry_point,
+                    api: facts.map(|f| f.api.clone()),
+                    usage: facts.and_then(|f| f.usage),
+                    thread_kind: None,
+                    pid: span.map_or(d.pid.unwrap_or(0), |s| s.pid),
+                    tid: span.map_or(d.tid.unwrap_or(0), |s| s.tid),
+                    begin: Timestamp(span.map_or(d.time_ns, |s| s.begin_ns)),
+                    // Blocked from its begin until the monitor fired.
+                    duration_ns: incident.blocked_ns,
+                    never_returned: span.is_some_and(|s| s.end_ns.is_none()),
+                    status: None,
+                    group: self
+                        .resources
+                        .get(incident.resource.as_deref().unwrap_or(""))
+                        .and_then(|f| f.group.clone()),
+                },
+                span.map(|s| self.waits.blocking(s.tid, s.begin_ns, d.time_ns)),
+                evidence,
             );
+            r.incident = Some(Box::new(incident.clone()));
+            out.push(r);
         }
         out
     }
@@ -262,18 +285,183 @@ impl Context<'_> {
                 begin: Timestamp(r.time_ns),
                 duration_ns: None,
                 never_returned: false,
+                status: None,
+                group: None,
             },
             None,
             vec![r.evidence],
         )
     }
 
-    /// `rhs-restart`: RHS terminating its process to recover.
+    /// `rhs-restart`: RHS terminating its process to recover, as RHS says
+    /// it, or as event 1146 does where no RHS line within a minute before
+    /// says it.
     pub fn restarts(&self) -> Vec<Reported> {
+        let said = |t: i64| {
+            self.spans
+                .restarts
+                .iter()
+                .any(|r| r.time_ns <= t && t - r.time_ns <= 60 * SECOND_NS)
+        };
         self.spans
             .restarts
             .iter()
+            .chain(self.events(1146).filter(|e| !said(e.time_ns)))
             .map(|r| self.at_message(Rule::RhsRestart, r, None))
+            .collect()
+    }
+
+    /// The cluster's events of one id.
+    fn events(&self, id: u32) -> impl Iterator<Item = &Record> {
+        self.spans.events.iter().filter(move |r| {
+            r.kind == crate::model::RecordKind::ClusterEvent && r.event == Some(id)
+        })
+    }
+
+    /// `health-check-failed`: IsAlive or LooksAlive said the resource is
+    /// not healthy.
+    pub fn health_checks(&self) -> Vec<Reported> {
+        self.spans
+            .health_failures
+            .iter()
+            .map(|r| self.at_message(Rule::HealthCheckFailed, r, r.entry_point))
+            .collect()
+    }
+
+    /// `call-failed`: an entry point call that failed, as RHS and RCM log
+    /// it (their two lines of one failure are one finding, RCM's naming
+    /// the control code and the status).
+    pub fn call_failures(&self) -> Vec<Reported> {
+        let mut out: Vec<Reported> = Vec::new();
+        // When each finding's failure was logged.
+        let mut failed_at: Vec<i64> = Vec::new();
+        for r in self
+            .spans
+            .events
+            .iter()
+            .filter(|r| r.kind == crate::model::RecordKind::CallReturned)
+        {
+            let ep = r.entry_point;
+            let same = out.iter_mut().zip(&failed_at).rev().find_map(|(f, &t)| {
+                (f.finding.resource == r.resource
+                    && f.finding
+                        .entry_point
+                        .zip(ep)
+                        .is_some_and(|(a, b)| a.same_call(b))
+                    && (r.time_ns - t).abs() <= 2 * SECOND_NS)
+                    .then_some(f)
+            });
+            if let Some(f) = same {
+                f.finding.status = f.finding.status.or(r.status);
+                f.finding.api = f.finding.api.take().or_else(|| self.control_code(r));
+                f.evidence.push(r.evidence);
+                continue;
+            }
+            let mut f = self.at_message(Rule::CallFailed, r, ep);
+            f.finding.status = r.status;
+            f.finding.api = self.control_code(r);
+            // The span it ended, for when the call began.
+            if let Some(s) =
+                self.spans.entries.iter().rev().find(|s| {
+                    s.end_ns == Some(r.time_ns) && Some(&s.resource) == r.resource.as_ref()
+                })
+            {
+                f.finding.begin = Timestamp(s.begin_ns);
+                f.finding.duration_ns = Some(r.time_ns - s.begin_ns);
+                (f.finding.pid, f.finding.tid) = (s.pid, s.tid);
+                f.evidence.push(s.evidence);
+            }
+            out.push(f);
+            failed_at.push(r.time_ns);
+        }
+        out
+    }
+
+    /// A control code as the usage table names it (RCM logs
+    /// `STORAGE_GET_DIRTY` for CLUSCTL_RESOURCE_STORAGE_GET_DIRTY).
+    fn control_code(&self, r: &Record) -> Option<String> {
+        let code = r.api.as_deref()?;
+        let row = self
+            .table
+            .resolve(code)
+            .or_else(|| self.table.resolve(&format!("CLUSCTL_RESOURCE_{code}")))
+            .or_else(|| self.table.resolve(&format!("CLUSCTL_RESOURCE_TYPE_{code}")));
+        Some(row.map_or_else(|| code.to_string(), |row| row.name.clone()))
+    }
+
+    /// `resource-failed`: event 1069, with what led to it.
+    pub fn resource_failures(&self) -> Vec<Reported> {
+        self.events(1069)
+            .map(|r| {
+                let mut f = self.at_message(Rule::ResourceFailed, r, None);
+                f.finding.status = r.status;
+                f.finding.group.clone_from(&r.group);
+                f.cause = self.cause(r.resource.as_deref(), r.time_ns);
+                f
+            })
+            .collect()
+    }
+
+    /// What the timeline shows happened to a resource in the ten minutes
+    /// before `time_ns`: its failed calls and checks, deadlocks, restarts.
+    fn cause(&self, resource: Option<&str>, time_ns: i64) -> Vec<String> {
+        let Some(resource) = resource else {
+            return Vec::new();
+        };
+        let window = |t: i64| t <= time_ns && time_ns - t <= 600 * SECOND_NS;
+        let mut out: Vec<(i64, String)> = Vec::new();
+        for d in &self.spans.deadlocks {
+            if d.resource.as_deref() == Some(resource) && window(d.time_ns) {
+                out.push((
+                    d.time_ns,
+                    format!(
+                        "{}: RHS's deadlock monitor: {}",
+                        Timestamp(d.time_ns),
+                        d.message.as_deref().unwrap_or("the call timed out")
+                    ),
+                ));
+            }
+        }
+        for h in &self.spans.health_failures {
+            if h.resource.as_deref() == Some(resource) && window(h.time_ns) {
+                let ep = h
+                    .entry_point
+                    .map_or("a health check".into(), |e| e.to_string());
+                out.push((h.time_ns, format!("{}: {ep} failed", Timestamp(h.time_ns))));
+            }
+        }
+        for e in &self.spans.events {
+            let ours = e.resource.as_deref() == Some(resource) && window(e.time_ns);
+            if ours && e.kind == crate::model::RecordKind::CallReturned {
+                let ep = e.entry_point.map_or("a call".into(), |e| e.to_string());
+                let status = e
+                    .status
+                    .map_or(String::new(), |s| format!(" with status {s}"));
+                out.push((
+                    e.time_ns,
+                    format!("{}: {ep} failed{status}", Timestamp(e.time_ns)),
+                ));
+            }
+        }
+        out.sort();
+        out.dedup_by(|a, b| a.1 == b.1);
+        out.into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// `role-failed`: events 1205 and 1254.
+    pub fn role_failures(&self) -> Vec<Reported> {
+        self.events(1205)
+            .chain(self.events(1254))
+            .map(|r| {
+                let mut f = self.at_message(Rule::RoleFailed, r, None);
+                f.finding.group.clone_from(&r.group);
+                f.finding.severity = if r.event == Some(1254) {
+                    Severity::Error
+                } else {
+                    Severity::Warning
+                };
+                f
+            })
             .collect()
     }
 
@@ -293,7 +481,11 @@ impl Context<'_> {
                     continue;
                 };
                 let next = list.get(i + 1).map_or(self.end(), |n| n.time_ns);
-                if next - s.time_ns > self.cfg.pending_timeout_ns {
+                let pending_timeout = self
+                    .resources
+                    .get(s.resource.as_deref().unwrap_or(""))
+                    .map_or(self.cfg.pending_timeout_ns, |f| f.pending_timeout.ns);
+                if next - s.time_ns > pending_timeout {
                     let state_ep = if state.starts_with("Offline") {
                         EntryPoint::Offline
                     } else {

@@ -37,10 +37,38 @@ pub enum RecordKind {
     ContextSwitch,
     /// `thread` was readied by this record's thread.
     ReadyThread,
+    /// RCM sent an entry-point call for `resource` to RHS (clussvc's
+    /// side of a call; the thread that runs it is not this one).
+    CallIssued,
+    /// RHS queued an entry-point call (which resource it does not say:
+    /// calls queue in the order RCM issued them).
+    CallQueued,
+    /// RHS called into the DLL on this thread.
+    CallEntered,
+    /// The call ended, as RHS or RCM logged it: `status` (a Win32 code),
+    /// `state` ("failed" where the line says so).
+    CallReturned,
+    /// A line the DLL logged for `resource` through RHS, on this thread:
+    /// the thread runs that resource's call.
+    ResourceLine,
+    /// IsAlive or LooksAlive said the resource is not healthy.
+    HealthCheckFailed,
+    /// A FailoverClustering event (`event` its id) as the System or
+    /// Operational channel logs it.
+    ClusterEvent,
+    /// RCM restarted `resource` with its RHS process (or reattached it to
+    /// the new one, `state` its state then).
+    MonitorRestart,
+    /// RCM moved `resource` to a separate RHS process of its own.
+    SeparateMonitor,
+    /// RHS submitted a Windows Error Report.
+    WerReport,
+    /// A clustered role (`group`) moved from `node` to `target`.
+    GroupMoved,
 }
 
 /// Model fields a provider definition may fill from an event field.
-pub const FIELDS: [&str; 13] = [
+pub const FIELDS: [&str; 16] = [
     "resource",
     "resource-type",
     "entry-point",
@@ -54,6 +82,9 @@ pub const FIELDS: [&str; 13] = [
     "message",
     "process",
     "image",
+    "event",
+    "group",
+    "node",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -80,7 +111,15 @@ pub struct Record {
     pub state: Option<String>,
     pub message: Option<String>,
     pub process: Option<u32>,
+    /// An image (file) name: a resource's DLL, a process's executable.
     pub image: Option<String>,
+    /// The id of the event it came from, where that says what it is
+    /// (FailoverClustering's 1230, 1069, ...).
+    pub event: Option<u32>,
+    /// A clustered role (group).
+    pub group: Option<String>,
+    /// A cluster node.
+    pub node: Option<String>,
     /// Where the event that said it is.
     pub evidence: Evidence,
 }
@@ -106,6 +145,9 @@ impl Record {
             message: None,
             process: None,
             image: None,
+            event: None,
+            group: None,
+            node: None,
             evidence,
         }
     }
@@ -134,6 +176,9 @@ impl Record {
             "message" => self.message = Some(value.to_string()),
             "process" => self.process = Some(number()? as u32),
             "image" => self.image = Some(value.to_string()),
+            "event" => self.event = Some(number()? as u32),
+            "group" => self.group = Some(value.to_string()),
+            "node" => self.node = Some(value.to_string()),
             other => return Err(format!("unknown model field {other:?}")),
         }
         Ok(())

@@ -6,6 +6,14 @@ use super::{EntryPoint, Evidence, Record};
 
 pub type ThreadKey = (u32, u32);
 
+/// Who showed a call: the DLL's own events, RHS's log lines, RCM's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SeenBy {
+    pub dll: bool,
+    pub rhs: bool,
+    pub rcm: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct EntrySpan {
     pub id: usize,
@@ -21,7 +29,31 @@ pub struct EntrySpan {
     /// point at this time, so it ended before then.
     pub end_lost_ns: Option<i64>,
     pub status: Option<u64>,
+    /// It failed, as RHS or RCM logged it.
+    pub failed: bool,
+    /// When RCM issued the call, where its log says (the begin is when the
+    /// DLL was entered, where that is known).
+    pub issued_ns: Option<i64>,
+    pub seen_by: SeenBy,
+    /// Whether its end is logged when it comes (the DLL's own events,
+    /// RCM's reply): if so, an end that never came is a call that never
+    /// returned; if not (IsAlive, LooksAlive in RHS's verbose log), the
+    /// end simply is not logged. `pid`/`tid` are 0 where no line of the
+    /// RHS side names them.
+    pub end_expected: bool,
     pub evidence: Evidence,
+}
+
+impl EntrySpan {
+    /// Whether how it ended is unknown: lost, or never logged.
+    pub fn end_unknown(&self) -> bool {
+        self.end_lost_ns.is_some() || (self.end_ns.is_none() && !self.end_expected)
+    }
+
+    /// The thread that ran it is known.
+    pub fn thread_known(&self) -> bool {
+        self.tid != 0
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -96,6 +128,15 @@ pub struct Spans {
     /// Entry points (and the calls inside them) whose end was lost: their
     /// thread began another entry point while they were open.
     pub lost_ends: usize,
+    /// Calls seen begin in logs that do not log their end (IsAlive,
+    /// LooksAlive): open at the end, their end was not logged.
+    pub ends_not_logged: usize,
+    /// IsAlive / LooksAlive failures.
+    pub health_failures: Vec<Record>,
+    /// What the cluster did and said (FailoverClustering events, monitor
+    /// restarts, separate monitors, WER reports, role moves, failed calls'
+    /// lines), in time order.
+    pub events: Vec<Record>,
     /// Context switches seen (0: blocking is wall-clock only).
     pub context_switches: usize,
     pub first_ns: Option<i64>,

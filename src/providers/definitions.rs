@@ -107,6 +107,10 @@ struct EventDef {
 struct PatternDef {
     regex: String,
     record: RecordKind,
+    /// Only for lines of this component (the `[TAG]` of a cluster.log
+    /// line; "" for lines without one); any when absent.
+    #[serde(default)]
+    component: Option<String>,
     /// model field -> constant value, for fields the pattern does not capture.
     #[serde(default)]
     fields: BTreeMap<String, String>,
@@ -129,6 +133,7 @@ struct ProviderFile {
 pub struct Pattern {
     regex: Regex,
     record: RecordKind,
+    component: Option<String>,
     fields: BTreeMap<String, String>,
 }
 
@@ -277,17 +282,21 @@ impl ProviderSet {
 
     /// Applies message patterns of every definition to a text line (as
     /// cluster.log lines need); None when no pattern matches.
-    pub fn match_message(&self, message: &str, base: Record) -> Option<Result<Record, String>> {
+    pub fn match_message(
+        &self,
+        message: &str,
+        component: &str,
+        base: Record,
+    ) -> Option<Result<Record, String>> {
         match &self.messages {
-            Some((set, which)) => {
-                let first = set.matches(message).iter().next()?;
-                let (d, k) = which[first];
-                self.defs[d].patterns[k].apply(message, base)
-            }
+            Some((set, which)) => set.matches(message).iter().find_map(|m| {
+                let (d, k) = which[m];
+                self.defs[d].patterns[k].apply(message, component, base.clone())
+            }),
             None => self
                 .defs
                 .iter()
-                .find_map(|d| d.apply_patterns(message, base.clone())),
+                .find_map(|d| d.apply_patterns(message, component, base.clone())),
         }
     }
 }
@@ -383,6 +392,7 @@ impl ProviderDef {
             patterns.push(Pattern {
                 regex,
                 record: p.record,
+                component: p.component.clone(),
                 fields: p.fields.clone(),
             });
         }
@@ -478,7 +488,24 @@ impl ProviderDef {
         record.pid = ev.process_id;
         record.tid = ev.thread_id;
         record.cpu = ev.cpu;
+        let strings = def
+            .fields
+            .values()
+            .any(|f| positional(f).is_some())
+            .then(|| insertion_strings(ev.payload));
+        if def.id.is_some() {
+            record.event = Some(u32::from(id));
+        }
         for (model_field, event_field) in &def.fields {
+            if let Some(n) = positional(event_field) {
+                // Insertion strings vary by the event's variant: one that
+                // is not there is no field, not an error.
+                let value = strings.as_ref().and_then(|s| s.get(n - 1));
+                if let Some(Err(e)) = value.map(|v| record.set(model_field, v)) {
+                    return Some(Err(e));
+                }
+                continue;
+            }
             let Some(v) = fields.get(event_field) else {
                 return Some(Err(format!(
                     "event has no field {event_field:?} for {model_field}"
@@ -494,23 +521,64 @@ impl ProviderDef {
             }
         }
         if let Some(message) = record.message.clone() {
-            if let Some(mapped) = self.apply_patterns(&message, record.clone()) {
+            // A diagnostic event's text may carry its line's `[TAG] `.
+            let (component, text) = split_tag(&message);
+            if let Some(mapped) = self.apply_patterns(text, component, record.clone()) {
                 return Some(mapped);
             }
         }
         Some(Ok(record))
     }
 
-    fn apply_patterns(&self, message: &str, base: Record) -> Option<Result<Record, String>> {
+    /// The record an event of `id` stands for, from its insertion strings
+    /// (`%1` the first), where an `[[event]]` names that id: events read
+    /// from an event log, whose fields are their strings.
+    pub fn map_strings(
+        &self,
+        id: u16,
+        strings: &[String],
+        base: Record,
+    ) -> Option<Result<Record, String>> {
+        let def = self.events.iter().find(|e| e.id == Some(id))?;
+        let mut r = base;
+        r.kind = def.record;
+        r.event = Some(u32::from(id));
+        for (model_field, event_field) in &def.fields {
+            let value = positional(event_field).and_then(|n| strings.get(n - 1));
+            if let Some(Err(e)) = value.map(|v| r.set(model_field, v)) {
+                return Some(Err(e));
+            }
+        }
+        Some(Ok(r))
+    }
+
+    fn apply_patterns(
+        &self,
+        message: &str,
+        component: &str,
+        base: Record,
+    ) -> Option<Result<Record, String>> {
         self.patterns
             .iter()
-            .find_map(|p| p.apply(message, base.clone()))
+            .find_map(|p| p.apply(message, component, base.clone()))
     }
 }
 
 impl Pattern {
     /// The record a message stands for, if this pattern matches it.
-    fn apply(&self, message: &str, base: Record) -> Option<Result<Record, String>> {
+    fn apply(
+        &self,
+        message: &str,
+        component: &str,
+        base: Record,
+    ) -> Option<Result<Record, String>> {
+        if self
+            .component
+            .as_deref()
+            .is_some_and(|c| !c.eq_ignore_ascii_case(component))
+        {
+            return None;
+        }
         let caps = self.regex.captures(message)?;
         let mut r = base;
         r.kind = self.record;
@@ -528,4 +596,31 @@ impl Pattern {
         };
         Some(set().map(|()| r))
     }
+}
+
+/// `[TAG] text` as (TAG, text); ("", text) without a tag.
+pub fn split_tag(message: &str) -> (&str, &str) {
+    match message.strip_prefix('[').and_then(|t| t.split_once("] ")) {
+        Some((tag, text)) if !tag.contains('[') => (tag, text),
+        _ => ("", message),
+    }
+}
+
+/// `%N` (N from 1): the N-th insertion string.
+fn positional(field: &str) -> Option<usize> {
+    field.strip_prefix('%')?.parse().ok().filter(|&n| n > 0)
+}
+
+/// A payload of UTF-16 strings, each NUL-terminated, as events whose
+/// template is strings alone carry them.
+fn insertion_strings(payload: &[u8]) -> Vec<String> {
+    let mut c = Cursor::new(payload, 0);
+    let mut out = Vec::new();
+    while !c.is_empty() {
+        match c.utf16z("insertion string") {
+            Ok(s) => out.push(s),
+            Err(_) => break,
+        }
+    }
+    out
 }

@@ -12,28 +12,8 @@ fn rule_id(r: Rule) -> String {
         .unwrap_or_default()
 }
 
-fn describe(r: Rule) -> &'static str {
-    match r {
-        Rule::ApiMisuse => "A cluster API or control code called where the usage table forbids it",
-        Rule::Hang => "A resource DLL entry point that never returned",
-        Rule::DeadlockTimeout => "RHS's deadlock monitor fired on an entry point",
-        Rule::PendingTimeout => {
-            "A pending Online/Offline with no status update within PendingTimeout"
-        }
-        Rule::RhsRestart => "RHS terminated its process to recover from a deadlock",
-        Rule::SlowEntryPoint => "An entry point that returned later than its budget",
-    }
-}
-
 pub fn report(all: &[Analysis]) -> Value {
-    let rules = [
-        Rule::ApiMisuse,
-        Rule::Hang,
-        Rule::DeadlockTimeout,
-        Rule::PendingTimeout,
-        Rule::RhsRestart,
-        Rule::SlowEntryPoint,
-    ];
+    let rules = Rule::ALL;
     let results: Vec<Value> = all
         .iter()
         .flat_map(|a| a.findings.iter().map(move |r| (a, r)))
@@ -41,7 +21,7 @@ pub fn report(all: &[Analysis]) -> Value {
             let f = &r.finding;
             let text = format!(
                 "{}{}{} on thread {} (pid {}) at {}",
-                describe(f.rule),
+                f.rule.summary(),
                 f.resource.as_ref().map_or(String::new(), |x| format!(": resource {x}")),
                 match (&f.api, f.entry_point) {
                     (Some(api), Some(ep)) => format!(", {api} in {ep}"),
@@ -82,7 +62,7 @@ pub fn report(all: &[Analysis]) -> Value {
             "tool": {"driver": {
                 "name": "rhscope",
                 "version": env!("CARGO_PKG_VERSION"),
-                "rules": rules.iter().map(|r| json!({"id": rule_id(*r), "shortDescription": {"text": describe(*r)}})).collect::<Vec<_>>(),
+                "rules": rules.iter().map(|r| json!({"id": rule_id(*r), "shortDescription": {"text": r.summary()}})).collect::<Vec<_>>(),
             }},
             "results": results,
         }]

@@ -64,11 +64,12 @@ pub fn write_analyses(out: &mut dyn Write, all: &[Analysis]) -> io::Result<()> {
         )?;
         writeln!(
             out,
-            "model      {} records mapped, {} unmappable, {} ends without a begin, {} ends lost, {} duplicates dropped, {} unparsed lines, {} skipped as corrupt, {} context switches{}",
+            "model      {} records mapped, {} unmappable, {} ends without a begin, {} ends lost, {} ends not logged, {} duplicates dropped, {} unparsed lines, {} skipped as corrupt, {} context switches{}",
             a.records,
             a.unmapped_errors,
             a.unmatched_ends,
             a.lost_ends,
+            a.ends_not_logged,
             a.duplicates,
             a.unparsed_lines,
             a.skipped,
@@ -121,7 +122,7 @@ pub fn write_analyses(out: &mut dyn Write, all: &[Analysis]) -> io::Result<()> {
                     "{:<8} {:<17} {:<12} {:<13} {:<46} {:<16} {:>6}  {:<30} {:>15}  {}",
                     name(&f.severity),
                     name(&f.rule),
-                    f.resource.as_deref().unwrap_or("-"),
+                    subject(f),
                     f.entry_point.map_or("-".to_string(), |e| e.to_string()),
                     api,
                     f.thread_kind.map_or("-".to_string(), |k| name(&k)),
@@ -156,18 +157,27 @@ fn write_aggregates(out: &mut dyn Write, title: &str, rows: &[Aggregate]) -> io:
         "TOTAL"
     )?;
     for g in rows {
-        // With calls that never returned, the figures are lower bounds.
+        // With calls that never returned, the figures are lower bounds;
+        // with no call of known duration, there are none.
         let open = g.unreturned > 0;
+        let known = g.count > g.unknown;
+        let fig = |ns: i64| {
+            if known {
+                at_least(Some(ns), open)
+            } else {
+                "-".to_string()
+            }
+        };
         writeln!(
             out,
             "{:<42} {:>7} {:>10} {:>15} {:>15} {:>15} {:>15}",
             g.key,
             g.count,
             g.unreturned,
-            at_least(Some(g.p50_ns), open),
-            at_least(Some(g.p95_ns), open),
-            at_least(Some(g.max_ns), open),
-            at_least(Some(g.total_ns), open)
+            fig(g.p50_ns),
+            fig(g.p95_ns),
+            fig(g.max_ns),
+            fig(g.total_ns)
         )?;
     }
     if rows.iter().any(|g| g.unreturned > 0) {
@@ -444,4 +454,13 @@ pub fn write_unparsed(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What a finding is about: its resource, or else its clustered role.
+pub fn subject(f: &crate::model::Finding) -> String {
+    match (&f.resource, &f.group) {
+        (Some(r), _) => r.clone(),
+        (None, Some(g)) => format!("role {g}"),
+        (None, None) => "-".into(),
+    }
 }

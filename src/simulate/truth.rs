@@ -88,6 +88,8 @@ impl<W: Write + Seek> Sim<'_, W> {
             begin: Timestamp(self.ns(begin)),
             duration_ns: None,
             never_returned: false,
+            status: None,
+            group: None,
         });
         Some(self.findings.len() - 1)
     }
@@ -125,6 +127,8 @@ impl<W: Write + Seek> Sim<'_, W> {
             // Hangs get theirs when the trace end is known.
             duration_ns: None,
             never_returned: false,
+            status: None,
+            group: None,
         });
     }
 }

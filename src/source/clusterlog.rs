@@ -11,7 +11,7 @@ use super::{EventSource, Observed, SourceError};
 /// pattern maps are kept as RHS messages, as the ETW provider's are.
 pub fn map_message(providers: &ProviderSet, component: &str, text: &str, base: Record) -> Observed {
     let time = base.time_ns;
-    match providers.match_message(text, base.clone()) {
+    match providers.match_message(text, component, base.clone()) {
         Some(Ok(r)) => Observed::Record(r),
         Some(Err(_)) => Observed::Unmapped(time),
         None if component == "RHS" => {
@@ -69,5 +69,9 @@ impl EventSource for ClusterLogSource<'_> {
 
     fn unparsed(&self) -> Option<&LogCounts> {
         Some(self.log.counts())
+    }
+
+    fn header(&self) -> Option<&crate::read::clusterlog::LogHeader> {
+        Some(self.log.header())
     }
 }

@@ -10,17 +10,18 @@ use crate::read::evtx::{read_events, EvtxError, LogEvent};
 
 use super::{map_message, EventSource, Observed, SourceError};
 
-/// Maps an event: events of a provider the definitions know are matched
-/// against the message patterns, string by string (`[RHS] text` lines
-/// keep their component).
+/// Maps an event of a provider the definitions know: by its id and
+/// insertion strings where the definition names the id (the System and
+/// Operational channels' events), else through the message patterns,
+/// string by string (`[RHS] text` lines keep their component).
 pub fn map_event(providers: &ProviderSet, e: &LogEvent, input: u16) -> Observed {
-    let known = providers
+    let Some(def) = providers
         .definitions()
         .iter()
-        .any(|d| d.header.name.eq_ignore_ascii_case(&e.provider));
-    if !known {
+        .find(|d| d.header.name.eq_ignore_ascii_case(&e.provider))
+    else {
         return Observed::Seen(e.time_ns);
-    }
+    };
     let mut base = Record::new(
         RecordKind::RhsMessage,
         e.time_ns,
@@ -31,6 +32,13 @@ pub fn map_event(providers: &ProviderSet, e: &LogEvent, input: u16) -> Observed 
     );
     base.pid = e.pid;
     base.tid = e.tid;
+    if let Ok(id) = u16::try_from(e.event_id) {
+        match def.map_strings(id, &e.data, base.clone()) {
+            Some(Ok(r)) => return Observed::Record(r),
+            Some(Err(_)) => return Observed::Unmapped(e.time_ns),
+            None => {}
+        }
+    }
     let mut first = None;
     for text in &e.data {
         let (component, text) = match text.strip_prefix('[').and_then(|t| t.split_once("] ")) {

@@ -48,6 +48,14 @@ impl<'s> Merge<'s> {
         self.sources.iter().map(|s| s.name()).collect()
     }
 
+    /// The headers of the cluster.logs among the inputs (by input name).
+    pub fn headers(&self) -> Vec<(String, crate::read::clusterlog::LogHeader)> {
+        self.sources
+            .iter()
+            .filter_map(|s| Some((s.name(), s.header()?.clone())))
+            .collect()
+    }
+
     /// Lines of each text input that broke its grammar (by input name).
     pub fn unparsed(&self) -> Vec<(String, LogCounts)> {
         self.sources

@@ -8,6 +8,7 @@ pub mod clusterlog;
 pub mod etl;
 #[cfg(feature = "evtx")]
 pub mod evtx;
+pub mod logcalls;
 pub mod merge;
 pub mod open;
 pub mod timeline;
@@ -87,6 +88,11 @@ pub trait EventSource {
     fn unparsed(&self) -> Option<&crate::read::clusterlog::LogCounts> {
         None
     }
+    /// For a cluster.log: what its header says (resources, thresholds,
+    /// the node, the clock).
+    fn header(&self) -> Option<&crate::read::clusterlog::LogHeader> {
+        None
+    }
 }
 
 impl<S: EventSource + ?Sized> EventSource for Box<S> {
@@ -98,6 +104,9 @@ impl<S: EventSource + ?Sized> EventSource for Box<S> {
     }
     fn unparsed(&self) -> Option<&crate::read::clusterlog::LogCounts> {
         (**self).unparsed()
+    }
+    fn header(&self) -> Option<&crate::read::clusterlog::LogHeader> {
+        (**self).header()
     }
 }
 

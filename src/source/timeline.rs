@@ -2,32 +2,45 @@
 //! calls nest; a missing end leaves a span open (it never returned); an end
 //! with no begin (the trace started mid-call) is counted and dropped; a
 //! thread that exits closes what it had open, so a reused thread id starts
-//! clean.
+//! clean. Calls seen only in the cluster's logs pair by resource instead
+//! (see `logcalls.rs`), and join the DLL's own span of the same call.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
-use crate::model::spans::{ApiSpan, EntrySpan, Spans, ThreadKey, Wait, Worker};
-use crate::model::{Record, RecordKind};
+use crate::model::spans::{ApiSpan, EntrySpan, SeenBy, Spans, ThreadKey, Wait, Worker};
+use crate::model::{EntryPoint, Record, RecordKind};
 
 #[derive(Default)]
-struct ThreadState {
+pub(super) struct ThreadState {
     /// Open entry points and calls, innermost last.
-    entries: Vec<usize>,
+    pub(super) entries: Vec<usize>,
     calls: Vec<usize>,
     /// Every entry point this thread began, in order.
     history: Vec<usize>,
 }
 
+/// A call as resource and entry point name it (V2 forms under their V1
+/// name, as RHS and RCM name them).
+pub(super) type CallKey = (String, EntryPoint);
+
 /// Builds spans from records in time order.
 #[derive(Default)]
 pub struct Pairer {
-    spans: Spans,
-    threads: HashMap<ThreadKey, ThreadState>,
+    pub(super) spans: Spans,
+    pub(super) threads: HashMap<ThreadKey, ThreadState>,
     workers: HashMap<ThreadKey, usize>,
     open_waits: HashMap<u32, usize>,
     /// When each thread's life began: its start, or its first event since
     /// its id was last seen ending.
     born: HashMap<ThreadKey, i64>,
+    /// Every open call by resource and call, whoever showed it.
+    pub(super) by_call: HashMap<CallKey, usize>,
+    /// Calls RCM issued that RHS has not queued yet, per call, oldest
+    /// first.
+    pub(super) unqueued: HashMap<EntryPoint, VecDeque<usize>>,
+    /// The last call of each key that ended, for the other side's note of
+    /// the same end.
+    pub(super) closed: HashMap<CallKey, usize>,
 }
 
 impl Pairer {
@@ -67,6 +80,17 @@ impl Pairer {
             RecordKind::ResourceState => self.spans.statuses.push(r),
             RecordKind::RhsMessage => self.spans.messages.push(r),
             RecordKind::ProcessStart | RecordKind::ProcessEnd => {}
+            RecordKind::CallIssued => self.call_issued(r),
+            RecordKind::CallQueued => self.call_queued(&r),
+            RecordKind::CallEntered => self.call_entered(key, r),
+            RecordKind::CallReturned => self.call_returned(r),
+            RecordKind::ResourceLine => self.resource_line(key, &r),
+            RecordKind::HealthCheckFailed => self.health_check_failed(r),
+            RecordKind::ClusterEvent
+            | RecordKind::MonitorRestart
+            | RecordKind::SeparateMonitor
+            | RecordKind::WerReport
+            | RecordKind::GroupMoved => self.spans.events.push(r),
         }
     }
 
@@ -74,23 +98,64 @@ impl Pairer {
         let (Some(ep), Some(resource)) = (r.entry_point, r.resource) else {
             return;
         };
+        let call = (resource.clone(), ep.base());
+        // The same call as the cluster's logs showed it: one span.
+        let id = match self.joinable(&call, key) {
+            Some(id) => {
+                let span = &mut self.spans.entries[id];
+                span.issued_ns = span.issued_ns.or(Some(span.begin_ns));
+                span.begin_ns = r.time_ns;
+                (span.pid, span.tid) = key;
+                span.entry_point = ep;
+                span.resource_type = span.resource_type.take().or(r.resource_type);
+                span.seen_by.dll = true;
+                span.end_expected = true;
+                id
+            }
+            None => {
+                let id = self.new_span(resource, ep, key, r.time_ns, r.evidence);
+                let span = &mut self.spans.entries[id];
+                span.resource_type = r.resource_type;
+                span.seen_by.dll = true;
+                span.end_expected = true;
+                id
+            }
+        };
+        self.by_call.insert(call, id);
         let state = self.threads.entry(key).or_default();
+        state.entries.push(id);
+        state.history.push(id);
+    }
+
+    /// A new span of `ep` on `resource`, begun at `time_ns` on thread `key`
+    /// ((0, 0) where not known).
+    pub(super) fn new_span(
+        &mut self,
+        resource: String,
+        ep: EntryPoint,
+        key: ThreadKey,
+        time_ns: i64,
+        evidence: crate::model::Evidence,
+    ) -> usize {
         let id = self.spans.entries.len();
         self.spans.entries.push(EntrySpan {
             id,
             pid: key.0,
             tid: key.1,
             resource,
-            resource_type: r.resource_type,
+            resource_type: None,
             entry_point: ep,
-            begin_ns: r.time_ns,
+            begin_ns: time_ns,
             end_ns: None,
             end_lost_ns: None,
             status: None,
-            evidence: r.evidence,
+            failed: false,
+            issued_ns: None,
+            seen_by: SeenBy::default(),
+            end_expected: false,
+            evidence,
         });
-        state.entries.push(id);
-        state.history.push(id);
+        id
     }
 
     /// Entry points a thread left open, though it went on to begin another
@@ -141,6 +206,7 @@ impl Pairer {
                 let span = &mut self.spans.entries[id];
                 span.end_ns = Some(r.time_ns);
                 span.status = r.status;
+                self.forget(id);
             }
             None => self.spans.unmatched_ends += 1,
         }
@@ -254,6 +320,12 @@ impl Pairer {
     pub fn finish(mut self) -> Spans {
         for state in self.threads.values() {
             Self::close_lost(&mut self.spans, state);
+        }
+        for &id in self.by_call.values() {
+            let span = &self.spans.entries[id];
+            if span.end_ns.is_none() && span.end_lost_ns.is_none() && !span.end_expected {
+                self.spans.ends_not_logged += 1;
+            }
         }
         self.spans
     }

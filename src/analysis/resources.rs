@@ -1,0 +1,124 @@
+//! What is known of each resource: its type, role and DLL, and the
+//! thresholds the rules hold it to (its own, from a cluster.log header,
+//! where the inputs have one; RHS's defaults otherwise).
+
+use std::collections::BTreeMap;
+
+use super::Config;
+use crate::model::time::MS_NS;
+use crate::model::{RecordKind, Spans};
+use crate::read::clusterlog::LogHeader;
+
+/// A threshold and where it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Threshold {
+    pub ns: i64,
+    /// "resource" (its own property, from the log header), "type" (its
+    /// resource type's), or "default" (RHS's default).
+    pub from: &'static str,
+}
+
+/// One resource, as the inputs describe it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ResourceFacts {
+    pub name: String,
+    pub resource_type: Option<String>,
+    /// The clustered role (group) it belongs to.
+    pub group: Option<String>,
+    /// Its resource type's DLL.
+    pub dll: Option<String>,
+    pub deadlock_timeout: Threshold,
+    pub pending_timeout: Threshold,
+    pub looks_alive_ms: Option<u64>,
+    pub is_alive_ms: Option<u64>,
+    /// Whether it ran in a separate RHS process when the log was written.
+    pub separate_monitor: Option<bool>,
+}
+
+/// Every resource the inputs name, by name.
+pub type Resources = BTreeMap<String, ResourceFacts>;
+
+/// Resources from the headers of the inputs' cluster.logs, the timeline's
+/// spans and the cluster's events (1230 names a resource's type and DLL).
+pub fn facts(headers: &[LogHeader], spans: &Spans, cfg: &Config) -> Resources {
+    let default = |ns| Threshold {
+        ns,
+        from: "default",
+    };
+    let entry = |out: &mut Resources, name: &str| -> ResourceFacts {
+        out.remove(name).unwrap_or_else(|| ResourceFacts {
+            name: name.to_string(),
+            resource_type: None,
+            group: None,
+            dll: None,
+            deadlock_timeout: default(cfg.deadlock_timeout_ns),
+            pending_timeout: default(cfg.pending_timeout_ns),
+            looks_alive_ms: None,
+            is_alive_ms: None,
+            separate_monitor: None,
+        })
+    };
+    let mut out = Resources::new();
+    for h in headers {
+        for row in &h.resources {
+            let t = h.thresholds(&row.name);
+            let own = |v: Option<u64>| v.filter(|&x| x != 0xFFFF_FFFF).is_some();
+            let mut f = entry(&mut out, &row.name);
+            f.resource_type.clone_from(&row.resource_type);
+            f.group.clone_from(&row.group);
+            f.dll = h.dll(&row.name).map(str::to_string);
+            f.separate_monitor = row.separate_monitor;
+            f.looks_alive_ms = t.looks_alive_ms;
+            f.is_alive_ms = t.is_alive_ms;
+            if let Some(ms) = t.deadlock_timeout_ms {
+                f.deadlock_timeout = Threshold {
+                    ns: ms as i64 * MS_NS,
+                    from: if own(row.deadlock_timeout_ms) {
+                        "resource"
+                    } else {
+                        "type"
+                    },
+                };
+            }
+            if let Some(ms) = t.pending_timeout_ms {
+                f.pending_timeout = Threshold {
+                    ns: ms as i64 * MS_NS,
+                    from: if own(row.pending_timeout_ms) {
+                        "resource"
+                    } else {
+                        "type"
+                    },
+                };
+            }
+            out.insert(f.name.clone(), f);
+        }
+    }
+    for e in &spans.entries {
+        let mut f = entry(&mut out, &e.resource);
+        if f.resource_type.is_none() {
+            f.resource_type.clone_from(&e.resource_type);
+        }
+        out.insert(f.name.clone(), f);
+    }
+    for r in spans
+        .events
+        .iter()
+        .filter(|r| r.kind == RecordKind::ClusterEvent)
+    {
+        let Some(name) = r.resource.as_deref() else {
+            continue;
+        };
+        let mut f = entry(&mut out, name);
+        if f.resource_type.is_none() {
+            f.resource_type.clone_from(&r.resource_type);
+        }
+        if f.dll.is_none() {
+            f.dll.clone_from(&r.image);
+        }
+        if f.group.is_none() {
+            f.group.clone_from(&r.group);
+        }
+        out.insert(f.name.clone(), f);
+    }
+    out
+}

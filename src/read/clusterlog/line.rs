@@ -1,0 +1,304 @@
+//! One line of a cluster.log:
+//!
+//! ```text
+//! [System] 00000b84.00001f3c::2024/03/12-10:05:00.247 ERR   text
+//! 00001a40.00001e88::2024/03/12-10:05:00.231 ERR   [RHS] RhsCall::DeadlockMonitor: ...
+//! 00000b84.00001f3c::2024/03/12-10:00:00.112 INFO  rcm::RcmResource::OnlineWorker[RCM] Issuing ...
+//! ```
+//!
+//! An optional channel prefix (`[System] `, `[Operational] `, `[Verbose] `),
+//! process and thread id in hex (1 to 8 digits), the time to the
+//! millisecond, a level word (padded, or not), then either a function name
+//! glued to a `[TAG]`, a `[TAG]` (which may hold spaces and colons, and be
+//! followed by a colon), or no tag, and the message.
+
+/// The event channel a line came from: the cluster log itself, or one of
+/// the channels `Get-ClusterLog` adds in sections of their own.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Channel {
+    /// The cluster log (DiagnosticChannel): `[=== Cluster Logs ===]`.
+    Log,
+    /// The System event log's FailoverClustering events.
+    System,
+    /// Microsoft-Windows-FailoverClustering/Operational.
+    Operational,
+    /// Microsoft-Windows-FailoverClustering/DiagnosticVerbose.
+    Verbose,
+    /// Any other channel a prefix names.
+    Other(String),
+}
+
+impl Channel {
+    fn from_prefix(p: &str) -> Channel {
+        match p {
+            "System" => Channel::System,
+            "Operational" => Channel::Operational,
+            "Verbose" => Channel::Verbose,
+            other => Channel::Other(other.to_string()),
+        }
+    }
+}
+
+/// One log entry (a header line and its continuation lines).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// 1-based line number of the header line.
+    pub line: u64,
+    pub pid: u32,
+    pub tid: u32,
+    /// Nanoseconds since 1970-01-01 UTC (millisecond resolution), converted
+    /// from local time where the log says it was written in local time.
+    pub time_ns: i64,
+    pub level: String,
+    pub channel: Channel,
+    /// A function name glued before the tag (`rcm::RcmResource::OnlineWorker`).
+    pub function: String,
+    /// RHS, RES, RCM, ...: empty when the line has none.
+    pub component: String,
+    /// The message, continuation lines joined with '\n'.
+    pub text: String,
+}
+
+/// A line that looks like an entry but is not one: a field is impossible.
+pub type LineError = String;
+
+/// Ok(None): the line is no entry (a continuation, a header line); Err: it
+/// starts like one but a field of it is impossible.
+pub fn parse(line: &str) -> Result<Option<Entry>, LineError> {
+    let (channel, rest) = match channel_prefix(line) {
+        Some((c, rest)) => (c, rest),
+        None => (Channel::Log, line),
+    };
+    let Some((ids, rest)) = rest.split_once("::") else {
+        return Ok(None);
+    };
+    let Some((pid, tid)) = ids.split_once('.') else {
+        return Ok(None);
+    };
+    let (Some(pid), Some(tid)) = (hex(pid), hex(tid)) else {
+        return Ok(None);
+    };
+    // YYYY/MM/DD-HH:MM:SS.mmm
+    let stamp = rest.get(..23).ok_or("timestamp cut short")?;
+    let time_ns = parse_time(stamp).ok_or_else(|| format!("bad timestamp {stamp:?}"))?;
+    let rest = rest[23..].trim_start();
+    let (level, rest) = level(rest);
+    let (function, component, text) = tag(rest);
+    Ok(Some(Entry {
+        line: 0,
+        pid,
+        tid,
+        time_ns,
+        level: level.to_string(),
+        channel,
+        function: function.to_string(),
+        component: component.to_string(),
+        text: text.to_string(),
+    }))
+}
+
+/// `[System] ` and the like before the ids.
+fn channel_prefix(line: &str) -> Option<(Channel, &str)> {
+    let rest = line.strip_prefix('[')?;
+    let (name, rest) = rest.split_once("] ")?;
+    (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .then(|| (Channel::from_prefix(name), rest))
+}
+
+fn hex(s: &str) -> Option<u32> {
+    (!s.is_empty() && s.len() <= 8 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| u32::from_str_radix(s, 16).ok())
+        .flatten()
+}
+
+const LEVELS: [&str; 6] = ["INFO", "WARN", "ERR", "DBG", "CRIT", "VERB"];
+
+/// The level word, when there is one (padding or not).
+fn level(rest: &str) -> (&str, &str) {
+    for l in LEVELS {
+        if let Some(after) = rest.strip_prefix(l) {
+            if after.is_empty() || after.starts_with([' ', '\t', '[']) {
+                return (l, after.trim_start());
+            }
+        }
+    }
+    // Another word of capitals: an unknown level, kept as written.
+    match rest.split_once(' ') {
+        Some((w, after)) if !w.is_empty() && w.bytes().all(|b| b.is_ascii_uppercase()) => {
+            (w, after.trim_start())
+        }
+        _ => ("", rest),
+    }
+}
+
+/// (function glued before the tag, tag, message).
+fn tag(rest: &str) -> (&str, &str, &str) {
+    let open = match rest.find('[') {
+        // The tag opens the message, or closes a function name glued to
+        // it (no space in between).
+        Some(i) if i == 0 || !rest[..i].contains(' ') => i,
+        _ => return ("", "", rest),
+    };
+    let Some(close) = rest[open..].find(']') else {
+        return ("", "", rest);
+    };
+    let function = &rest[..open];
+    let component = rest[open + 1..open + close].trim();
+    let mut text = &rest[open + close + 1..];
+    text = text.strip_prefix(':').unwrap_or(text);
+    (function, component, text.strip_prefix(' ').unwrap_or(text))
+}
+
+pub(super) fn parse_time(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let d = b.get(r)?;
+        d.iter().all(u8::is_ascii_digit).then(|| {
+            d.iter()
+                .fold(0u32, |acc, &c| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let seps = [
+        (4, b'/'),
+        (7, b'/'),
+        (10, b'-'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+    ];
+    if seps.iter().any(|&(i, c)| b.get(i) != Some(&c)) {
+        return None;
+    }
+    let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    let time = chrono::NaiveTime::from_hms_milli_opt(
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+        num(20..23)?,
+    )?;
+    date.and_time(time).and_utc().timestamp_nanos_opt()
+}
+
+/// Formats a time the way cluster.log does (for writing one).
+pub fn format_time(time_ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(time_ns)
+        .format("%Y/%m/%d-%H:%M:%S%.3f")
+        .to_string()
+}
+
+/// One cluster.log line, as the cluster's logger writes it: the level
+/// padded so the tag starts six columns later; no tag when `component` is
+/// empty (the event text of a `[System]` line, say).
+pub fn format_line(
+    pid: u32,
+    tid: u32,
+    time_ns: i64,
+    level: &str,
+    component: &str,
+    text: &str,
+) -> String {
+    let head = format!("{pid:08x}.{tid:08x}::{} {level:<5}", format_time(time_ns));
+    if component.is_empty() {
+        format!("{head} {text}")
+    } else {
+        format!("{head} [{component}] {text}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(line: &str) -> Entry {
+        parse(line).unwrap().unwrap()
+    }
+
+    #[test]
+    fn every_shape_of_line() {
+        let e = entry("00001894.000018a4::2013/03/08-08:13:01.001 ERR   [RHS] RhsCall::DeadlockMonitor: Call ONLINERESOURCE timed out for resource 'TSM-Server-TSM1'.");
+        assert_eq!((e.pid, e.tid, e.level.as_str()), (0x1894, 0x18a4, "ERR"));
+        assert_eq!(
+            (e.channel.clone(), e.component.as_str()),
+            (Channel::Log, "RHS")
+        );
+        assert_eq!(format_time(e.time_ns), "2013/03/08-08:13:01.001");
+        assert!(e.text.starts_with("RhsCall::DeadlockMonitor: Call"));
+
+        let e = entry("00000b84.00001f3c::2024/03/12-10:00:00.112 INFO  rcm::RcmResource::OnlineWorker[RCM] Issuing Online(ContosoApp) to RHS.");
+        assert_eq!(
+            (e.function.as_str(), e.component.as_str(), e.text.as_str()),
+            (
+                "rcm::RcmResource::OnlineWorker",
+                "RCM",
+                "Issuing Online(ContosoApp) to RHS."
+            )
+        );
+        // Collapsed padding, a level glued to the tag, a tag with spaces and
+        // colons, a tag followed by a colon, no tag at all.
+        assert_eq!(
+            entry("1.2::2020/01/01-00:00:00.000 WARN [RHS] x").component,
+            "RHS"
+        );
+        assert_eq!(
+            entry("1.2::2020/01/01-00:00:00.000 ERR[QUORUM] x").component,
+            "QUORUM"
+        );
+        let e =
+            entry("1.2::2020/01/01-00:00:00.000 INFO  [CHANNEL XX.X.1.X13:~49258~] graceful close");
+        assert_eq!(
+            (e.component.as_str(), e.text.as_str()),
+            ("CHANNEL XX.X.1.X13:~49258~", "graceful close")
+        );
+        let e = entry("1.2::2020/01/01-00:00:00.000 INFO  [DM]: Shutting down");
+        assert_eq!(
+            (e.component.as_str(), e.text.as_str()),
+            ("DM", "Shutting down")
+        );
+        let e = entry("1.2::2020/01/01-00:00:00.000 WARN  lost quorum (status = 5925)");
+        assert_eq!(
+            (e.component.as_str(), e.text.as_str()),
+            ("", "lost quorum (status = 5925)")
+        );
+        let e = entry("1.2::2020/01/01-00:00:00.000 WARN  cxl::ConnectWorker::operator (): GracefulClose(1226)' because of 'x'");
+        assert_eq!(e.component, "");
+        // Channel prefixes; an event text has no tag.
+        let e = entry("[System] 00000b84.00001f3c::2024/03/12-10:05:00.731 DBG   The cluster Resource Hosting Subsystem (RHS) process was terminated and will be restarted.");
+        assert_eq!(
+            (e.channel.clone(), e.level.as_str(), e.component.as_str()),
+            (Channel::System, "DBG", "")
+        );
+        let e = entry("[Verbose] 00001a40.000024d0::2024/03/12-10:00:12.604 DBG   [RHS] IsAliveCall::CallIntoResource(FS1-FileServer)");
+        assert_eq!(
+            (e.channel.clone(), e.component.as_str()),
+            (Channel::Verbose, "RHS")
+        );
+        // Not entries: times inside messages, header lines.
+        assert_eq!(
+            parse("lastFailoverTime=2020/08/05-02:08:54.524 targeted=true"),
+            Ok(None)
+        );
+        assert_eq!(parse("Current node: name (NODE-A) id (1)"), Ok(None));
+        assert!(parse("1.2::2013/13/08-08:10:00.000 INFO x").is_err());
+    }
+
+    #[test]
+    fn format_round_trips() {
+        let t = 1_700_000_000_123_000_000;
+        let line = format_line(2000, 6004, t, "INFO", "RES", "x");
+        assert_eq!(
+            line,
+            "000007d0.00001774::2023/11/14-22:13:20.123 INFO  [RES] x"
+        );
+        let e = entry(&line);
+        assert_eq!(
+            (e.pid, e.tid, e.time_ns, e.text.as_str()),
+            (2000, 6004, t, "x")
+        );
+        let sys = format!(
+            "[System] {}",
+            format_line(1, 2, t, "ERR", "", "Cluster resource 'R' failed.")
+        );
+        assert_eq!(entry(&sys).text, "Cluster resource 'R' failed.");
+    }
+}
