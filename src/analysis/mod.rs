@@ -315,6 +315,8 @@ pub fn analyze_sources(
         && spans.deadlocks.is_empty()
         && spans.messages.is_empty()
         && spans.statuses.is_empty()
+        && spans.events.is_empty()
+        && spans.health_failures.is_empty()
     {
         return Err(AnalysisError::NoResourceEvents(name));
     }
