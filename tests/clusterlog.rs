@@ -89,6 +89,7 @@ fn the_bundled_log_is_what_the_simulator_writes() {
             scale: 1_000_000,
             cluster_log: Some(&mut log),
             fixed: Vec::new(),
+            uninstrumented: false,
         };
         let (etl, _) = simulate_with(s.parse().unwrap(), opts, Cursor::new(Vec::new())).unwrap();
         assert_eq!(

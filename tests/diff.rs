@@ -36,8 +36,8 @@ fn sim(scenario: Scenario, fixed: Vec<Scenario>) -> (Vec<u8>, GroundTruth) {
     let opts = Options {
         seed: 1,
         scale: 1_000_000,
-        cluster_log: None,
         fixed,
+        ..Options::default()
     };
     let (out, truth) = simulate_with(scenario, opts, Cursor::new(Vec::new())).unwrap();
     (out.into_inner(), truth)

@@ -285,9 +285,7 @@ fn the_same_log_in_utf8_and_in_local_time_says_the_same() {
 #[test]
 fn nodes_of_one_cluster_stay_apart() {
     // NODE-A's and NODE-B's RHS have the same pid: nothing ties them.
-    let dir = std::env::temp_dir().join(format!("rhscope-cluster-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::temp_dir("cluster");
     for n in ["NODE-A_cluster.log", "NODE-B_cluster.log"] {
         std::fs::copy(log(n), dir.join(n)).unwrap();
     }
@@ -317,6 +315,47 @@ fn nodes_of_one_cluster_stay_apart() {
         (Some("ContosoApp Online"), Some(1))
     );
     assert_eq!(online["max_ns"], 42 * MS);
+    // The cluster as a whole: which node held ContosoApp active, when.
+    let cluster: Vec<(&str, &str, &str, Option<&str>, &str)> = v["cluster"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["resource"].as_str().unwrap(),
+                r["node"].as_str().unwrap(),
+                r["from"].as_str().unwrap(),
+                r["to"].as_str(),
+                r["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cluster[..2],
+        [
+            (
+                "ContosoApp",
+                "NODE-A",
+                "2024-03-12T10:00:00.112000000Z",
+                Some("2024-03-12T10:05:03.416000000Z"),
+                "Failed"
+            ),
+            (
+                "ContosoApp",
+                "NODE-B",
+                "2024-03-12T10:05:03.860000000Z",
+                None,
+                "Online"
+            ),
+        ]
+    );
+    assert_eq!(cluster.len(), 4);
+    let text = common::rhscope(&["analyze", dir.to_str().unwrap(), "-q"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("cluster    which node held each resource active"),
+        "{text}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -496,4 +535,141 @@ fn failover_clustering_events_of_an_evtx() {
         (facts["dll"].as_str(), facts["resource_type"].as_str()),
         (Some("contosores.dll"), Some("Contoso Application"))
     );
+}
+
+/// `simulate --uninstrumented`: a DLL that logs nothing of rhscope's, the
+/// node's Get-ClusterLog output as a WS2016+ node writes it. From the log
+/// alone rhscope finds exactly what the simulator planted for it: every
+/// field of every finding, at the log's millisecond precision.
+#[test]
+fn uninstrumented_simulations_find_their_truth_from_the_log_alone() {
+    use rhscope::simulate::{simulate_with, Options, Scenario};
+    let dir = common::temp_dir("uninstrumented");
+    for s in Scenario::ALL {
+        let mut text = Vec::new();
+        let opts = Options {
+            seed: 3,
+            scale: 20_000,
+            cluster_log: Some(&mut text),
+            fixed: Vec::new(),
+            uninstrumented: true,
+        };
+        let (_, truth) = simulate_with(s, opts, std::io::Cursor::new(Vec::new())).unwrap();
+        assert!(truth.uninstrumented);
+        let path = dir.join(format!("{}_cluster.log", s.name()));
+        std::fs::write(&path, &text).unwrap();
+        let a = analyse(&path);
+        let mut found: Vec<_> = a.findings.iter().map(|r| r.finding.clone()).collect();
+        found.sort();
+        assert_eq!(found, truth.findings, "{}", s.name());
+        assert_eq!(
+            (
+                a.unparsed_lines,
+                a.unmatched_ends,
+                a.lost_ends,
+                a.ends_not_logged
+            ),
+            (0, 0, 0, 0),
+            "{}",
+            s.name()
+        );
+        // The resources, their type's DLL and thresholds, from the header.
+        let mut resources = truth.resources.clone();
+        resources.sort();
+        assert_eq!(a.resources, resources, "{}", s.name());
+        let facts = &a.resource_facts[&truth.resources[0]];
+        assert_eq!(facts.dll.as_deref(), Some("contosoapp.dll"));
+        assert_eq!(facts.deadlock_timeout.ns, 300_000 * MS);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What each uninstrumented story shows, by name: the misuse that caused
+/// it is what the log cannot show.
+#[test]
+fn an_uninstrumented_deadlock_is_one_incident_with_its_collateral() {
+    use rhscope::model::Rule;
+    use rhscope::simulate::{simulate_with, Options, Scenario};
+    let mut text = Vec::new();
+    let opts = Options {
+        seed: 1,
+        scale: 0,
+        cluster_log: Some(&mut text),
+        fixed: Vec::new(),
+        uninstrumented: true,
+    };
+    let (_, truth) =
+        simulate_with(Scenario::Mixed, opts, std::io::Cursor::new(Vec::new())).unwrap();
+    let rules: Vec<(Rule, &str)> = truth
+        .findings
+        .iter()
+        .map(|f| (f.rule, f.resource.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            (Rule::Hang, "AppRes-2"),
+            (Rule::DeadlockTimeout, "AppRes-2"),
+            (Rule::PendingTimeout, "AppRes-6"),
+            (Rule::RhsRestart, "AppRes-2"),
+            (Rule::ResourceFailed, "AppRes-2"),
+            (Rule::ResourceFailed, "AppRes-6"),
+        ]
+    );
+    let hidden: Vec<(Rule, Option<&str>)> = truth
+        .not_shown
+        .iter()
+        .map(|f| (f.rule, f.api.as_deref()))
+        .collect();
+    assert!(hidden.contains(&(Rule::ApiMisuse, Some("OnlineClusterResource"))));
+    assert!(hidden.contains(&(Rule::ApiMisuse, Some("GetClusterResourceState"))));
+    let dir = common::temp_dir("uninstrumented-incident");
+    let path = dir.join("SIM-NODE1_cluster.log");
+    std::fs::write(&path, &text).unwrap();
+    let a = analyse(&path);
+    assert_eq!(a.incidents.len(), 1);
+    let i = &a.incidents[0];
+    assert_eq!(
+        (i.resource.as_deref(), i.dll.as_deref(), i.entry_point),
+        (
+            Some("AppRes-2"),
+            Some("contosoapp.dll"),
+            Some(EntryPoint::Online)
+        )
+    );
+    assert_eq!(i.blocked_ns, Some(300_000 * MS));
+    assert!(i.separate_monitor);
+    // Every other resource of the RHS process went down with it.
+    assert_eq!(
+        i.collateral,
+        ["AppRes-1", "AppRes-3", "AppRes-4", "AppRes-5", "AppRes-6", "AppRes-7", "AppRes-8"]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An Online that went pending ends when RCM hears ERROR_IO_PENDING; the
+/// worker's "has come online" a minute later ends the operation, not a
+/// call nobody began.
+#[test]
+fn a_pending_online_completes_late_without_an_unmatched_end() {
+    let lines = [
+        "000009f0.00000ad4::2024/03/12-10:05:03.861 INFO  [RCM] Issuing Online(App) to RHS.",
+        "00001a40.00001f18::2024/03/12-10:05:03.866 INFO  [RHS] Enqueuing Online call.",
+        "00001a40.00001f2c::2024/03/12-10:05:03.870 INFO  [RES] Contoso <App>: starting.",
+        "000009f0.00000ad4::2024/03/12-10:05:03.903 INFO  [RCM] HandleMonitorReply: ONLINERESOURCE for 'App', gen(1) result 997/0.",
+        "00001a40.00001f40::2024/03/12-10:06:10.104 INFO  [RHS] Resource App has come online. RHS is about to report status change to RCM",
+        "000009f0.00000ad4::2024/03/12-10:06:10.108 INFO  [RCM] HandleMonitorReply: ONLINERESOURCE for 'App', gen(1) result 0/0.",
+    ];
+    let a = analyse(&write("late_cluster.log", lines.join("\r\n").as_bytes()));
+    assert_eq!((a.unmatched_ends, a.lost_ends), (0, 0));
+    let online = &a.spans.entries[0];
+    assert_eq!(
+        (
+            online.tid,
+            online.end_ns.map(|e| e - online.begin_ns),
+            online.status
+        ),
+        (0x1f2c, Some(42 * MS), Some(997))
+    );
+    assert!(a.findings.is_empty(), "{:?}", a.findings);
 }

@@ -38,6 +38,38 @@ fn bundled_traces_regenerate_bit_identically() {
 }
 
 #[test]
+fn the_bundled_uninstrumented_node_regenerates_bit_identically() {
+    let mut log = Vec::new();
+    let opts = rhscope::simulate::Options {
+        seed: 1,
+        scale: 1_000_000,
+        cluster_log: Some(&mut log),
+        fixed: Vec::new(),
+        uninstrumented: true,
+    };
+    let (etl, truth) =
+        rhscope::simulate::simulate_with(Scenario::Mixed, opts, Cursor::new(Vec::new())).unwrap();
+    let file = |name: &str| std::fs::read(traces(&format!("uninstrumented/{name}"))).unwrap();
+    assert!(etl.into_inner() == file("SIM-NODE1.etl"));
+    assert!(log == file("SIM-NODE1_cluster.log"));
+    let json: GroundTruth = serde_json::from_slice(&file("SIM-NODE1.expected.json")).unwrap();
+    assert_eq!(json, truth);
+    // A kernel trace: none of the DLL's events, none of the cluster's.
+    let trace = Trace::open(traces("uninstrumented/SIM-NODE1.etl")).unwrap();
+    let stats = TraceStats::collect(&trace, true, |_, _| {}).unwrap();
+    let names: Vec<&str> = stats
+        .providers
+        .iter()
+        .map(|p| p.name.as_deref().unwrap_or("?"))
+        .collect();
+    assert_eq!(
+        names,
+        ["Kernel/Thread", "Kernel/Process", "Kernel/EventTrace"]
+    );
+    assert_eq!(truth.findings.len(), 6);
+}
+
+#[test]
 fn the_cli_writes_the_same_files() {
     let dir = std::env::temp_dir().join(format!("rhscope-sim-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -9,6 +9,7 @@ pub mod blocking;
 pub mod diff;
 #[cfg(feature = "polars")]
 pub mod frames;
+pub mod hosting;
 pub mod incidents;
 pub mod live;
 pub mod resources;
@@ -203,6 +204,8 @@ pub struct Analysis {
     pub resource_facts: Resources,
     /// RHS's recoveries, one story each.
     pub incidents: Vec<Incident>,
+    /// When this node held each resource active, from its states.
+    pub hosting: Vec<hosting::Hosting>,
     /// What rhscope did with the inputs that a reader should know (times
     /// converted from local time, thresholds from a log's header).
     pub notes: Vec<String>,
@@ -432,6 +435,7 @@ pub fn analyze_known(
         resources,
         resource_facts,
         incidents,
+        hosting: hosting::periods(&spans),
         notes: Vec::new(),
         findings,
         // Filled by `fill_aggregates` (polars) where that is built in.

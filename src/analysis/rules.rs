@@ -1,7 +1,7 @@
 //! The rules, one function each, over a node's timeline and the facts the
 //! analysis computed for its calls.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::incidents::{deadlocked_span, Incident};
 use super::resources::Resources;
@@ -474,6 +474,9 @@ impl Context<'_> {
                 by_resource.entry(r).or_default().push(s);
             }
         }
+        // RHS processes: where the DLL's entry points ran.
+        let rhs: HashSet<u32> = self.spans.entries.iter().map(|e| e.pid).collect();
+        let in_rhs = |s: &Record| s.pid.is_some_and(|p| p != 0 && rhs.contains(&p));
         let mut out = Vec::new();
         for list in by_resource.values() {
             for (i, s) in list.iter().enumerate() {
@@ -485,27 +488,41 @@ impl Context<'_> {
                     .resources
                     .get(s.resource.as_deref().unwrap_or(""))
                     .map_or(self.cfg.pending_timeout_ns, |f| f.pending_timeout.ns);
-                if next - s.time_ns > pending_timeout {
-                    let state_ep = if state.starts_with("Offline") {
-                        EntryPoint::Offline
-                    } else {
-                        EntryPoint::Online
-                    };
-                    // Named as the DLL's entry point that went pending
-                    // (OnlineV2 for a V2 DLL), where the timeline has it.
-                    let ep = self
-                        .spans
-                        .entries
-                        .iter()
-                        .rev()
-                        .find(|e| {
-                            Some(e.resource.as_str()) == s.resource.as_deref()
-                                && e.entry_point.same_call(state_ep)
-                                && e.begin_ns <= s.time_ns
-                        })
-                        .map_or(state_ep, |e| e.entry_point);
-                    out.push(self.at_message(Rule::PendingTimeout, s, Some(ep)));
+                if next - s.time_ns <= pending_timeout {
+                    continue;
                 }
+                let state_ep = if state.starts_with("Offline") {
+                    EntryPoint::Offline
+                } else {
+                    EntryPoint::Online
+                };
+                // Named as the DLL's entry point that went pending
+                // (OnlineV2 for a V2 DLL), where the timeline has it.
+                let ep = self
+                    .spans
+                    .entries
+                    .iter()
+                    .rev()
+                    .find(|e| {
+                        Some(e.resource.as_str()) == s.resource.as_deref()
+                            && e.entry_point.same_call(state_ep)
+                            && e.begin_ns <= s.time_ns
+                    })
+                    .map_or(state_ep, |e| e.entry_point);
+                let mut f = self.at_message(Rule::PendingTimeout, s, Some(ep));
+                // RCM restating the state after the DLL reported it is no
+                // update from the DLL: the finding names the DLL's thread
+                // that reported it last.
+                let reporter = list[..=i]
+                    .iter()
+                    .rev()
+                    .take_while(|r| r.state.as_deref() == Some(state))
+                    .find(|r| in_rhs(r));
+                if let Some(r) = reporter.filter(|_| !in_rhs(s)) {
+                    (f.finding.pid, f.finding.tid) = (r.pid.unwrap_or(0), r.tid.unwrap_or(0));
+                    f.evidence.push(r.evidence);
+                }
+                out.push(f);
             }
         }
         out

@@ -87,7 +87,13 @@ pub fn run(a: &AnalyzeArgs) -> Result<()> {
         match a.format {
             AnalyzeFormat::Table => text::write_analyses(out, &all)?,
             AnalyzeFormat::Json => {
-                serde_json::to_writer_pretty(&mut *out, &serde_json::json!({ "analyses": all }))?;
+                serde_json::to_writer_pretty(
+                    &mut *out,
+                    &serde_json::json!({
+                        "analyses": all,
+                        "cluster": rhscope::analysis::hosting::cluster_view(&all),
+                    }),
+                )?;
                 writeln!(out)?;
             }
             AnalyzeFormat::Csv => csv::write_findings(out, &all)?,

@@ -28,6 +28,12 @@ pub struct Args {
     /// repeatable): the "after" trace of a before/after pair.
     #[arg(long, value_name = "SCENARIO")]
     fix: Vec<Scenario>,
+    /// Simulate a DLL with no rhscope instrumentation: the .etl holds only
+    /// the kernel's and the cluster's events, the cluster.log is what a
+    /// Windows Server 2016+ node writes (header, System events, RCM and
+    /// RHS lines), and the truth is what that log shows.
+    #[arg(long, requires = "cluster_log")]
+    uninstrumented: bool,
 }
 
 pub fn run(a: &Args) -> Result<()> {
@@ -39,6 +45,7 @@ pub fn run(a: &Args) -> Result<()> {
             fixed: a.fix.clone(),
             etl: &a.output,
             cluster_log: a.cluster_log.as_deref(),
+            uninstrumented: a.uninstrumented,
         },
     )?;
     eprintln!(

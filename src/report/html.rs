@@ -11,6 +11,7 @@ use plotters::prelude::*;
 
 use super::output::write_folder;
 use super::{charts, ReportError};
+use crate::analysis::hosting::{cluster_view, ClusterRow};
 use crate::analysis::{Analysis, Reported};
 use crate::model::time::{MS_NS, SECOND_NS};
 use crate::model::{label, Finding, Rule, Severity};
@@ -72,6 +73,9 @@ fn write_into(analyses: &[Analysis], dir: &Path, shown: &Path) -> Result<(), Rep
     let charts_dir = dir.join("charts");
     std::fs::create_dir_all(&charts_dir).map_err(cannot)?;
     let mut sections = String::new();
+    if analyses.len() > 1 {
+        sections.push_str(&cluster_section(&cluster_view(analyses)));
+    }
     for (i, a) in analyses.iter().enumerate() {
         let charts = trace_charts(a, &charts_dir, &format!("t{}", i + 1))?;
         sections.push_str(&trace_section(a, &charts));
@@ -371,7 +375,7 @@ fn trace_section(a: &Analysis, charts: &[Chart]) -> String {
     let _ = write!(
         s,
         "<section><h2>{}</h2><table class=\"summary\"><tr><th>time range</th><td>{} .. {}</td></tr><tr><th>resources</th><td>{}</td></tr><tr><th>findings</th><td>{} ({} error, {} warning)</td></tr><tr><th>model</th><td>{} records, {} context switches{}</td></tr></table>",
-        html_escape(&a.trace),
+        html_escape(&a.node.as_ref().map_or(a.trace.clone(), |n| format!("{n}: {}", a.trace))),
         html_escape(&a.first.map_or("-".into(), |t| t.rfc3339())),
         html_escape(&a.last.map_or("-".into(), |t| t.rfc3339())),
         html_escape(&a.resources.join(", ")),
@@ -443,6 +447,35 @@ fn trace_section(a: &Analysis, charts: &[Chart]) -> String {
         );
     }
     s.push_str("</section>");
+    s
+}
+
+/// Which node held which resource active, when: one row per node's period.
+fn cluster_section(rows: &[ClusterRow]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("<section><h2>Cluster</h2><p>Which node held each resource active, when, from each node's own states (RCM's state machine, event 1637, the DLL's reported states). Each row is one node's evidence; nodes are never merged.</p><table class=\"cluster\"><tr><th>resource</th><th>node</th><th>from</th><th>to</th><th>state</th></tr>");
+    for r in rows {
+        let h = &r.hosting;
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
+            html_escape(&h.resource),
+            html_escape(&r.node),
+            html_escape(&h.from.rfc3339()),
+            h.to.map_or("still active at the end".into(), |t| html_escape(
+                &t.rfc3339()
+            )),
+            html_escape(&h.state),
+            if h.failed && h.state != "Failed" {
+                " (after a failure)"
+            } else {
+                ""
+            }
+        );
+    }
+    s.push_str("</table></section>");
     s
 }
 

@@ -5,6 +5,7 @@
 use std::io::{self, Write};
 
 use crate::analysis::diff::{Diff, FigureChange};
+use crate::analysis::hosting::{cluster_view, ClusterRow};
 use crate::analysis::{Aggregate, Analysis, Reported};
 use crate::capture::compare::Comparison;
 use crate::model::{label as name, Severity};
@@ -137,7 +138,52 @@ pub fn write_analyses(out: &mut dyn Write, all: &[Analysis]) -> io::Result<()> {
         write_aggregates(out, "API calls", &a.by_api)?;
         writeln!(out)?;
     }
+    if all.len() > 1 {
+        write_cluster(out, &cluster_view(all))?;
+    }
     Ok(())
+}
+
+/// Which node hosted which resource, when: each node's own periods, side
+/// by side.
+fn write_cluster(out: &mut dyn Write, rows: &[ClusterRow]) -> io::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "cluster    which node held each resource active, from each node's own states"
+    )?;
+    writeln!(
+        out,
+        "  {:<24} {:<16} {:<30} {:<30} STATE",
+        "RESOURCE", "NODE", "FROM", "TO"
+    )?;
+    let mut last: Option<&str> = None;
+    for r in rows {
+        let h = &r.hosting;
+        let resource = if last == Some(h.resource.as_str()) {
+            ""
+        } else {
+            h.resource.as_str()
+        };
+        last = Some(&h.resource);
+        writeln!(
+            out,
+            "  {:<24} {:<16} {:<30} {:<30} {}{}",
+            resource,
+            r.node,
+            h.from.rfc3339(),
+            h.to.map_or("(still, at the end)".into(), |t| t.rfc3339()),
+            h.state,
+            if h.failed && h.state != "Failed" {
+                " (after a failure)"
+            } else {
+                ""
+            }
+        )?;
+    }
+    writeln!(out)
 }
 
 fn write_aggregates(out: &mut dyn Write, title: &str, rows: &[Aggregate]) -> io::Result<()> {

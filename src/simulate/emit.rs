@@ -6,7 +6,8 @@
 use std::io::{self, Seek, Write};
 
 use super::{
-    payloads, scenario, Sim, Step, KERNEL_PROCESS, KERNEL_THREAD, MS, RESOURCE_TYPE, RHS_PID,
+    nodelog, payloads, scenario, Sim, Step, KERNEL_PROCESS, KERNEL_THREAD, MS, RESOURCE_TYPE,
+    RHS_PID,
 };
 use crate::read::etl::write::tracelogging::{event as tl_event, provider_traits, FieldValue};
 use crate::read::etl::write::{EventRecord, KernelHeader};
@@ -14,6 +15,10 @@ use crate::read::etl::{Descriptor, Guid};
 
 impl<W: Write + Seek> Sim<'_, W> {
     fn write_tl(&mut self, tid: u32, name: &str, fields: &[(&str, FieldValue)]) -> io::Result<()> {
+        // An uninstrumented DLL writes no events of its own.
+        if self.node.is_some() {
+            return Ok(());
+        }
         let (schema, payload) = tl_event(name, fields);
         let ev = EventRecord {
             thread_id: tid,
@@ -61,13 +66,17 @@ impl<W: Write + Seek> Sim<'_, W> {
     /// A line of the cluster.log, when one is being written.
     fn log_line(&mut self, tid: u32, component: &str, text: &str) -> io::Result<()> {
         let time = self.ns(self.now);
-        let Some(log) = self.log.as_mut() else {
-            return Ok(());
-        };
         let level = if text.contains("timed out") || text.contains("deadlock") {
             "ERR"
         } else {
             "INFO"
+        };
+        if self.node.is_some() {
+            self.node_line(RHS_PID, tid, level, component, text);
+            return Ok(());
+        }
+        let Some(log) = self.log.as_mut() else {
+            return Ok(());
         };
         let line = crate::read::clusterlog::format_line(RHS_PID, tid, time, level, component, text);
         writeln!(log, "{line}")
@@ -76,7 +85,7 @@ impl<W: Write + Seek> Sim<'_, W> {
     /// What the DLL logs through RHS's LogEvent callback: RHS prefixes the
     /// resource type and name.
     fn res_line(&mut self, tid: u32, r: Option<usize>, text: String) -> io::Result<()> {
-        if self.log.is_none() {
+        if self.log.is_none() || self.node.is_some() {
             return Ok(());
         }
         let line = match r {
@@ -88,6 +97,11 @@ impl<W: Write + Seek> Sim<'_, W> {
 
     fn cluster_log(&mut self, tid: u32, text: &str) -> io::Result<()> {
         self.log_line(tid, "RHS", text)?;
+        // The uninstrumented node's trace is a kernel trace (WPR's
+        // profile); its cluster events are in the log alone.
+        if self.node.is_some() {
+            return Ok(());
+        }
         self.fc_seq += 1;
         let payload: Vec<u8> = text
             .encode_utf16()
@@ -130,6 +144,7 @@ impl<W: Write + Seek> Sim<'_, W> {
     }
 
     pub(super) fn step(&mut self, id: usize, tid: u32, step: Step) -> io::Result<()> {
+        self.node_story(tid, &step);
         match step {
             Step::EntryBegin(r, ep) => self.entry(tid, r, ep, None),
             Step::EntryEnd(r, ep, status) => self.entry(tid, r, ep, Some(status)),
@@ -171,12 +186,26 @@ impl<W: Write + Seek> Sim<'_, W> {
                     ],
                 )
             }
-            Step::ClusterLog(text) => self.cluster_log(tid, &text),
+            Step::DeadlockMonitor(r, ep) => {
+                let text = format!(
+                    "RhsCall::DeadlockMonitor: Call {} timed out for resource '{}'.",
+                    nodelog::rhs_call(ep),
+                    self.resources[r]
+                );
+                self.cluster_log(tid, &text)
+            }
+            Step::HandlingDeadlock(r) => {
+                let text = format!(
+                    "Resource {} handling deadlock. Cleaning current operation and terminating RHS process.",
+                    self.resources[r]
+                );
+                self.cluster_log(tid, &text)
+            }
             Step::Tick(t) => {
                 scenario::tick(self, t);
                 Ok(())
             }
-            Step::RhsExit => {
+            Step::RhsExit(_) => {
                 self.write_kernel(
                     tid,
                     KERNEL_PROCESS,

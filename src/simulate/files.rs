@@ -37,6 +37,8 @@ pub struct FileOptions<'a> {
     pub fixed: Vec<Scenario>,
     pub etl: &'a Path,
     pub cluster_log: Option<&'a Path>,
+    /// See [`Options::uninstrumented`].
+    pub uninstrumented: bool,
 }
 
 /// Simulates `scenario` into the files; returns the ground truth (also
@@ -65,6 +67,7 @@ pub fn write_files(scenario: Scenario, o: FileOptions<'_>) -> Result<GroundTruth
             scale: o.scale,
             cluster_log: log_writer.as_mut().map(|w| w as &mut dyn Write),
             fixed: o.fixed,
+            uninstrumented: o.uninstrumented,
         };
         let (_, truth) = simulate_with(scenario, opts, etl.writer()).map_err(cannot(o.etl))?;
         if let Some(mut w) = log_writer {

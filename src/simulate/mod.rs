@@ -6,6 +6,7 @@
 
 mod emit;
 mod files;
+mod nodelog;
 mod payloads;
 mod scenario;
 mod truth;
@@ -50,7 +51,15 @@ pub struct GroundTruth {
     pub resources: Vec<String>,
     pub start: String,
     pub end: String,
+    /// Written for a DLL with no rhscope instrumentation: the findings are
+    /// what the node's cluster.log shows (at its millisecond precision).
+    #[serde(default)]
+    pub uninstrumented: bool,
     pub findings: Vec<Finding>,
+    /// What the DLL did that the evidence cannot show (uninstrumented:
+    /// its API calls, without kernel stacks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_shown: Vec<Finding>,
 }
 
 /// SplitMix64: small, fast, and the same on every platform and release,
@@ -90,9 +99,12 @@ pub(crate) enum Step {
     CreateWorker(usize, Vec<(i64, Step)>),
     WorkerExit(usize),
     Status(usize, &'static str),
-    ClusterLog(String),
-    /// RHS terminates: the simulation ends.
-    RhsExit,
+    /// RHS's deadlock monitor fires for the resource's call.
+    DeadlockMonitor(usize, EntryPoint),
+    /// RHS says it recovers from the resource's deadlock.
+    HandlingDeadlock(usize),
+    /// RHS terminates because of the resource: the simulation ends.
+    RhsExit(usize),
     /// Run one resource health check and schedule the next (writes nothing).
     Tick(scenario::Tick),
 }
@@ -133,6 +145,10 @@ pub(crate) struct Sim<'w, W: Write + Seek> {
     log: Option<&'w mut dyn Write>,
     /// Behaviours (by scenario name) simulated as fixed: healthy instead.
     pub(crate) fixed: Vec<Scenario>,
+    /// The DLL writes no rhscope events: the node's log is written as a
+    /// node writes it, with the truth it shows.
+    pub(crate) node: Option<nodelog::NodeLog>,
+    uninstrumented: bool,
 }
 
 impl<'w, W: Write + Seek> Sim<'w, W> {
@@ -167,6 +183,8 @@ impl<'w, W: Write + Seek> Sim<'w, W> {
             fc_seq: 0,
             log: sim_opts.cluster_log,
             fixed: sim_opts.fixed,
+            node: None,
+            uninstrumented: sim_opts.uninstrumented,
         })
     }
 
@@ -364,6 +382,11 @@ pub struct Options<'w> {
     /// Behaviours to simulate as fixed (healthy), by their scenario's name:
     /// the "after" of a before/after pair.
     pub fixed: Vec<Scenario>,
+    /// The DLL writes no rhscope events: the .etl holds only the kernel's
+    /// and the cluster's events, and the cluster.log is what a Windows
+    /// Server 2016+ node writes (header, System events, RCM and RHS
+    /// lines); the truth is what that log shows.
+    pub uninstrumented: bool,
 }
 
 /// Simulates `scenario` into `out`. Same scenario, seed and scale give the
@@ -408,8 +431,13 @@ pub fn simulate_with<W: Write + Seek>(
     };
     let mut sim = Sim::new(out, opts)?;
     let end = scenario::plan(&mut sim, scenario, scale);
+    if sim.uninstrumented {
+        sim.node = Some(nodelog::NodeLog::new(sim.resources.len()));
+    }
     sim.rundown()?;
     sim.run(stop.unwrap_or(end))?;
+    let node_truth = sim.finish_node_log()?;
+    let node_truth_flag = node_truth.is_some();
     let last = sim.now;
     let end_ns = sim.ns(last);
     // Hangs, and calls that never returned, are measured to the end of the
@@ -422,6 +450,21 @@ pub fn simulate_with<W: Write + Seek>(
         }
     }
     sim.findings.sort();
+    let planted = std::mem::take(&mut sim.findings);
+    let (findings, not_shown) = match node_truth {
+        Some(shown) => {
+            let hidden = planted
+                .into_iter()
+                .filter(|p| {
+                    !shown
+                        .iter()
+                        .any(|s| s.rule == p.rule && s.resource == p.resource)
+                })
+                .collect();
+            (shown, hidden)
+        }
+        None => (planted, Vec::new()),
+    };
     let truth = GroundTruth {
         scenario: scenario.name().to_string(),
         seed,
@@ -430,7 +473,9 @@ pub fn simulate_with<W: Write + Seek>(
         resources: sim.resources.clone(),
         start: rfc3339(sim.ns(sim.start)),
         end: rfc3339(sim.ns(last)),
-        findings: std::mem::take(&mut sim.findings),
+        uninstrumented: node_truth_flag,
+        findings,
+        not_shown,
     };
     let (out, summary) = sim.writer.finish()?;
     Ok((

@@ -211,7 +211,6 @@ fn resource<W: Write + Seek>(
     let jitter = sim.rng.between(0, 50 * MS);
     // Resources come online over the first 10 s.
     let online_at = sim.at(SECOND + (r % 100) as i64 * 100 * MS + jitter);
-    let name = sim.resources[r].clone();
     match b {
         Behaviour::DoNotUseInOnline => {
             // Online makes the forbidden call inline and never returns.
@@ -238,15 +237,15 @@ fn resource<W: Write + Seek>(
             // Blocked from Online's begin until the monitor fires, and it
             // never returns.
             sim.planted_blocked_until(fire);
-            let monitor = 2004;
+            let monitor = super::nodelog::MONITOR_TID;
             sim.plant(Rule::RhsRestart, r, None, None, monitor, fire + MS);
             sim.spawn(
                 monitor,
                 fire,
                 vec![
-                    (0, Step::ClusterLog(format!("RhsCall::DeadlockMonitor: Call ONLINERESOURCE timed out for resource '{name}'."))),
-                    (MS, Step::ClusterLog(format!("Resource {name} handling deadlock. Cleaning current operation and terminating RHS process."))),
-                    (5 * MS, Step::RhsExit),
+                    (0, Step::DeadlockMonitor(r, EntryPoint::Online)),
+                    (MS, Step::HandlingDeadlock(r)),
+                    (5 * MS, Step::RhsExit(r)),
                 ],
             );
         }

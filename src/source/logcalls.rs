@@ -198,11 +198,15 @@ impl Pairer {
                 return;
             }
         }
+        let pended = |s: &crate::model::EntrySpan| s.status == Some(ERROR_IO_PENDING);
         match self.closed.get(&call) {
-            // The other side's note of an end already seen.
+            // The other side's note of an end already seen, or the end of
+            // the operation a call that went pending left running (RHS's
+            // "has come online" when the worker finishes, however late).
             Some(&id)
                 if r.time_ns - self.spans.entries[id].end_ns.unwrap_or(i64::MIN)
-                    < 5_000_000_000 =>
+                    < 5_000_000_000
+                    || pended(&self.spans.entries[id]) =>
             {
                 let s = &mut self.spans.entries[id];
                 s.status = s.status.or(r.status);

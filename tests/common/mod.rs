@@ -42,6 +42,14 @@ pub fn traces(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A fresh, empty folder of this test process for `name`.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rhscope-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a temporary folder");
+    dir
+}
+
 /// Runs the rhscope binary with these arguments.
 pub fn rhscope(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rhscope"))
