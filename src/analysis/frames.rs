@@ -3,6 +3,8 @@
 //! fleet-scale questions run in DataFusion, Spark or DuckDB.
 
 use polars::prelude::*;
+use polars_io::parquet::read::ParquetReader;
+use polars_io::SerReader;
 
 use super::{Aggregate, Analysis};
 use crate::model::label;

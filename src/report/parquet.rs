@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
+use polars_io::parquet::write::ParquetWriter;
 
 use super::output::{AtomicFile, OutputError};
 use crate::analysis::frames::Frames;
