@@ -79,11 +79,14 @@ fn rec(kind: RecordKind, ms: i64, tid: u32) -> Record {
     let mut r = Record::new(
         kind,
         ms * 1_000_000,
-        Evidence::etl(Location {
-            buffer_offset: 0,
-            record_offset: 0,
-            compressed: false,
-        }),
+        Evidence::etl(
+            Location {
+                buffer_offset: 0,
+                record_offset: 0,
+                compressed: false,
+            },
+            ms * 1_000_000,
+        ),
     );
     r.pid = Some(10);
     r.tid = Some(tid);

@@ -70,10 +70,35 @@ fn json_findings_of_several_traces_equal_the_ground_truth() {
 fn table_and_csv_outputs() {
     let o = rhscope(&["analyze", &trace("some-ok-from-offline.etl")]);
     let out = String::from_utf8(o.stdout).unwrap();
-    assert!(out.contains("findings   1 (1 error, 0 warning)"), "{out}");
-    let line = out.lines().find(|l| l.starts_with("error")).unwrap();
     assert!(
-        line.contains("api-misuse")
+        out.contains("findings   1 (1 error, 0 warning) in 1 verdicts"),
+        "{out}"
+    );
+    // The verdict: what happened, why, what to do.
+    let verdict: Vec<&str> = out
+        .lines()
+        .skip_while(|l| *l != "VERDICT (most severe first)")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let text = verdict.join(" ");
+    assert!(
+        verdict[0].starts_with("1 ERROR    AppRes-1's Offline (thread 3000) called ClusterRegSetValue(Parameters\\LastOffline)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "why: ClusterRegSetValue is not from Close, Offline, Online, Open, Terminate"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix: Move the call out of Close, Offline, Online, Open and Terminate"),
+        "{text}"
+    );
+    let line = out.lines().find(|l| l.contains("api-misuse")).unwrap();
+    assert!(
+        line.starts_with("1   error")
             && line.contains("Offline")
             && line.contains("ClusterRegSetValue (some-entry-points-okay)"),
         "{line}"
@@ -275,4 +300,45 @@ fn parquet_partitions_of_same_named_traces_stay_apart() {
     assert_eq!(open.len(), 1);
     assert!(open[0] > 300_000_000_000, "{open:?}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The table opens with the worst: the deadlock (with its hang, call and
+/// restart), then the rest; fifteen identical misuses are one verdict.
+#[test]
+fn the_verdict_comes_first_and_repeats_collapse() {
+    let o = rhscope(&["analyze", &trace("mixed.etl")]);
+    let out = String::from_utf8(o.stdout).unwrap();
+    let verdicts: Vec<&str> = out
+        .lines()
+        .skip_while(|l| *l != "VERDICT (most severe first)")
+        .skip(1)
+        .filter(|l| !l.starts_with(' '))
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert_eq!(verdicts.len(), 5, "{out}");
+    assert!(
+        verdicts[0].starts_with("1 ERROR    AppRes-2's Online (thread 3004) blocked 300.000 s in OnlineClusterResource(AppRes-3) (do not use) until RHS's"),
+        "{out}"
+    );
+    assert!(
+        verdicts[1].starts_with("2 ERROR    AppRes-7's LooksAlive (thread 3024) called CLUSCTL_RESOURCE_GET_CLASS_INFO(AppRes-7) (worker thread only) 15"),
+        "{out}"
+    );
+    let first_row = out
+        .lines()
+        .skip_while(|l| !l.starts_with("FINDINGS"))
+        .nth(2)
+        .unwrap();
+    assert!(
+        first_row.starts_with("1   error    deadlock-timeout    AppRes-2"),
+        "{first_row}"
+    );
+    // Every finding is still listed, each once.
+    let rows = out
+        .lines()
+        .skip_while(|l| !l.starts_with("FINDINGS"))
+        .skip(2)
+        .take_while(|l| !l.is_empty())
+        .count();
+    assert_eq!(rows, 25);
 }

@@ -214,7 +214,11 @@ fn hand_written_sample_has_exact_counts_and_findings() {
     );
     assert_eq!(
         a.findings[0].evidence,
-        [Evidence::Line { input: 0, line: 11 }]
+        [Evidence::Line {
+            input: 0,
+            line: 11,
+            time: rhscope::model::Timestamp::parse("2013-03-08T08:13:01.001Z").unwrap()
+        }]
     );
 }
 

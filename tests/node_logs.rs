@@ -205,7 +205,11 @@ fn a_ws2019_node_tells_the_whole_story() {
     );
     assert_eq!(
         a.findings[0].evidence[0],
-        Evidence::Line { input: 0, line: 92 }
+        Evidence::Line {
+            input: 0,
+            line: 92,
+            time: rhscope::model::Timestamp::parse("2024-03-12T10:05:00.231Z").unwrap()
+        }
     );
 }
 
@@ -364,7 +368,11 @@ fn map(component: &str, text: &str) -> Option<Record> {
     let base = Record::new(
         RecordKind::RhsMessage,
         0,
-        Evidence::Line { input: 0, line: 1 },
+        Evidence::Line {
+            input: 0,
+            line: 1,
+            time: rhscope::model::Timestamp(0),
+        },
     );
     ProviderSet::embedded()
         .match_message(text, component, base)
@@ -528,7 +536,7 @@ fn failover_clustering_events_of_an_evtx() {
     assert_eq!(f[1]["group"], "ContosoApp");
     assert_eq!(
         f[1]["evidence"][0],
-        serde_json::json!({"in": "evtx", "input": 0, "record_id": 9})
+        serde_json::json!({"in": "evtx", "input": 0, "record_id": 9, "time": "2024-03-12T10:05:00.741000000Z", "at": "record:9"})
     );
     let facts = &a["resource_facts"]["ContosoApp"];
     assert_eq!(

@@ -50,23 +50,34 @@ fn every_scenario_gets_a_complete_local_report() {
         let a = analysis(name);
         let dir = root.join(name);
         write_report(std::slice::from_ref(&a), &dir, &[]).unwrap();
-        let mut charts = vec![
+        let mut charts: Vec<String> = [
             "t1-timeline",
             "t1-blocking-api",
             "t1-blocking-entry-point",
             "t1-durations",
-            "t1-hangs",
-        ];
-        // A zoomed timeline per finding about a call (not restarts), six at most.
-        let zoomable = a
-            .findings
-            .iter()
-            .filter(|f| f.finding.rule != rhscope::model::Rule::RhsRestart)
-            .count();
-        let zooms: Vec<String> = (1..=zoomable.min(6))
-            .map(|k| format!("t1-finding-{k}"))
-            .collect();
-        charts.extend(zooms.iter().map(String::as_str));
+        ]
+        .map(String::from)
+        .to_vec();
+        // Calls that never returned get their chart.
+        if a.spans.entries.iter().any(|e| e.end_ns.is_none()) {
+            charts.push("t1-hangs".into());
+        }
+        // A timeline zoomed on each of the first six verdicts about calls,
+        // twice (begin, end) for a call longer than ten seconds.
+        let zoomed =
+            a.verdicts.iter().enumerate().filter(|(_, v)| {
+                a.findings[v.lead].finding.rule != rhscope::model::Rule::RhsRestart
+            });
+        for (n, v) in zoomed.take(6) {
+            let f = &a.findings[v.lead].finding;
+            let long = match f.rule {
+                rhscope::model::Rule::PendingTimeout => true,
+                _ => f.duration_ns.is_some_and(|d| d > 10_000_000_000),
+            };
+            for k in 1..=(1 + usize::from(long)) {
+                charts.push(format!("t1-verdict-{}-{k}", n + 1));
+            }
+        }
         for c in &charts {
             let svg = std::fs::read_to_string(dir.join("charts").join(format!("{c}.svg"))).unwrap();
             let doc =
@@ -86,7 +97,7 @@ fn every_scenario_gets_a_complete_local_report() {
         let lanes = rhscope_lanes(&a);
         assert_eq!(
             png_size(&dir.join("charts/t1-timeline.png")).1,
-            (140 + 34 * lanes) as u32,
+            (160 + 34 * lanes.max(8)) as u32,
             "{name}"
         );
 
@@ -103,6 +114,12 @@ fn every_scenario_gets_a_complete_local_report() {
         let rows = html.matches("<tr class=\"error\">").count()
             + html.matches("<tr class=\"warning\">").count();
         assert_eq!(rows, want.len(), "{name}: one table row per finding");
+        // One verdict item each, the worst first.
+        assert_eq!(
+            html.matches("<li class=\"verdict ").count(),
+            a.verdicts.len(),
+            "{name}"
+        );
         for f in &want {
             assert!(
                 html.contains(&f.begin.rfc3339()),
@@ -122,6 +139,7 @@ fn rhscope_lanes(a: &Analysis) -> usize {
         .spans
         .entries
         .iter()
+        .filter(|e| e.thread_known())
         .map(|e| (e.pid, e.tid))
         .chain(a.spans.workers.iter().map(|w| (w.pid, w.tid)))
         .collect();
@@ -177,7 +195,7 @@ fn a_report_replaces_an_old_one_whole() {
 #[test]
 fn perfetto_export_holds_the_exact_events() {
     let a = analysis("do-not-use-in-online");
-    let v = perfetto::trace_events(&a);
+    let v = perfetto::trace_events(std::slice::from_ref(&a));
     let events = v["traceEvents"].as_array().unwrap();
     let count = |cat: &str, ph: &str| {
         events
@@ -189,7 +207,21 @@ fn perfetto_export_holds_the_exact_events() {
     assert_eq!(count("api-call", "X"), a.spans.calls.len());
     assert_eq!(count("finding", "i"), truth("do-not-use-in-online").len());
     // Deadlock-monitor and restart messages.
-    assert_eq!(count("rhs-message", "i"), 2);
+    assert_eq!(count("message", "i"), 2);
+    // The worker's creation and the readying of waits as arrows.
+    assert_eq!(count("worker", "s"), a.spans.workers.len());
+    assert_eq!(count("worker", "f"), a.spans.workers.len());
+    let readied = a
+        .spans
+        .waits
+        .iter()
+        .filter(|w| w.readied_by.is_some())
+        .count();
+    assert_eq!(
+        (count("ready", "s"), count("ready", "f")),
+        (readied, readied)
+    );
+    assert_eq!(count("wait", "X"), a.spans.waits.len());
     let online = events
         .iter()
         .find(|e| e["cat"] == "entry-point" && e["args"]["returned"] == false)
@@ -214,17 +246,32 @@ fn perfetto_export_holds_the_exact_events() {
     assert_eq!(
         threads,
         [
-            "RHS entry point 3000",
-            "RHS entry point 3004",
-            "cluster worker (AppRes-2) 6000"
+            "2004 (RHS deadlock monitor)",
+            "3000 (entry points of AppRes-1)",
+            "3004 (entry points of AppRes-2)",
+            "6000 (worker of AppRes-2)"
         ]
     );
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| e["name"] == "process_name")
-            .count(),
-        1
+    // Every thread with an event has a name, every process too.
+    let named: std::collections::BTreeSet<(u64, u64)> = events
+        .iter()
+        .filter(|e| e["name"] == "thread_name")
+        .map(|e| (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap()))
+        .collect();
+    for e in events.iter().filter(|e| e["ph"] != "M") {
+        let key = (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap());
+        assert!(named.contains(&key), "unnamed thread {key:?}: {e}");
+    }
+    let processes: Vec<&str> = events
+        .iter()
+        .filter(|e| e["name"] == "process_name")
+        .map(|e| e["args"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(processes.len(), 1);
+    assert!(
+        processes[0].starts_with("rhs.exe 2000 on ")
+            && processes[0].ends_with("traces/do-not-use-in-online.etl"),
+        "{processes:?}"
     );
 }
 
@@ -284,6 +331,67 @@ fn renders_in_chromium(dir: &Path, root: &Path) {
     );
 }
 
+/// Loads `index.html` of `dir` in headless Chromium inside a test page
+/// that measures, after layout, every text box of the summary (headings,
+/// the summary table, each verdict's lines) and lists those that overlap.
+fn overlapping_text(dir: &Path, root: &Path) -> Vec<String> {
+    let browser = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("chromium is not installed (apt-get install chromium)");
+    let check = root.join("overlaps.html");
+    let page = r#"<!DOCTYPE html><html><body><iframe id="f" src="REPORT" style="width:1400px;height:2000px"></iframe><pre id="out">not measured</pre>
+<script>
+document.getElementById('f').onload = function () {
+  const d = this.contentDocument, out = document.getElementById('out');
+  if (!d) { out.textContent = 'no access to the report'; return; }
+  const sel = 'h1, h2, h3, p, table.summary th, table.summary td, li.verdict .sev, li.verdict .what, li.verdict .why, li.verdict .fix, li.verdict .then, li.verdict .evidence';
+  const boxes = [];
+  for (const e of d.querySelectorAll(sel)) for (const r of e.getClientRects()) if (r.width > 0 && r.height > 0) boxes.push([e, r]);
+  const found = [];
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const [a, ra] = boxes[i], [b, rb] = boxes[j];
+    if (a === b || a.contains(b) || b.contains(a)) continue;
+    const w = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left);
+    const h = Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top);
+    if (w > 1 && h > 1) found.push(a.textContent.slice(0, 40) + ' | ' + b.textContent.slice(0, 40));
+  }
+  out.textContent = 'measured ' + boxes.length + '\n' + found.join('\n');
+};
+</script></body></html>"#
+        .replace("REPORT", &format!("file://{}", dir.join("index.html").display()));
+    std::fs::write(&check, page).unwrap();
+    let out = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            root.join("profile").display()
+        ))
+        .arg(format!("file://{}", check.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let text = dom
+        .split("<pre id=\"out\">")
+        .nth(1)
+        .and_then(|t| t.split("</pre>").next())
+        .unwrap_or("");
+    let mut lines = text.lines();
+    let measured = lines.next().unwrap_or("");
+    assert!(
+        measured.starts_with("measured ") && measured != "measured 0",
+        "the page was not measured: {text}"
+    );
+    lines.map(str::to_string).collect()
+}
+
 /// The report and the diff report in a real browser. Needs Debian's
 /// `chromium`; `.ci/run` installs it and runs this with `--ignored`.
 #[test]
@@ -293,6 +401,7 @@ fn the_report_renders_in_headless_chromium() {
     let dir = root.join("report");
     write_report(&[analysis("mixed")], &dir, &[]).unwrap();
     renders_in_chromium(&dir, &root);
+    assert_eq!(overlapping_text(&dir, &root), Vec::<String>::new());
     let full = |name: &str| {
         #[allow(unused_mut)]
         let mut a = analysis(name);
@@ -309,4 +418,113 @@ fn the_report_renders_in_headless_chromium() {
     rhscope::report::html_diff::write_diff_report(&diff, &diff_dir, &[]).unwrap();
     renders_in_chromium(&diff_dir, &root);
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The page opens with the worst verdict: the deadlock, its call, why and
+/// what to do; identical misuses are one item with their count.
+#[test]
+fn the_page_opens_with_the_worst_incident() {
+    let dir = common::temp_dir("report-verdict");
+    write_report(&[analysis("mixed")], &dir.join("r"), &[]).unwrap();
+    let html = std::fs::read_to_string(dir.join("r/index.html")).unwrap();
+    let items: Vec<&str> = html.split("<li class=\"verdict ").skip(1).collect();
+    assert_eq!(items.len(), 5);
+    assert!(
+        items[0].contains("<div class=\"what\">AppRes-2's Online (thread 3004) blocked 300.000 s in OnlineClusterResource(AppRes-3) (do not use) until RHS's deadlock monitor fired"),
+        "{}",
+        &items[0][..400.min(items[0].len())]
+    );
+    assert!(items[0].contains("<b>What to do:</b> Never call it from a resource DLL"));
+    assert!(items[1]
+        .contains("CLUSCTL_RESOURCE_GET_CLASS_INFO(AppRes-7) (worker thread only) 15 times"));
+    // The verdict comes before the details.
+    assert!(html.find("Verdict, most severe first") < html.find("Every finding (25)"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--budget IsAlive=500`: the durations chart draws IsAlive's budget at
+/// 500 ms, the other entry points' at 300 ms, and says so in its legend.
+#[test]
+fn the_durations_chart_draws_each_entry_points_own_budget() {
+    let dir = common::temp_dir("report-budget");
+    let out = dir.join("r");
+    let o = common::rhscope(&[
+        "report",
+        common::traces("mixed.etl").to_str().unwrap(),
+        "--budget",
+        "IsAlive=500",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let svg = std::fs::read_to_string(out.join("charts/t1-durations.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let texts: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .map(str::trim)
+        .collect();
+    assert!(texts.contains(&"IsAlive budget 500 ms"), "{texts:?}");
+    assert!(texts.contains(&"LooksAlive budget 300 ms"), "{texts:?}");
+    assert!(!texts.iter().any(|t| t.starts_with("IsAlive budget 300")));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Every piece of evidence of every finding names a place `dump --at`
+/// prints as exactly that event, at the evidence's time; records of
+/// compressed buffers too.
+#[test]
+fn dump_at_prints_each_evidence_event() {
+    let trace = common::traces("mixed.etl");
+    let o = common::rhscope(&["analyze", trace.to_str().unwrap(), "--format", "json", "-q"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut checked = 0;
+    for f in v["analyses"][0]["findings"].as_array().unwrap() {
+        for e in f["evidence"].as_array().unwrap() {
+            let at = e["at"].as_str().unwrap();
+            let o = common::rhscope(&["dump", trace.to_str().unwrap(), "--at", at, "-q"]);
+            assert!(
+                o.status.success(),
+                "{at}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let lines: Vec<&str> = std::str::from_utf8(&o.stdout).unwrap().lines().collect();
+            assert_eq!(lines.len(), 1, "{at}");
+            let ev: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+            assert_eq!(ev["time"], e["time"], "{at}");
+            assert_eq!(ev["location"]["buffer_offset"], e["buffer_offset"]);
+            assert_eq!(ev["location"]["record_offset"], e["record_offset"]);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 40, "{checked}");
+    // A compressed trace: the places dump gives are places --at finds.
+    let fixture = common::data("net.4.5.2.x86.etl");
+    let o = common::rhscope(&["dump", fixture.to_str().unwrap(), "--limit", "3000", "-q"]);
+    let out = String::from_utf8(o.stdout).unwrap();
+    let compressed: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("\"compressed\":true"))
+        .collect();
+    assert!(compressed.len() > 1000, "{}", compressed.len());
+    for line in compressed.iter().step_by(397) {
+        let ev: serde_json::Value = serde_json::from_str(line).unwrap();
+        let loc = &ev["location"];
+        let at = format!(
+            "{:#x}+{:#x}",
+            loc["buffer_offset"].as_u64().unwrap(),
+            loc["record_offset"].as_u64().unwrap()
+        );
+        let o = common::rhscope(&["dump", fixture.to_str().unwrap(), "--at", &at, "-q"]);
+        assert_eq!(
+            std::str::from_utf8(&o.stdout).unwrap().trim_end(),
+            *line,
+            "{at}"
+        );
+    }
+    let missing = common::rhscope(&["dump", trace.to_str().unwrap(), "--at", "0x10+0x10"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no record at 0x10+0x10"));
 }

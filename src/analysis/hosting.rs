@@ -112,7 +112,11 @@ mod tests {
         let mut r = Record::new(
             RecordKind::ResourceState,
             t,
-            Evidence::Line { input: 0, line: 1 },
+            Evidence::Line {
+                input: 0,
+                line: 1,
+                time: crate::model::Timestamp(t),
+            },
         );
         r.resource = Some(resource.into());
         r.state = Some(state.into());

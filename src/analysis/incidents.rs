@@ -52,15 +52,8 @@ pub struct Step {
 }
 
 /// What to do about a call that blocked RHS.
-pub fn advice(ep: Option<EntryPoint>) -> String {
-    let ep = ep.map_or("the entry point".to_string(), |e| e.to_string());
-    format!(
-        "{ep} must return within its threshold: do the slow part on a ClusWorkerCreate worker \
-         and return ERROR_IO_PENDING (report progress with SetResourceStatus); consider \
-         SeparateMonitor for the resource so a hang takes down no other resource; next time \
-         capture a WPR trace with context-switch stacks (providers/rhscope.wprp) to see the \
-         call it blocks in"
-    )
+pub fn advice(ep: Option<EntryPoint>, call_known: bool) -> String {
+    crate::model::advice::rule_fix(crate::model::Rule::DeadlockTimeout, ep, call_known)
 }
 
 /// The open entry-point span a deadlock report is about.
@@ -171,6 +164,13 @@ fn incident(spans: &Spans, resources: &Resources, default: Threshold, d: &Record
         });
     }
     let entry_point = span.map(|s| s.entry_point).or(d.entry_point);
+    let call_known = span.is_some_and(|s| {
+        spans.calls.iter().any(|c| {
+            c.entry == Some(s.id)
+                && c.begin_ns <= d.time_ns
+                && c.end_ns.is_none_or(|e| e > d.time_ns)
+        })
+    });
     Incident {
         rhs_pid: d.pid,
         resource,
@@ -186,7 +186,7 @@ fn incident(spans: &Spans, resources: &Resources, default: Threshold, d: &Record
         then,
         collateral,
         separate_monitor,
-        advice: advice(entry_point),
+        advice: advice(entry_point, call_known),
         evidence,
     }
 }

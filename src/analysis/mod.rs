@@ -14,6 +14,7 @@ pub mod incidents;
 pub mod live;
 pub mod resources;
 pub mod rules;
+pub mod verdicts;
 
 use std::collections::HashMap;
 
@@ -106,6 +107,9 @@ pub struct Reported {
     /// after its health check failed, say), in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cause: Vec<String>,
+    /// The target the call named (a resource, a key), where it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// Count and duration figures of a group of spans.
@@ -210,6 +214,9 @@ pub struct Analysis {
     /// converted from local time, thresholds from a log's header).
     pub notes: Vec<String>,
     pub findings: Vec<Reported>,
+    /// The findings as a reader takes them in: per incident or group of
+    /// identical findings, most severe first.
+    pub verdicts: Vec<verdicts::Verdict>,
     pub by_entry_point: Vec<Aggregate>,
     pub by_api: Vec<Aggregate>,
     /// Events mapped to model records, and mapping failures skipped.
@@ -294,13 +301,30 @@ pub fn analyze_sources(
     cfg: &Config,
     strict: bool,
 ) -> Result<Analysis, AnalysisError> {
+    analyze_sources_with(sources, table, cfg, strict, &mut |_| {})
+}
+
+/// [`analyze_sources`], telling `progress` now and then how many bytes of
+/// the inputs have been read.
+pub fn analyze_sources_with(
+    sources: Vec<&mut dyn EventSource>,
+    table: &UsageTable,
+    cfg: &Config,
+    strict: bool,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Analysis, AnalysisError> {
     let mut merge = Merge::new(sources, strict);
     let inputs = merge.names();
     let name = inputs.join(" + ");
     let mut pairer = Pairer::new();
     let mut records = 0u64;
     let mut unmapped = 0u64;
+    let mut seen = 0u64;
     while let Some(o) = merge.next_observed()? {
+        seen += 1;
+        if seen % 65_536 == 0 {
+            progress(merge.bytes_read());
+        }
         match o {
             Observed::Record(r) => {
                 records += 1;
@@ -426,6 +450,7 @@ pub fn analyze_known(
     findings.extend(found.role_failures());
     findings.sort_by(|a, b| a.finding.cmp(&b.finding));
     let resources: Vec<String> = resource_facts.keys().cloned().collect();
+    let verdicts = verdicts::verdicts(&findings);
     Analysis {
         trace: trace.to_string(),
         node: None,
@@ -438,6 +463,7 @@ pub fn analyze_known(
         hosting: hosting::periods(&spans),
         notes: Vec::new(),
         findings,
+        verdicts,
         // Filled by `fill_aggregates` (polars) where that is built in.
         by_entry_point: Vec::new(),
         by_api: Vec::new(),
@@ -475,12 +501,13 @@ pub fn analyze_all(
     table: &UsageTable,
     cfg: &Config,
     strict: bool,
+    progress: &mut dyn FnMut(u64),
 ) -> Result<Analysis, AnalysisError> {
     let refs: Vec<&mut dyn EventSource> = sources
         .iter_mut()
         .map(|s| s.as_mut() as &mut dyn EventSource)
         .collect();
-    let mut a = analyze_sources(refs, table, cfg, strict)?;
+    let mut a = analyze_sources_with(refs, table, cfg, strict, progress)?;
     a.node = node.map(str::to_string);
     for r in &mut a.findings {
         r.node = a.node.clone();

@@ -108,6 +108,7 @@ impl Context<'_> {
             evidence,
             incident: None,
             cause: Vec::new(),
+            target: None,
         }
     }
 
@@ -160,6 +161,9 @@ impl Context<'_> {
                 Some(facts.blocking.clone()),
                 evidence,
             ));
+            if let Some(r) = out.last_mut() {
+                r.target.clone_from(&call.target);
+            }
         }
         out
     }
@@ -264,6 +268,7 @@ impl Context<'_> {
                 evidence,
             );
             r.incident = Some(Box::new(incident.clone()));
+            r.target = call.and_then(|c| c.target.clone());
             out.push(r);
         }
         out

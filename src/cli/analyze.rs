@@ -8,8 +8,7 @@ use rhscope::analysis::Analysis;
 use rhscope::model::Severity;
 use rhscope::report::{csv, sarif, text};
 
-use super::setup::{Inputs, Setup};
-use super::{AnalyzeOpts, ReadOpts};
+use super::setup::Inputs;
 
 #[derive(clap::Args)]
 pub struct AnalyzeArgs {
@@ -66,14 +65,12 @@ pub struct ReportArgs {
 
 #[derive(clap::Args)]
 pub struct ExportArgs {
-    trace: PathBuf,
     #[command(flatten)]
-    analyze: AnalyzeOpts,
-    /// The JSON file to write.
+    inputs: Inputs,
+    /// The JSON file to write: every timeline (node) of the inputs on one
+    /// time axis.
     #[arg(long, value_name = "FILE")]
     perfetto: PathBuf,
-    #[command(flatten)]
-    read: ReadOpts,
 }
 
 pub fn run(a: &AnalyzeArgs) -> Result<()> {
@@ -163,13 +160,14 @@ pub fn report(_: &ReportArgs) -> Result<()> {
 }
 
 pub fn export(a: &ExportArgs) -> Result<()> {
-    let setup = Setup::from_opts(&a.analyze)?;
-    let all = super::setup::analyses(std::slice::from_ref(&a.trace), &setup, &a.analyze, a.read)?;
-    rhscope::report::output::write_atomically::<anyhow::Error>(&a.perfetto, &[&a.trace], |w| {
-        for a in &all {
-            serde_json::to_writer(&mut *w, &rhscope::report::perfetto::trace_events(a))?;
-        }
-        writeln!(w)?;
-        Ok(())
-    })
+    let all = a.inputs.analyses()?;
+    rhscope::report::output::write_atomically::<anyhow::Error>(
+        &a.perfetto,
+        &a.inputs.paths(),
+        |w| {
+            serde_json::to_writer(&mut *w, &rhscope::report::perfetto::trace_events(&all))?;
+            writeln!(w)?;
+            Ok(())
+        },
+    )
 }

@@ -21,6 +21,11 @@ pub struct Args {
     /// Stop after this many events.
     #[arg(long, value_name = "N")]
     limit: Option<u64>,
+    /// Only the event at this place: a finding's evidence `at`
+    /// (`0x1a000+0x198`: buffer offset + record offset in the buffer,
+    /// decompressed if it was).
+    #[arg(long, value_name = "AT", value_parser = parse_at)]
+    at: Option<(u64, u32)>,
     /// Instrumentation manifest (.man, or a folder of them) to decode
     /// manifest events with, besides the built-in ones; repeatable.
     #[arg(long, value_name = "FILE|DIR")]
@@ -51,6 +56,7 @@ pub fn run(a: &Args) -> Result<()> {
         limit: a.limit,
         manifests: &manifests,
         strict: a.read.strict,
+        at: a.at,
     };
     let bar = progress::bar(trace.len(), a.read.quiet);
     let path = a.trace.display();
@@ -64,5 +70,11 @@ pub fn run(a: &Args) -> Result<()> {
         )?;
         bar.finish_and_clear();
         Ok(())
+    })
+}
+
+fn parse_at(s: &str) -> Result<(u64, u32), String> {
+    rhscope::model::evidence::parse_etl_at(s).ok_or_else(|| {
+        format!("{s:?} is not an .etl place: BUFFER+RECORD offsets, e.g. 0x1a000+0x198")
     })
 }

@@ -87,7 +87,9 @@ pub fn analyses(
     let keys = partition_keys(&opened.timelines);
     for (timeline, key) in opened.timelines.into_iter().zip(keys) {
         let bar = progress::bar(timeline.bytes(), read.quiet);
-        let a = analyze(&timeline, setup, opts.via_tdh, read)?;
+        let a = analyze(&timeline, setup, opts.via_tdh, read, &mut |n| {
+            bar.set_position(n)
+        })?;
         bar.finish_and_clear();
         if read.verbose {
             rhscope::report::text::write_unparsed(&mut std::io::stderr().lock(), &a)?;
@@ -100,7 +102,13 @@ pub fn analyses(
     Ok(out)
 }
 
-fn analyze(timeline: &Timeline, setup: &Setup, via_tdh: bool, read: ReadOpts) -> Result<Analysis> {
+fn analyze(
+    timeline: &Timeline,
+    setup: &Setup,
+    via_tdh: bool,
+    read: ReadOpts,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Analysis> {
     let sources = if via_tdh {
         rhscope::capture::replay_sources(timeline, &setup.providers)?
     } else {
@@ -113,6 +121,7 @@ fn analyze(timeline: &Timeline, setup: &Setup, via_tdh: bool, read: ReadOpts) ->
         &setup.table,
         &setup.cfg,
         read.strict,
+        progress,
     )?)
 }
 

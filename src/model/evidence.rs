@@ -2,28 +2,72 @@
 //! cluster.log, a record of an .evtx file, or an event seen live. Findings
 //! carry these so an engineer can open the input at the right place.
 
+use serde::ser::SerializeMap;
+
+use super::Timestamp;
 use crate::read::etl::Location;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "in", rename_all = "kebab-case")]
+/// Each kind says where its event is and when it happened; in JSON each
+/// also has `at`, the place as one string (`rhscope dump TRACE --at AT`
+/// prints an .etl event from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Evidence {
     Etl {
         /// Index of the input among those analysed together.
         input: u16,
-        #[serde(flatten)]
         location: Location,
+        time: Timestamp,
     },
     /// A cluster.log line (1-based; a multi-line entry's first line).
-    Line { input: u16, line: u64 },
+    Line {
+        input: u16,
+        line: u64,
+        time: Timestamp,
+    },
     /// An .evtx event record (its EventRecordID).
-    Evtx { input: u16, record_id: u64 },
+    Evtx {
+        input: u16,
+        record_id: u64,
+        time: Timestamp,
+    },
     /// The n-th event of a live session.
     Live { sequence: u64 },
 }
 
 impl Evidence {
-    pub fn etl(location: Location) -> Evidence {
-        Evidence::Etl { input: 0, location }
+    pub fn etl(location: Location, time_ns: i64) -> Evidence {
+        Evidence::Etl {
+            input: 0,
+            location,
+            time: Timestamp(time_ns),
+        }
+    }
+
+    /// The place as one string: `0x1a000+0x198` (buffer offset + record
+    /// offset in the buffer, decompressed if it was) for an .etl record,
+    /// `line:92`, `record:9`, `live:5`.
+    pub fn at(&self) -> String {
+        match self {
+            Evidence::Etl { location, .. } => {
+                format!(
+                    "{:#x}+{:#x}",
+                    location.buffer_offset, location.record_offset
+                )
+            }
+            Evidence::Line { line, .. } => format!("line:{line}"),
+            Evidence::Evtx { record_id, .. } => format!("record:{record_id}"),
+            Evidence::Live { sequence } => format!("live:{sequence}"),
+        }
+    }
+
+    /// When the event happened, where the input says.
+    pub fn time(&self) -> Option<Timestamp> {
+        match *self {
+            Evidence::Etl { time, .. }
+            | Evidence::Line { time, .. }
+            | Evidence::Evtx { time, .. } => Some(time),
+            Evidence::Live { .. } => None,
+        }
     }
 
     pub fn input(&self) -> u16 {
@@ -65,10 +109,62 @@ impl Evidence {
     }
 }
 
+/// Parses an .etl `at` string (`0x1a000+0x198`, or decimal) into the
+/// buffer offset and the record offset.
+pub fn parse_etl_at(at: &str) -> Option<(u64, u32)> {
+    let num = |s: &str| -> Option<u64> {
+        let s = s.trim();
+        match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+            Some(hex) => u64::from_str_radix(hex, 16).ok(),
+            None => s.parse().ok(),
+        }
+    };
+    let (buffer, record) = at.split_once('+')?;
+    Some((num(buffer)?, u32::try_from(num(record)?).ok()?))
+}
+
+impl serde::Serialize for Evidence {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        match self {
+            Evidence::Etl {
+                input, location, ..
+            } => {
+                m.serialize_entry("in", "etl")?;
+                m.serialize_entry("input", input)?;
+                m.serialize_entry("buffer_offset", &location.buffer_offset)?;
+                m.serialize_entry("record_offset", &location.record_offset)?;
+                m.serialize_entry("compressed", &location.compressed)?;
+            }
+            Evidence::Line { input, line, .. } => {
+                m.serialize_entry("in", "line")?;
+                m.serialize_entry("input", input)?;
+                m.serialize_entry("line", line)?;
+            }
+            Evidence::Evtx {
+                input, record_id, ..
+            } => {
+                m.serialize_entry("in", "evtx")?;
+                m.serialize_entry("input", input)?;
+                m.serialize_entry("record_id", record_id)?;
+            }
+            Evidence::Live { sequence } => {
+                m.serialize_entry("in", "live")?;
+                m.serialize_entry("sequence", sequence)?;
+            }
+        }
+        if let Some(t) = self.time() {
+            m.serialize_entry("time", &t)?;
+        }
+        m.serialize_entry("at", &self.at())?;
+        m.end()
+    }
+}
+
 impl std::fmt::Display for Evidence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Evidence::Etl { location, .. } => write!(f, "{location}"),
+            Evidence::Etl { location, .. } => write!(f, "{location} (at {})", self.at()),
             Evidence::Line { line, .. } => write!(f, "line {line}"),
             Evidence::Evtx { record_id, .. } => write!(f, "event record {record_id}"),
             Evidence::Live { sequence } => write!(f, "live event {sequence}"),

@@ -2,6 +2,7 @@
 //! of thread that call cluster APIs, usage codes, the records events map
 //! to, a node's timeline of spans, and findings.
 
+pub mod advice;
 pub mod evidence;
 pub mod finding;
 pub mod record;

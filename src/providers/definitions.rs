@@ -484,7 +484,11 @@ impl ProviderDef {
                 || e.id == Some(id) && ev.kernel_group.is_none()
                 || (e.name.is_some() && e.name == name)
         })?;
-        let mut record = Record::new(def.record, ev.time_ns, Evidence::etl(ev.location));
+        let mut record = Record::new(
+            def.record,
+            ev.time_ns,
+            Evidence::etl(ev.location, ev.time_ns),
+        );
         record.pid = ev.process_id;
         record.tid = ev.thread_id;
         record.cpu = ev.cpu;

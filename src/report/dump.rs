@@ -18,6 +18,11 @@ pub enum DumpFormat {
 pub enum DumpError {
     #[error("writing the dump")]
     Io(#[from] std::io::Error),
+    #[error("{}: no record at {at} (buffer offset + record offset, as a finding's evidence gives it)", path.display())]
+    NotFound {
+        path: std::path::PathBuf,
+        at: String,
+    },
     #[error("{}: {source}", path.display())]
     Corrupt {
         path: std::path::PathBuf,
@@ -41,6 +46,9 @@ pub struct DumpOptions<'a> {
     pub manifests: &'a ManifestSet,
     /// Stop at the first corrupt record instead of reporting and skipping it.
     pub strict: bool,
+    /// Only the record at this place (buffer offset, record offset in the
+    /// buffer, decompressed if it was): an evidence item's `at`.
+    pub at: Option<(u64, u32)>,
 }
 
 /// Writes the events; `skipped` hears of each corrupt record passed over,
@@ -81,6 +89,11 @@ pub fn write_events(
             // the current one is close enough for a progress bar.
             progress(ev.location.buffer_offset);
         }
+        if let Some((buffer, record)) = opts.at {
+            if (ev.location.buffer_offset, ev.location.record_offset) != (buffer, record) {
+                continue;
+            }
+        }
         if !opts.filter.keeps(&ev) {
             continue;
         }
@@ -94,6 +107,15 @@ pub fn write_events(
             DumpFormat::Csv => super::csv::write_event(out, &row)?,
         }
         written += 1;
+        if opts.at.is_some() {
+            break;
+        }
+    }
+    if let (Some((buffer, record)), 0) = (opts.at, written) {
+        return Err(DumpError::NotFound {
+            path: trace.path().to_path_buf(),
+            at: format!("{buffer:#x}+{record:#x}"),
+        });
     }
     Ok(())
 }

@@ -10,13 +10,12 @@ use std::sync::OnceLock;
 use plotters::prelude::*;
 
 use super::output::write_folder;
-use super::{charts, ReportError};
+use super::{charts, story, ReportError};
 use crate::analysis::hosting::{cluster_view, ClusterRow};
-use crate::analysis::{Analysis, Reported};
-use crate::model::time::{MS_NS, SECOND_NS};
-use crate::model::{label, Finding, Rule, Severity};
+use crate::analysis::{Analysis, Reported, Threshold};
+use crate::model::{label, Rule, Severity};
 
-/// Lanes of a timeline and zoomed timelines per trace, at most.
+/// Lanes of a timeline and verdicts zoomed on per trace, at most.
 const MAX_LANES: usize = 30;
 const MAX_ZOOMS: usize = 6;
 const MAX_BARS: usize = 25;
@@ -72,7 +71,7 @@ fn write_into(analyses: &[Analysis], dir: &Path, shown: &Path) -> Result<(), Rep
     };
     let charts_dir = dir.join("charts");
     std::fs::create_dir_all(&charts_dir).map_err(cannot)?;
-    let mut sections = String::new();
+    let mut sections = verdict_list(analyses);
     if analyses.len() > 1 {
         sections.push_str(&cluster_section(&cluster_view(analyses)));
     }
@@ -95,7 +94,7 @@ fn trace_charts(a: &Analysis, dir: &Path, prefix: &str) -> Result<Vec<Chart>, Re
     let mut out = timeline_charts(a, dir, prefix)?;
     out.extend(blocking_charts(a, dir, prefix)?);
     out.push(durations_chart(a, dir, prefix)?);
-    out.push(hangs_chart(a, dir, prefix)?);
+    out.extend(hangs_chart(a, dir, prefix)?);
     Ok(out)
 }
 
@@ -104,117 +103,185 @@ fn secs(a: &Analysis, ns: i64) -> f64 {
     (ns - a.spans.first_ns.unwrap_or(0)) as f64 / 1e9
 }
 
-/// "300 ms" or "180 s".
-fn threshold_text(ns: i64) -> String {
-    if ns % SECOND_NS == 0 && ns >= SECOND_NS {
-        format!("{} s", ns / SECOND_NS)
+/// The DeadlockTimeout a resource is held to.
+fn deadlock_of(a: &Analysis, resource: Option<&str>) -> Threshold {
+    resource.and_then(|r| a.resource_facts.get(r)).map_or(
+        Threshold {
+            ns: a.config.deadlock_timeout_ns,
+            from: "default",
+        },
+        |f| f.deadlock_timeout,
+    )
+}
+
+/// The PendingTimeout a resource is held to.
+fn pending_of(a: &Analysis, resource: Option<&str>) -> Threshold {
+    resource.and_then(|r| a.resource_facts.get(r)).map_or(
+        Threshold {
+            ns: a.config.pending_timeout_ns,
+            from: "default",
+        },
+        |f| f.pending_timeout,
+    )
+}
+
+/// The thresholds a verdict's lead finding is held to, as lines on a
+/// timeline (seconds since the start).
+fn threshold_marks(a: &Analysis, r: &Reported) -> Vec<charts::Mark> {
+    let f = &r.finding;
+    let begin = secs(a, f.begin.ns());
+    let at = |ns: i64| begin + ns as f64 / 1e9;
+    let mut marks = vec![charts::Mark {
+        x: secs(a, a.spans.last_ns.unwrap_or(0)),
+        colour: charts::END,
+        label: "the inputs end".into(),
+    }];
+    let budget = story::budget_of(a, r);
+    match f.rule {
+        Rule::Hang | Rule::DeadlockTimeout => {
+            let t = r
+                .incident
+                .as_ref()
+                .map_or_else(|| deadlock_of(a, f.resource.as_deref()), |i| i.threshold);
+            marks.push(charts::Mark {
+                x: at(t.ns),
+                colour: charts::DEADLOCK,
+                label: format!(
+                    "DeadlockTimeout {} ({}) after the call began",
+                    story::threshold(t.ns),
+                    t.from
+                ),
+            });
+            marks.push(charts::Mark {
+                x: at(budget),
+                colour: charts::BUDGET,
+                label: format!("budget {} after the call began", story::threshold(budget)),
+            });
+        }
+        Rule::SlowEntryPoint => marks.push(charts::Mark {
+            x: at(budget),
+            colour: charts::BUDGET,
+            label: format!("budget {} after the call began", story::threshold(budget)),
+        }),
+        Rule::PendingTimeout => {
+            let t = pending_of(a, f.resource.as_deref());
+            marks.push(charts::Mark {
+                x: at(t.ns),
+                colour: charts::PENDING,
+                label: format!(
+                    "PendingTimeout {} ({}) after the last status",
+                    story::threshold(t.ns),
+                    t.from
+                ),
+            });
+        }
+        _ => {}
+    }
+    marks
+}
+
+/// Where to zoom for a verdict: around a short call; around the begin and
+/// (for a long one) the end of a long call or pending operation.
+fn zoom_windows(a: &Analysis, r: &Reported, end_s: f64) -> Vec<(f64, f64, &'static str)> {
+    let f = &r.finding;
+    let begin = secs(a, f.begin.ns());
+    let length = match f.rule {
+        Rule::PendingTimeout => pending_of(a, f.resource.as_deref()).ns as f64 / 1e9,
+        _ => f.duration_ns.map_or(end_s - begin, |d| d as f64 / 1e9),
+    }
+    .max(0.0);
+    let end = begin + length;
+    let clamp = |(x0, x1, what): (f64, f64, &'static str)| {
+        let margin = (x1 - x0) * 0.05;
+        (x0.max(0.0), x1.min(end_s + margin), what)
+    };
+    if length > 10.0 {
+        vec![
+            clamp((begin - 2.0, begin + 3.0, "its begin")),
+            clamp((end - 3.0, end + 2.0, "its end")),
+        ]
     } else {
-        format!("{} ms", ns / MS_NS)
+        let pad = (length * 0.5).max(0.002);
+        vec![clamp((begin - pad, end + pad, ""))]
     }
 }
 
-/// The budget of the entry point a finding is about (the one that began on
-/// its thread at its time), else the default budget.
-fn budget_of(a: &Analysis, f: &Finding) -> i64 {
-    a.spans
-        .entries
-        .iter()
-        .find(|e| e.pid == f.pid && e.tid == f.tid && e.begin_ns == f.begin.ns())
-        .map_or(a.config.default_budget_ns, |e| a.entry(e).budget_ns)
-}
-
-/// The whole-trace timeline, and one zoomed on each of the first findings
-/// about calls.
+/// The whole-trace timeline, and zooms on each of the first verdicts about
+/// calls.
 fn timeline_charts(a: &Analysis, dir: &Path, prefix: &str) -> Result<Vec<Chart>, ReportError> {
     let mut out = Vec::new();
     let first = a.spans.first_ns.unwrap_or(0);
-    let end_s = secs(a, a.spans.last_ns.unwrap_or(first));
+    let end_s = secs(a, a.spans.last_ns.unwrap_or(first)).max(1e-3);
     let (lanes, left_out) = charts::lanes(a, MAX_LANES);
-    let height = (140 + 34 * lanes.len().max(1)) as u32;
-
+    let height = (160 + 34 * lanes.len().max(8)) as u32;
     let name = format!("{prefix}-timeline");
-    render!(dir, name, height, |root| charts::timeline(
-        &root,
-        a,
-        &lanes,
-        left_out,
-        0.0,
-        end_s.max(1e-3),
-        "Thread timeline: whole trace",
-        &[]
-    ))?;
-    out.push(Chart { file: name, title: "Thread timeline, whole trace: entry points (bars), API calls (inner bars, coloured by usage code), waits (grey), findings (red triangles)".into() });
-
-    let cfg = &a.config;
-    for (k, f) in a
-        .findings
-        .iter()
-        .filter(|f| charts::zoomable(f.finding.rule))
-        .take(MAX_ZOOMS)
-        .enumerate()
-    {
-        let begin = secs(a, f.finding.begin.ns());
-        let dur = f
-            .finding
-            .duration_ns
-            .map_or(end_s - begin, |d| d as f64 / 1e9)
-            .max(1e-4);
-        let budget = budget_of(a, &f.finding);
-        let budget_s = budget as f64 / 1e9;
-        let (thresholds, stop): (Vec<(f64, String)>, f64) = match f.finding.rule {
-            Rule::Hang | Rule::DeadlockTimeout => (
-                vec![
-                    (
-                        begin + cfg.deadlock_timeout_ns as f64 / 1e9,
-                        "DeadlockTimeout".into(),
-                    ),
-                    (begin + budget_s, threshold_text(budget)),
-                ],
-                begin + dur.max(budget_s),
-            ),
-            Rule::PendingTimeout => {
-                let pending = cfg.pending_timeout_ns as f64 / 1e9;
-                (
-                    vec![(begin + pending, "PendingTimeout".into())],
-                    begin + pending + 5.0,
-                )
-            }
-            Rule::SlowEntryPoint => (
-                vec![(
-                    begin + budget_s,
-                    format!("budget {}", threshold_text(budget)),
-                )],
-                begin + dur,
-            ),
-            _ => (Vec::new(), begin + dur),
-        };
-        let thresholds: Vec<(f64, &str)> =
-            thresholds.iter().map(|(x, l)| (*x, l.as_str())).collect();
-        let pad = ((stop - begin) * 0.15).max(0.002);
-        let name = format!("{prefix}-finding-{}", k + 1);
-        let title = format!(
-            "Finding {}: {} {} {} {}",
-            k + 1,
-            label(&f.finding.rule),
-            f.finding.resource.as_deref().unwrap_or(""),
-            f.finding
-                .entry_point
-                .map_or(String::new(), |e| e.to_string()),
-            f.finding.api.as_deref().unwrap_or("")
-        );
-        render!(dir, name, height, |root| charts::timeline(
-            &root,
+    charts::render(dir, &name, height, |root| {
+        charts::timeline(
+            root,
             a,
-            &lanes,
-            left_out,
-            (begin - pad).max(0.0),
-            (stop + pad).min(end_s.max(stop)),
-            &title,
-            &thresholds
-        ))?;
-        out.push(Chart { file: name, title });
+            (&lanes, left_out),
+            (0.0, end_s),
+            "Thread timeline: the whole trace",
+            &[],
+        )
+    })?;
+    out.push(Chart {
+        file: name,
+        title: "Thread timeline, the whole trace".into(),
+    });
+    let zoomed = a
+        .verdicts
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| zoomable(a.findings[v.lead].finding.rule));
+    for (n, v) in zoomed.take(MAX_ZOOMS) {
+        let r = &a.findings[v.lead];
+        let marks = threshold_marks(a, r);
+        for (k, (from, to, what)) in zoom_windows(a, r, end_s).into_iter().enumerate() {
+            let name = format!("{prefix}-verdict-{}-{}", n + 1, k + 1);
+            let around = if what.is_empty() {
+                String::new()
+            } else {
+                format!(" (around {what})")
+            };
+            let f = &r.finding;
+            let what = [
+                f.resource.clone(),
+                f.entry_point.map(|e| e.to_string()),
+                Some(format!("thread {}", f.tid)),
+                f.api
+                    .clone()
+                    .or_else(|| v.blocked_in.as_ref().map(|b| b.api.clone())),
+            ];
+            let what: Vec<String> = what.into_iter().flatten().collect();
+            let title = format!(
+                "Verdict {}{around}: {} {}",
+                n + 1,
+                label(&f.rule),
+                what.join(" ")
+            );
+            charts::render(dir, &name, height, |root| {
+                charts::timeline(root, a, (&lanes, left_out), (from, to), &title, &marks)
+            })?;
+            // The caption says the whole verdict.
+            let title = format!("Verdict {}{around}: {}", n + 1, story::sentence(a, v));
+            out.push(Chart { file: name, title });
+        }
     }
     Ok(out)
+}
+
+/// Whether a verdict's lead calls for a zoomed timeline: it is about a
+/// call or a pending operation.
+fn zoomable(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::ApiMisuse
+            | Rule::Hang
+            | Rule::DeadlockTimeout
+            | Rule::PendingTimeout
+            | Rule::SlowEntryPoint
+    )
 }
 
 /// Blocking time per API and per entry point, from the analysis' split of
@@ -239,6 +306,9 @@ fn blocking_charts(a: &Analysis, dir: &Path, prefix: &str) -> Result<Vec<Chart>,
     let wall_clock_only = a.spans.context_switches == 0;
     let mut out = Vec::new();
     for (what, map) in [("API", by_api), ("entry point", by_ep)] {
+        if map.is_empty() {
+            continue;
+        }
         let mut rows: Vec<(String, f64, f64, f64)> =
             map.into_iter().map(|(k, v)| (k, v.0, v.1, v.2)).collect();
         rows.sort_by(|x, y| (y.1 + y.2 + y.3).total_cmp(&(x.1 + x.2 + x.3)));
@@ -250,29 +320,29 @@ fn blocking_charts(a: &Analysis, dir: &Path, prefix: &str) -> Result<Vec<Chart>,
             if what == "API" { "api" } else { "entry-point" }
         );
         let title = if left > 0 {
-            format!("Blocking time by {what} ({left} more not shown)")
+            format!("Blocking time by {what}, all calls together ({left} more not shown)")
         } else {
-            format!("Blocking time by {what}")
+            format!("Blocking time by {what}, all calls together")
         };
-        let h = (120 + 30 * rows.len().max(1)) as u32;
-        render!(dir, name, h, |root| charts::blocking(
-            &root,
-            &title,
-            &rows,
-            wall_clock_only
-        ))?;
+        let h = (140 + 30 * rows.len().max(4)) as u32;
+        charts::render(dir, &name, h, |root| {
+            charts::blocking(root, &title, &rows, wall_clock_only)
+        })?;
         out.push(Chart { file: name, title });
     }
     Ok(out)
 }
 
-/// Entry-point durations against the thresholds the analysis used.
+/// Entry-point durations against the thresholds the analysis used: each
+/// entry point's own budget (per resource type, `--budget`), and each
+/// resource's PendingTimeout and DeadlockTimeout.
 fn durations_chart(a: &Analysis, dir: &Path, prefix: &str) -> Result<Chart, ReportError> {
     let end_ns = a.spans.last_ns.unwrap_or(a.spans.first_ns.unwrap_or(0));
     let points: Vec<(String, f64, bool)> = a
         .spans
         .entries
         .iter()
+        .filter(|e| !e.end_unknown())
         .map(|e| {
             (
                 e.entry_point.to_string(),
@@ -281,88 +351,220 @@ fn durations_chart(a: &Analysis, dir: &Path, prefix: &str) -> Result<Chart, Repo
             )
         })
         .collect();
-    let cfg = &a.config;
-    let thresholds = [
-        (
-            cfg.default_budget_ns,
-            format!("budget {}", threshold_text(cfg.default_budget_ns)),
-        ),
-        (
-            cfg.pending_timeout_ns,
-            format!("PendingTimeout {}", threshold_text(cfg.pending_timeout_ns)),
-        ),
-        (
-            cfg.deadlock_timeout_ns,
-            format!(
-                "DeadlockTimeout {}",
-                threshold_text(cfg.deadlock_timeout_ns)
-            ),
-        ),
-    ];
-    let name = format!("{prefix}-durations");
-    render!(dir, name, 560, |root| charts::durations(
-        &root,
-        &points,
-        &thresholds
-    ))?;
-    Ok(Chart {
-        file: name,
-        title: format!(
-            "Entry-point durations with the {} budget, PendingTimeout and DeadlockTimeout",
-            threshold_text(cfg.default_budget_ns)
-        ),
-    })
-}
-
-/// Calls that never returned, longest first.
-fn hangs_chart(a: &Analysis, dir: &Path, prefix: &str) -> Result<Chart, ReportError> {
-    let end_ns = a.spans.last_ns.unwrap_or(a.spans.first_ns.unwrap_or(0));
-    let mut rows: Vec<(String, f64)> = a
+    let mut budgets: Vec<(String, i64)> = a
         .spans
         .entries
         .iter()
-        .filter(|e| e.end_ns.is_none())
+        .map(|e| (e.entry_point.to_string(), a.entry(e).budget_ns))
+        .collect();
+    budgets.sort();
+    budgets.dedup();
+    let one_budget = budgets.windows(2).all(|w| w[0].1 == w[1].1);
+    let mut thresholds: Vec<charts::Threshold> = budgets
+        .iter()
+        .map(|(ep, ns)| charts::Threshold {
+            ms: *ns as f64 / 1e6,
+            colour: charts::BUDGET,
+            label: format!("{ep} budget {}", story::threshold(*ns)),
+            category: Some(ep.clone()),
+        })
+        .collect();
+    // One budget for every entry point: one legend line says so.
+    if let (true, Some((_, ns))) = (one_budget, budgets.first()) {
+        for t in &mut thresholds {
+            t.label = format!("budget {} (every entry point)", story::threshold(*ns));
+        }
+    }
+    let resources: Vec<Option<&str>> = if a.resources.is_empty() {
+        vec![None]
+    } else {
+        a.resources.iter().map(|r| Some(r.as_str())).collect()
+    };
+    for (name, colour, of) in [
+        (
+            "PendingTimeout",
+            charts::PENDING,
+            pending_of as fn(&Analysis, Option<&str>) -> Threshold,
+        ),
+        ("DeadlockTimeout", charts::DEADLOCK, deadlock_of),
+    ] {
+        // Resources by the value they are held to; the legend names them
+        // when the values differ.
+        let mut by_value: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
+        for r in &resources {
+            by_value
+                .entry(of(a, *r).ns)
+                .or_default()
+                .push(r.unwrap_or("-"));
+        }
+        let several = by_value.len() > 1;
+        for (ns, names) in by_value {
+            let whose = match (several, names.len()) {
+                (false, _) => String::new(),
+                (true, 1..=3) => format!(" ({})", names.join(", ")),
+                (true, n) => format!(" ({n} resources)"),
+            };
+            thresholds.push(charts::Threshold {
+                ms: ns as f64 / 1e6,
+                colour,
+                label: format!("{name} {}{whose}", story::threshold(ns)),
+                category: None,
+            });
+        }
+    }
+    let name = format!("{prefix}-durations");
+    charts::render(dir, &name, 560, |root| {
+        charts::durations(root, &points, &thresholds)
+    })?;
+    Ok(Chart {
+        file: name,
+        title:
+            "Entry-point durations against each one's budget, PendingTimeout and DeadlockTimeout"
+                .into(),
+    })
+}
+
+/// Calls that never returned, longest first (none: no chart).
+fn hangs_chart(a: &Analysis, dir: &Path, prefix: &str) -> Result<Option<Chart>, ReportError> {
+    let end_ns = a.spans.last_ns.unwrap_or(a.spans.first_ns.unwrap_or(0));
+    let mut rows: Vec<(String, f64, Option<&str>)> = a
+        .spans
+        .entries
+        .iter()
+        .filter(|e| e.end_ns.is_none() && !e.end_unknown())
         .map(|e| {
             (
-                format!("{} {} (tid {})", e.resource, e.entry_point, e.tid),
-                (end_ns - e.begin_ns) as f64 / 1e9,
+                format!("{} {} (thread {})", e.resource, e.entry_point, e.tid),
+                (end_ns - e.begin_ns) as f64 / 1e6,
+                Some(e.resource.as_str()),
             )
         })
         .chain(
             a.spans
                 .calls
                 .iter()
-                .filter(|c| c.end_ns.is_none())
+                .filter(|c| c.end_ns.is_none() && c.end_lost_ns.is_none())
                 .map(|c| {
                     (
-                        format!("{} (tid {})", a.call(c).api, c.tid),
-                        (end_ns - c.begin_ns) as f64 / 1e9,
+                        format!("{} (thread {})", a.call(c).api, c.tid),
+                        (end_ns - c.begin_ns) as f64 / 1e6,
+                        None,
                     )
                 }),
         )
         .collect();
+    if rows.is_empty() {
+        return Ok(None);
+    }
     // The longest-running on top; the rest counted, not drawn.
     rows.sort_by(|x, y| y.1.total_cmp(&x.1));
     let unreturned = rows.len();
+    let mut thresholds: Vec<i64> = rows.iter().map(|r| deadlock_of(a, r.2).ns).collect();
+    thresholds.sort_unstable();
+    thresholds.dedup();
+    let deadlocks: Vec<(f64, String)> = thresholds
+        .into_iter()
+        .map(|ns| {
+            (
+                ns as f64 / 1e6,
+                format!("DeadlockTimeout {}", story::threshold(ns)),
+            )
+        })
+        .collect();
     rows.truncate(MAX_BARS);
     rows.reverse();
+    let bars: Vec<(String, f64)> = rows.into_iter().map(|r| (r.0, r.1)).collect();
+    let shown = if unreturned > bars.len() {
+        format!(" ({} longest shown)", bars.len())
+    } else {
+        String::new()
+    };
+    let reports = match a.spans.deadlocks.len() {
+        1 => "1 deadlock-monitor report".to_string(),
+        n => format!("{n} deadlock-monitor reports"),
+    };
+    let caption = format!("Calls that never returned: {unreturned}{shown}; {reports}");
     let name = format!("{prefix}-hangs");
-    let h = (120 + 30 * rows.len().max(1)) as u32;
-    let deadlock = a.config.deadlock_timeout_ns;
-    render!(dir, name, h, |root| charts::hangs(
-        &root,
-        &rows,
-        unreturned,
-        a.spans.deadlocks.len(),
-        (
-            deadlock as f64 / 1e9,
-            &format!("DeadlockTimeout {}", threshold_text(deadlock))
-        )
-    ))?;
-    Ok(Chart {
+    let h = (140 + 30 * bars.len().max(4)) as u32;
+    charts::render(dir, &name, h, |root| {
+        charts::hangs(root, &bars, &caption, &deadlocks)
+    })?;
+    Ok(Some(Chart {
         file: name,
-        title: "Hang summary: calls that never returned".into(),
-    })
+        title: caption,
+    }))
+}
+
+/// One finding's evidence as text, each item with its `at` place.
+fn evidence_text(a: &Analysis, r: &Reported) -> String {
+    r.evidence
+        .iter()
+        .map(|e| e.describe(&a.inputs))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The verdict of every analysis, most severe first: one item per incident
+/// or group of identical findings, with why it matters and what to do.
+fn verdict_list(analyses: &[Analysis]) -> String {
+    let mut all: Vec<(&Analysis, &crate::analysis::verdicts::Verdict)> = analyses
+        .iter()
+        .flat_map(|a| a.verdicts.iter().map(move |v| (a, v)))
+        .collect();
+    all.sort_by_key(|(a, v)| (v.rank, a.findings[v.lead].finding.rule, v.first));
+    if all.is_empty() {
+        return "<section><h2>Verdict</h2><p>No findings.</p></section>".into();
+    }
+    let mut s = String::from("<section><h2>Verdict, most severe first</h2><ol class=\"verdicts\">");
+    for (a, v) in all {
+        let r = &a.findings[v.lead];
+        let sev = label(&r.finding.severity);
+        let node = match (&a.node, analyses.len()) {
+            (Some(n), 2..) => format!("<span class=\"node\">{}</span> ", html_escape(n)),
+            _ => String::new(),
+        };
+        let _ = write!(
+            s,
+            "<li class=\"verdict {sev}\"><div class=\"row\"><span class=\"sev\">{sev}</span><div class=\"body\"><div class=\"what\">{node}{}.</div><div class=\"why\"><b>Why:</b> {}.</div><div class=\"fix\"><b>What to do:</b> {}.</div>",
+            html_escape(&story::sentence(a, v)),
+            html_escape(&story::why(a, v)),
+            html_escape(&story::fix(a, v)),
+        );
+        if let Some(i) = &r.incident {
+            let _ = write!(s, "<div class=\"then\"><b>Then:</b><ul>");
+            for step in &i.then {
+                let _ = write!(
+                    s,
+                    "<li>{} {}</li>",
+                    html_escape(&step.at.rfc3339()),
+                    html_escape(&step.what)
+                );
+            }
+            s.push_str("</ul>");
+            if !i.collateral.is_empty() {
+                let _ = write!(
+                    s,
+                    "<b>Went down with it:</b> {}",
+                    html_escape(&i.collateral.join(", "))
+                );
+            }
+            s.push_str("</div>");
+        }
+        if !r.cause.is_empty() {
+            let _ = write!(s, "<div class=\"then\"><b>What led to it:</b><ul>");
+            for c in &r.cause {
+                let _ = write!(s, "<li>{}</li>", html_escape(c));
+            }
+            s.push_str("</ul></div>");
+        }
+        let _ = write!(
+            s,
+            "<div class=\"evidence\">Evidence: {}</div></div></div></li>",
+            html_escape(&evidence_text(a, r))
+        );
+    }
+    s.push_str("</ol></section>");
+    s
 }
 
 fn trace_section(a: &Analysis, charts: &[Chart]) -> String {
@@ -374,7 +576,7 @@ fn trace_section(a: &Analysis, charts: &[Chart]) -> String {
         .count();
     let _ = write!(
         s,
-        "<section><h2>{}</h2><table class=\"summary\"><tr><th>time range</th><td>{} .. {}</td></tr><tr><th>resources</th><td>{}</td></tr><tr><th>findings</th><td>{} ({} error, {} warning)</td></tr><tr><th>model</th><td>{} records, {} context switches{}</td></tr></table>",
+        "<section><h2>{}</h2><table class=\"summary\"><tr><th>time range</th><td>{} .. {}</td></tr><tr><th>resources</th><td>{}</td></tr><tr><th>findings</th><td>{} ({} error, {} warning) in {} verdicts</td></tr><tr><th>model</th><td>{} records, {} context switches{}, {} ends without a begin, {} ends lost, {} ends not logged, {} unparsed lines, {} skipped as corrupt</td></tr>",
         html_escape(&a.node.as_ref().map_or(a.trace.clone(), |n| format!("{n}: {}", a.trace))),
         html_escape(&a.first.map_or("-".into(), |t| t.rfc3339())),
         html_escape(&a.last.map_or("-".into(), |t| t.rfc3339())),
@@ -382,61 +584,57 @@ fn trace_section(a: &Analysis, charts: &[Chart]) -> String {
         a.findings.len(),
         errors,
         a.findings.len() - errors,
+        a.verdicts.len(),
         a.records,
         a.context_switches,
-        if a.context_switches == 0 { " (blocking is wall-clock only)" } else { "" }
+        if a.context_switches == 0 { " (blocking is wall-clock only)" } else { "" },
+        a.unmatched_ends,
+        a.lost_ends,
+        a.ends_not_logged,
+        a.unparsed_lines,
+        a.skipped,
     );
-    s.push_str("<h3>Findings</h3><table class=\"findings\"><tr><th>severity</th><th>rule</th><th>resource</th><th>entry point</th><th>API (usage)</th><th>thread</th><th>begin</th><th>duration</th><th>blocked</th><th>evidence</th></tr>");
-    for r in &a.findings {
-        let f = &r.finding;
-        let dur = match (f.rule, f.duration_ns) {
-            (Rule::RhsRestart | Rule::PendingTimeout, _) => "-".to_string(),
-            (_, None) => "unknown".into(),
-            (_, Some(d)) if f.never_returned => {
-                format!("at least {:.3} ms, never returned", d as f64 / 1e6)
-            }
-            (_, Some(d)) => format!("{:.3} ms", d as f64 / 1e6),
-        };
-        let blocked = r.blocking.as_ref().map_or("-".into(), |b| {
-            match (b.waiting_ns, b.ready_ns, b.running_ns) {
-                (Some(w), Some(rd), Some(run)) => format!(
-                    "waiting {:.3} ms, ready {:.3} ms, running {:.3} ms {}",
-                    w as f64 / 1e6,
-                    rd as f64 / 1e6,
-                    run as f64 / 1e6,
-                    b.wait_reasons.join(",")
-                ),
-                _ => format!("{:.3} ms wall clock", b.total_ns as f64 / 1e6),
-            }
-        });
-        let evidence: Vec<String> = r.evidence.iter().map(|e| e.describe(&a.inputs)).collect();
-        let _ = write!(
-            s,
-            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{} pid {} tid {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            label(&f.severity),
-            label(&f.severity),
-            label(&f.rule),
-            html_escape(f.resource.as_deref().unwrap_or("-")),
-            f.entry_point.map_or("-".into(), |e| e.to_string()),
-            html_escape(f.api.as_deref().unwrap_or("-")),
-            f.usage.map_or(String::new(), |u| format!(" ({u})")),
-            f.thread_kind.map_or(String::new(), |k| label(&k)),
-            f.pid,
-            f.tid,
-            html_escape(&f.begin.rfc3339()),
-            dur,
-            html_escape(&blocked),
-            html_escape(&evidence.join("; "))
-        );
+    for n in &a.notes {
+        let _ = write!(s, "<tr><th>note</th><td>{}</td></tr>", html_escape(n));
     }
     s.push_str("</table>");
-    let zoomable = a
-        .findings
-        .iter()
-        .filter(|f| charts::zoomable(f.finding.rule))
-        .count();
-    if zoomable > MAX_ZOOMS {
-        let _ = write!(s, "<p>Timelines are zoomed on the first {MAX_ZOOMS} of {zoomable} findings about calls; the others are marked on the whole-trace timeline.</p>");
+    if !a.findings.is_empty() {
+        let _ = write!(
+            s,
+            "<details><summary>Every finding ({}), in the verdict's order</summary><table class=\"findings\"><tr><th>verdict</th><th>severity</th><th>rule</th><th>resource</th><th>entry point</th><th>API (usage)</th><th>thread</th><th>begin</th><th>blocked for</th><th>of which</th><th>evidence</th></tr>",
+            a.findings.len()
+        );
+        for (n, v) in a.verdicts.iter().enumerate() {
+            for &i in &v.findings {
+                let r = &a.findings[i];
+                let f = &r.finding;
+                let split = r
+                    .blocking
+                    .as_ref()
+                    .filter(|_| !story::instant(f.rule) && f.duration_ns.is_some())
+                    .map_or("-".into(), story::split);
+                let _ = write!(
+                    s,
+                    "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{} pid {} tid {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    label(&f.severity),
+                    n + 1,
+                    label(&f.severity),
+                    label(&f.rule),
+                    html_escape(&super::text::subject(f)),
+                    f.entry_point.map_or("-".into(), |e| e.to_string()),
+                    html_escape(f.api.as_deref().unwrap_or("-")),
+                    f.usage.map_or(String::new(), |u| format!(" ({})", u.words())),
+                    f.thread_kind.map_or(String::new(), |k| label(&k)),
+                    f.pid,
+                    f.tid,
+                    html_escape(&f.begin.rfc3339()),
+                    html_escape(&story::blocked_for(f)),
+                    html_escape(&split),
+                    html_escape(&evidence_text(a, r))
+                );
+            }
+        }
+        s.push_str("</table></details>");
     }
     for c in charts {
         let _ = write!(
@@ -486,6 +684,12 @@ fn page(analyses: &[Analysis], sections: &str) -> String {
 body{{font-family:sans-serif;margin:24px;color:#222}}table{{border-collapse:collapse;margin:8px 0}}\
 td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px;text-align:left;vertical-align:top}}\
 tr.error td:first-child{{color:#b00;font-weight:bold}}tr.warning td:first-child{{color:#b60}}\
+ol.verdicts{{padding-left:28px}}li.verdict{{margin:0 0 12px 0;line-height:1.35}}\
+div.row{{display:grid;grid-template-columns:70px 1fr;column-gap:6px}}\
+.sev{{font-size:12px;font-weight:bold;text-transform:uppercase;padding-top:2px}}\
+li.error .sev{{color:#b00}}li.warning .sev{{color:#b60}}.node{{font-weight:bold}}.what{{font-weight:bold}}\
+.why,.fix,.then,.evidence{{font-size:13px;margin:2px 0 0 0}}.evidence{{color:#555}}\
+details{{margin:8px 0}}summary{{cursor:pointer;font-weight:bold}}\
 figure{{margin:16px 0}}img{{max-width:100%;border:1px solid #eee}}figcaption{{font-size:13px;color:#555}}\
 </style></head><body><h1>rhscope report</h1><p>{} trace(s), {} finding(s). Written by rhscope {}; \
 findings also in <a href=\"findings.json\">findings.json</a>.</p>{}</body></html>\n",

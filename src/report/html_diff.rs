@@ -4,8 +4,6 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use plotters::prelude::*;
-
 use super::html::{html_escape, register_fonts};
 use super::output::write_folder;
 use super::{charts, ReportError};
@@ -67,9 +65,9 @@ pub fn write_diff_report(
             }
             let r = rows(list);
             let height = (140 + 44 * r.len()) as u32;
-            render!(charts_dir, name, height, |root| charts::before_after(
-                &root, title, &r
-            ))?;
+            charts::render(&charts_dir, name, height, |root| {
+                charts::before_after(root, title, &r)
+            })?;
             let _ = write!(
                 figures,
                 "<figure><img src=\"charts/{name}.svg\" alt=\"{t}\"><figcaption>{t} (<a href=\"charts/{name}.png\">PNG</a>)</figcaption></figure>",

@@ -5,7 +5,6 @@
 //! not at all ([`output`]).
 
 #[cfg(feature = "report")]
-#[macro_use]
 mod charts;
 pub mod csv;
 pub mod dump;
@@ -18,7 +17,9 @@ pub mod output;
 pub mod parquet;
 pub mod perfetto;
 pub mod sarif;
+pub mod story;
 pub mod text;
+pub mod width;
 
 use std::path::{Path, PathBuf};
 

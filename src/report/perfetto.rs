@@ -1,71 +1,209 @@
-//! Chrome / Perfetto trace-event JSON: complete events for entry points and
-//! API calls, instant events for findings and RHS messages, names for
-//! processes and threads. Opens in ui.perfetto.dev and chrome://tracing.
+//! Chrome / Perfetto trace-event JSON (ui.perfetto.dev, chrome://tracing):
+//! entry points, API calls and waits as slices on their threads, flow
+//! arrows from the thread that created a worker to the worker and from the
+//! thread that readied a waiting one to it, findings and RHS's and the
+//! cluster's messages as instants, and every process and thread named by
+//! what it is (an RHS entry-point thread of a resource, a worker of one).
+//! Each timeline (node) is its own set of processes: nodes have separate
+//! pid spaces, so a node's pids are moved into a range of its own.
+
+use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
 use crate::analysis::Analysis;
-use crate::model::label;
+use crate::model::{label, Record};
 
 fn us(ns: i64) -> f64 {
     ns as f64 / 1000.0
 }
 
-pub fn trace_events(a: &Analysis) -> Value {
+/// Pids of the n-th timeline: its own range, so nodes never share one.
+fn pid_of(node: usize, pid: u32) -> u64 {
+    node as u64 * 1_000_000_000 + u64::from(pid)
+}
+
+/// What each thread of a timeline is, from what ran on it.
+fn thread_names(a: &Analysis) -> BTreeMap<(u32, u32), String> {
     let s = &a.spans;
-    let origin = s.first_ns.unwrap_or(0);
-    let end = s.last_ns.unwrap_or(origin);
-    let mut events = Vec::new();
-    let mut threads: Vec<(u32, u32, String)> = Vec::new();
+    let mut names: BTreeMap<(u32, u32), Vec<String>> = BTreeMap::new();
     for e in &s.entries {
+        let list = names.entry((e.pid, e.tid)).or_default();
+        let what = format!("entry points of {}", e.resource);
+        if !list.contains(&what) {
+            list.push(what);
+        }
+    }
+    for w in &s.workers {
+        let what = format!("worker of {}", w.resource.as_deref().unwrap_or("?"));
+        let list = names.entry((w.pid, w.tid)).or_default();
+        if !list.contains(&what) {
+            list.push(what);
+        }
+    }
+    let mut out: BTreeMap<(u32, u32), String> = names
+        .into_iter()
+        .map(|(k, v)| {
+            let role = if v.len() > 3 {
+                format!("{}, and {} more", v[..3].join(", "), v.len() - 3)
+            } else {
+                v.join(", ")
+            };
+            (k, format!("{} ({role})", k.1))
+        })
+        .collect();
+    // Threads known only from messages: the deadlock monitor, RCM's.
+    for r in s.deadlocks.iter().chain(&s.restarts) {
+        if let (Some(pid), Some(tid)) = (r.pid, r.tid) {
+            out.entry((pid, tid))
+                .or_insert_with(|| format!("{tid} (RHS deadlock monitor)"));
+        }
+    }
+    out
+}
+
+/// One timeline's events, its pids moved to range `node`.
+fn timeline_events(a: &Analysis, node: usize, origin: i64, events: &mut Vec<Value>) {
+    let s = &a.spans;
+    let end = s.last_ns.unwrap_or(origin);
+    let pid = |p: u32| pid_of(node, p);
+    let mut seen: BTreeMap<(u32, u32), ()> = BTreeMap::new();
+    let mut touch = |p: u32, t: u32| {
+        seen.insert((p, t), ());
+    };
+    for e in s.entries.iter().filter(|e| e.thread_known()) {
+        touch(e.pid, e.tid);
         events.push(json!({
             "name": format!("{} {}", e.entry_point, e.resource), "cat": "entry-point", "ph": "X",
-            "ts": us(e.begin_ns - origin), "dur": us(e.end_ns.unwrap_or(end) - e.begin_ns),
-            "pid": e.pid, "tid": e.tid,
+            "ts": us(e.begin_ns - origin), "dur": us(e.end_ns.or(e.end_lost_ns).unwrap_or(end) - e.begin_ns),
+            "pid": pid(e.pid), "tid": e.tid,
             "args": {"resource": e.resource, "resource_type": e.resource_type, "entry_point": e.entry_point.name(), "returned": e.end_ns.is_some(), "status": e.status},
         }));
-        threads.push((e.pid, e.tid, "RHS entry point".into()));
     }
     for c in &s.calls {
+        touch(c.pid, c.tid);
         let facts = a.call(c);
         events.push(json!({
             "name": facts.api, "cat": "api-call", "ph": "X",
-            "ts": us(c.begin_ns - origin), "dur": us(c.end_ns.unwrap_or(end) - c.begin_ns),
-            "pid": c.pid, "tid": c.tid,
+            "ts": us(c.begin_ns - origin), "dur": us(c.end_ns.or(c.end_lost_ns).unwrap_or(end) - c.begin_ns),
+            "pid": pid(c.pid), "tid": c.tid,
             "args": {"logged_as": c.api, "usage": facts.usage.map(|u| u.name()), "target": c.target, "returned": c.end_ns.is_some(), "status": c.status},
         }));
     }
+    // Waits, on the threads the timeline knows the process of.
+    let process_of: BTreeMap<u32, u32> = s
+        .entries
+        .iter()
+        .map(|e| (e.tid, e.pid))
+        .chain(s.workers.iter().map(|w| (w.tid, w.pid)))
+        .collect();
+    let mut flow = 0u64;
+    for w in &s.waits {
+        let Some(&p) = process_of.get(&w.tid) else {
+            continue;
+        };
+        touch(p, w.tid);
+        let back = w.in_ns.unwrap_or(end);
+        events.push(json!({
+            "name": format!("waiting ({})", crate::read::etl::kernel::wait_reason_name(w.wait_reason)),
+            "cat": "wait", "ph": "X",
+            "ts": us(w.out_ns - origin), "dur": us(back - w.out_ns),
+            "pid": pid(p), "tid": w.tid,
+            "args": {"readied_by": w.readied_by, "ready_at_us": w.ready_ns.map(|r| us(r - origin))},
+        }));
+        // The readier's arrow to the thread it readied.
+        // (A readier outside the processes the timeline knows goes under
+        // process 0.)
+        if let (Some(by), Some(ready)) = (w.readied_by, w.ready_ns) {
+            let bp = process_of.get(&by).copied().unwrap_or(0);
+            touch(bp, by);
+            flow += 1;
+            let id = format!("ready-{node}-{flow}");
+            events.push(json!({"name": "readied", "cat": "ready", "ph": "s", "id": id, "ts": us(ready - origin), "pid": pid(bp), "tid": by}));
+            events.push(json!({"name": "readied", "cat": "ready", "ph": "f", "bp": "e", "id": id, "ts": us(ready - origin), "pid": pid(p), "tid": w.tid}));
+        }
+    }
+    // ClusWorkerCreate: the creator's arrow to the worker.
     for w in &s.workers {
-        threads.push((
-            w.pid,
-            w.tid,
-            format!("cluster worker ({})", w.resource.as_deref().unwrap_or("?")),
-        ));
+        touch(w.pid, w.tid);
+        touch(w.pid, w.creator);
+        flow += 1;
+        let id = format!("worker-{node}-{flow}");
+        events.push(json!({"name": "ClusWorkerCreate", "cat": "worker", "ph": "s", "id": id, "ts": us(w.created_ns - origin), "pid": pid(w.pid), "tid": w.creator}));
+        events.push(json!({"name": "ClusWorkerCreate", "cat": "worker", "ph": "f", "bp": "e", "id": id, "ts": us(w.started_ns.max(w.created_ns) - origin), "pid": pid(w.pid), "tid": w.tid}));
     }
     for r in &a.findings {
         let f = &r.finding;
-        let t = f.begin.ns();
+        touch(f.pid, f.tid);
         events.push(json!({
             "name": format!("{}: {}", label(&f.severity), label(&f.rule)), "cat": "finding", "ph": "i", "s": "t",
-            "ts": us(t - origin), "pid": f.pid, "tid": f.tid, "args": f,
+            "ts": us(f.begin.ns() - origin), "pid": pid(f.pid), "tid": f.tid, "args": f,
         }));
     }
-    for m in s.deadlocks.iter().chain(&s.restarts).chain(&s.messages) {
-        events.push(json!({
-            "name": label(&m.kind), "cat": "rhs-message", "ph": "i", "s": "t",
-            "ts": us(m.time_ns - origin), "pid": m.pid.unwrap_or(0), "tid": m.tid.unwrap_or(0),
-            "args": {"message": m.message, "resource": m.resource},
-        }));
+    let messages = s
+        .deadlocks
+        .iter()
+        .chain(&s.restarts)
+        .chain(&s.messages)
+        .chain(&s.events)
+        .chain(&s.health_failures);
+    for m in messages {
+        let (p, t) = (m.pid.unwrap_or(0), m.tid.unwrap_or(0));
+        touch(p, t);
+        events.push(message(m, pid(p), t, origin));
     }
-    threads.sort();
-    threads.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
-    let mut pids: Vec<u32> = threads.iter().map(|t| t.0).collect();
+    // Every process and thread that has an event gets a name.
+    let names = thread_names(a);
+    let mut pids: Vec<u32> = seen.keys().map(|k| k.0).collect();
     pids.dedup();
-    for pid in pids {
-        events.push(json!({"name": "process_name", "ph": "M", "pid": pid, "args": {"name": format!("rhs.exe ({pid})")}}));
+    let node_name = a.node.as_deref().unwrap_or(&a.trace);
+    for p in pids {
+        let rhs = s.entries.iter().any(|e| e.pid == p && e.thread_known());
+        let name = match (p, rhs) {
+            (0, _) => format!("process not known on {node_name}"),
+            (_, true) => format!("rhs.exe {p} on {node_name}"),
+            (_, false) => format!("process {p} on {node_name}"),
+        };
+        events.push(
+            json!({"name": "process_name", "ph": "M", "pid": pid(p), "args": {"name": name}}),
+        );
     }
-    for (pid, tid, name) in threads {
-        events.push(json!({"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": format!("{name} {tid}")}}));
+    for &(p, t) in seen.keys() {
+        let name = names
+            .get(&(p, t))
+            .cloned()
+            .unwrap_or_else(|| format!("{t}"));
+        events.push(json!({"name": "thread_name", "ph": "M", "pid": pid(p), "tid": t, "args": {"name": name}}));
     }
-    json!({"traceEvents": events, "displayTimeUnit": "ms", "otherData": {"trace": a.trace, "start": a.first}})
+}
+
+fn message(m: &Record, pid: u64, tid: u32, origin: i64) -> Value {
+    json!({
+        "name": label(&m.kind), "cat": "message", "ph": "i", "s": "t",
+        "ts": us(m.time_ns - origin), "pid": pid, "tid": tid,
+        "args": {"message": m.message, "resource": m.resource, "event": m.event, "state": m.state},
+    })
+}
+
+/// The trace-event JSON of every timeline together, on one time axis.
+pub fn trace_events(all: &[Analysis]) -> Value {
+    let origin = all
+        .iter()
+        .filter_map(|a| a.spans.first_ns)
+        .min()
+        .unwrap_or(0);
+    let mut events = Vec::new();
+    for (node, a) in all.iter().enumerate() {
+        timeline_events(a, node, origin, &mut events);
+    }
+    let timelines: Vec<Value> = all
+        .iter()
+        .enumerate()
+        .map(|(i, a)| json!({"node": a.node, "trace": a.trace, "pids_from": pid_of(i, 0)}))
+        .collect();
+    json!({
+        "traceEvents": events,
+        "displayTimeUnit": "ms",
+        "otherData": {"start": crate::model::Timestamp(origin), "timelines": timelines},
+    })
 }

@@ -2,7 +2,7 @@
 //! trace file as the artifact, evidence byte offsets as regions.
 
 use crate::analysis::Analysis;
-use crate::model::{Evidence, Rule, Severity};
+use crate::model::{advice, Evidence, Rule, Severity, UsageCode};
 use serde_json::{json, Value};
 
 fn rule_id(r: Rule) -> String {
@@ -33,6 +33,12 @@ pub fn report(all: &[Analysis]) -> Value {
                 f.pid,
                 f.begin
             );
+            let text = format!(
+                "{text} ({}). Why: {}. What to do: {}.",
+                super::story::blocked_for(f),
+                advice::why(f),
+                advice::fix(f)
+            );
             let locations: Vec<Value> = r
                 .evidence
                 .iter()
@@ -62,9 +68,37 @@ pub fn report(all: &[Analysis]) -> Value {
             "tool": {"driver": {
                 "name": "rhscope",
                 "version": env!("CARGO_PKG_VERSION"),
-                "rules": rules.iter().map(|r| json!({"id": rule_id(*r), "shortDescription": {"text": r.summary()}})).collect::<Vec<_>>(),
+                "rules": rules.iter().map(|r| rule(*r)).collect::<Vec<_>>(),
             }},
             "results": results,
         }]
+    })
+}
+
+/// A rule's description and help: why it matters and what to do, and for
+/// misuse, what each usage code means.
+fn rule(r: Rule) -> Value {
+    let mut help = format!("Why: {}. What to do: {}.", r.why(), r.fix());
+    if r == Rule::ApiMisuse {
+        help = format!("Why: {}.", r.why());
+        for u in [
+            UsageCode::DoNotUse,
+            UsageCode::WorkerThreadOnly,
+            UsageCode::SomeEntryPointsOkay,
+        ] {
+            help.push_str(&format!(
+                " {} ({}): {}; what to do: {}.",
+                u.name(),
+                u.words(),
+                u.why(),
+                u.fix()
+            ));
+        }
+    }
+    json!({
+        "id": rule_id(r),
+        "shortDescription": {"text": r.summary()},
+        "fullDescription": {"text": format!("{}: {}.", r.summary(), r.why())},
+        "help": {"text": help},
     })
 }

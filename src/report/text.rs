@@ -4,6 +4,7 @@
 
 use std::io::{self, Write};
 
+use super::{story, width};
 use crate::analysis::diff::{Diff, FigureChange};
 use crate::analysis::hosting::{cluster_view, ClusterRow};
 use crate::analysis::{Aggregate, Analysis, Reported};
@@ -12,134 +13,196 @@ use crate::model::{label as name, Severity};
 use crate::read::etl::header::FILETIME_UNIX_EPOCH;
 use crate::read::etl::TraceStats;
 
-pub fn duration(ns: Option<i64>) -> String {
-    match ns {
-        None => "unknown".into(),
-        Some(ns) if ns >= 1_000_000_000 => format!("{:.3} s", ns as f64 / 1e9),
-        Some(ns) => format!("{:.3} ms", ns as f64 / 1e6),
-    }
+/// A duration that may be unknown.
+fn duration(ns: Option<i64>) -> String {
+    ns.map_or("unknown".into(), story::duration)
 }
 
-/// A duration that may be a lower bound: `≥` marks one.
-pub fn at_least(ns: Option<i64>, lower_bound: bool) -> String {
-    let d = duration(ns);
-    if lower_bound && ns.is_some() {
+/// A figure that may be a lower bound: `≥` marks one.
+fn at_least(ns: i64, lower_bound: bool) -> String {
+    let d = story::duration(ns);
+    if lower_bound {
         format!("≥{d}")
     } else {
         d
     }
 }
 
-/// Rules about an instant, not a call, have no duration to show; a call
-/// that never returned shows how long it had run, at least.
-pub fn shown_duration(f: &crate::model::Finding) -> String {
-    match f.rule {
-        crate::model::Rule::RhsRestart | crate::model::Rule::PendingTimeout => "-".into(),
-        _ => at_least(f.duration_ns, f.never_returned),
-    }
-}
+/// Lines of the verdict and the findings are wrapped at this width.
+const TEXT_COLUMNS: usize = 110;
 
-/// The `analyze` table of each analysis.
+/// The `analyze` table of each analysis: a summary, the verdict (one line
+/// per incident or group of identical findings, most severe first, each
+/// with why it matters and what to do), then every finding in the same
+/// order, then the duration figures.
 pub fn write_analyses(out: &mut dyn Write, all: &[Analysis]) -> io::Result<()> {
     for a in all {
-        let errors = a
-            .findings
-            .iter()
-            .filter(|f| f.finding.severity == Severity::Error)
-            .count();
-        writeln!(out, "trace      {}", a.trace)?;
-        if let Some(node) = &a.node {
-            writeln!(out, "node       {node}")?;
-        }
-        writeln!(
-            out,
-            "time       {} .. {}",
-            a.first.map_or("-".into(), |t| t.rfc3339()),
-            a.last.map_or("-".into(), |t| t.rfc3339())
-        )?;
-        writeln!(
-            out,
-            "resources  {} ({})",
-            a.resources.len(),
-            a.resources.join(", ")
-        )?;
-        writeln!(
-            out,
-            "model      {} records mapped, {} unmappable, {} ends without a begin, {} ends lost, {} ends not logged, {} duplicates dropped, {} unparsed lines, {} skipped as corrupt, {} context switches{}",
-            a.records,
-            a.unmapped_errors,
-            a.unmatched_ends,
-            a.lost_ends,
-            a.ends_not_logged,
-            a.duplicates,
-            a.unparsed_lines,
-            a.skipped,
-            a.context_switches,
-            if a.context_switches == 0 { " (blocking is wall-clock only)" } else { "" }
-        )?;
-        writeln!(
-            out,
-            "findings   {} ({} error, {} warning)",
-            a.findings.len(),
-            errors,
-            a.findings.len() - errors
-        )?;
-        if !a.findings.is_empty() {
-            writeln!(out)?;
-            writeln!(
-                out,
-                "{:<8} {:<17} {:<12} {:<13} {:<46} {:<16} {:>6}  {:<30} {:>15}  BLOCKED",
-                "SEVERITY",
-                "RULE",
-                "RESOURCE",
-                "ENTRY POINT",
-                "API (USAGE)",
-                "THREAD",
-                "TID",
-                "BEGIN",
-                "DURATION"
-            )?;
-            for r in &a.findings {
-                let f = &r.finding;
-                let api = match (&f.api, f.usage) {
-                    (Some(api), Some(u)) => format!("{api} ({u})"),
-                    (Some(api), None) => api.clone(),
-                    _ => "-".into(),
-                };
-                let blocked = r.blocking.as_ref().map_or("-".to_string(), |b| {
-                    match (b.waiting_ns, b.ready_ns, b.running_ns) {
-                        (Some(w), Some(rd), Some(run)) => format!(
-                            "wait {} ready {} run {} {}",
-                            duration(Some(w)),
-                            duration(Some(rd)),
-                            duration(Some(run)),
-                            b.wait_reasons.join(",")
-                        ),
-                        _ => format!("{} wall-clock", duration(Some(b.total_ns))),
-                    }
-                });
-                writeln!(
-                    out,
-                    "{:<8} {:<17} {:<12} {:<13} {:<46} {:<16} {:>6}  {:<30} {:>15}  {}",
-                    name(&f.severity),
-                    name(&f.rule),
-                    subject(f),
-                    f.entry_point.map_or("-".to_string(), |e| e.to_string()),
-                    api,
-                    f.thread_kind.map_or("-".to_string(), |k| name(&k)),
-                    f.tid,
-                    f.begin.rfc3339(),
-                    shown_duration(f),
-                    blocked
-                )?;
-            }
-        }
+        write_summary(out, a)?;
+        write_verdicts(out, a)?;
+        write_findings(out, a)?;
         write_aggregates(out, "entry points", &a.by_entry_point)?;
         write_aggregates(out, "API calls", &a.by_api)?;
         writeln!(out)?;
     }
     if all.len() > 1 {
         write_cluster(out, &cluster_view(all))?;
+    }
+    Ok(())
+}
+
+fn write_summary(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
+    let errors = a
+        .findings
+        .iter()
+        .filter(|f| f.finding.severity == Severity::Error)
+        .count();
+    writeln!(out, "trace      {}", a.trace)?;
+    if let Some(node) = &a.node {
+        writeln!(out, "node       {node}")?;
+    }
+    writeln!(
+        out,
+        "time       {} .. {}",
+        a.first.map_or("-".into(), |t| t.rfc3339()),
+        a.last.map_or("-".into(), |t| t.rfc3339())
+    )?;
+    writeln!(
+        out,
+        "resources  {} ({})",
+        a.resources.len(),
+        a.resources.join(", ")
+    )?;
+    writeln!(
+        out,
+        "model      {} records mapped, {} unmappable, {} ends without a begin, {} ends lost, {} ends not logged, {} duplicates dropped, {} unparsed lines, {} skipped as corrupt, {} context switches{}",
+        a.records,
+        a.unmapped_errors,
+        a.unmatched_ends,
+        a.lost_ends,
+        a.ends_not_logged,
+        a.duplicates,
+        a.unparsed_lines,
+        a.skipped,
+        a.context_switches,
+        if a.context_switches == 0 { " (blocking is wall-clock only)" } else { "" }
+    )?;
+    for n in &a.notes {
+        writeln!(out, "note       {n}")?;
+    }
+    writeln!(
+        out,
+        "findings   {} ({} error, {} warning) in {} verdicts",
+        a.findings.len(),
+        errors,
+        a.findings.len() - errors,
+        a.verdicts.len()
+    )
+}
+
+/// One line per verdict, most severe first, with why and what to do.
+fn write_verdicts(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
+    if a.verdicts.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "VERDICT (most severe first)")?;
+    let number_cols = a.verdicts.len().to_string().len();
+    let indent = " ".repeat(number_cols + 10);
+    for (i, v) in a.verdicts.iter().enumerate() {
+        let f = &a.findings[v.lead].finding;
+        let head = format!(
+            "{:>number_cols$} {:<8} ",
+            i + 1,
+            name(&f.severity).to_uppercase()
+        );
+        let lines = [
+            story::sentence(a, v),
+            format!("why: {}", story::why(a, v)),
+            format!("fix: {}", story::fix(a, v)),
+        ];
+        for (j, text) in lines.iter().enumerate() {
+            for (k, line) in width::wrap(text, TEXT_COLUMNS).iter().enumerate() {
+                let lead = if j == 0 && k == 0 {
+                    head.as_str()
+                } else {
+                    indent.as_str()
+                };
+                let more = if k > 0 { "  " } else { "" };
+                writeln!(out, "{lead}{more}{line}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every finding, in the verdict's order, one row each.
+fn write_findings(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
+    if a.findings.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "FINDINGS (every one, in the verdict's order)")?;
+    let cols = [3, 8, 19, 20, 15, 44, 12, 7, 30, 24];
+    let row = |cells: [&str; 10]| -> String {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(cols).enumerate() {
+            if i == 7 || i == 9 {
+                s.push_str(&width::right(c, w));
+            } else {
+                s.push_str(&width::left(c, w));
+            }
+            s.push(' ');
+        }
+        s.trim_end().to_string()
+    };
+    writeln!(
+        out,
+        "{}   SPLIT",
+        row([
+            "#",
+            "SEVERITY",
+            "RULE",
+            "RESOURCE",
+            "ENTRY POINT",
+            "API (USAGE)",
+            "THREAD",
+            "TID",
+            "BEGIN",
+            "BLOCKED FOR"
+        ])
+    )?;
+    for (n, v) in a.verdicts.iter().enumerate() {
+        for &i in &v.findings {
+            let r = &a.findings[i];
+            let f = &r.finding;
+            let api = match (&f.api, f.usage) {
+                (Some(api), Some(u)) => format!("{api} ({u})"),
+                (Some(api), None) => api.clone(),
+                _ => "-".into(),
+            };
+            let split = r
+                .blocking
+                .as_ref()
+                .filter(|_| !story::instant(f.rule) && f.duration_ns.is_some())
+                .map_or(String::new(), story::split);
+            writeln!(
+                out,
+                "{}   {}",
+                row([
+                    &(n + 1).to_string(),
+                    &name(&f.severity),
+                    &name(&f.rule),
+                    &subject(f),
+                    &f.entry_point.map_or("-".to_string(), |e| e.to_string()),
+                    &api,
+                    &f.thread_kind.map_or("-".to_string(), |k| name(&k)),
+                    &f.tid.to_string(),
+                    &f.begin.rfc3339(),
+                    &story::blocked_for_short(f),
+                ]),
+                split
+            )?;
+        }
     }
     Ok(())
 }
@@ -209,7 +272,7 @@ fn write_aggregates(out: &mut dyn Write, title: &str, rows: &[Aggregate]) -> io:
         let known = g.count > g.unknown;
         let fig = |ns: i64| {
             if known {
-                at_least(Some(ns), open)
+                at_least(ns, open)
             } else {
                 "-".to_string()
             }
@@ -426,7 +489,7 @@ pub fn write_check(out: &mut dyn Write, all: &[Analysis], fail_on: Severity) -> 
             f.api.as_deref().unwrap_or(""),
             f.tid,
             f.begin,
-            shown_duration(f)
+            story::blocked_for(f)
         )?;
     }
     let total: usize = all.iter().map(|a| a.findings.len()).sum();

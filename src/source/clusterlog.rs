@@ -55,6 +55,7 @@ impl EventSource for ClusterLogSource<'_> {
             Evidence::Line {
                 input: 0,
                 line: entry.line,
+                time: crate::model::Timestamp(entry.time_ns),
             },
         );
         base.pid = Some(entry.pid);
@@ -73,5 +74,9 @@ impl EventSource for ClusterLogSource<'_> {
 
     fn header(&self) -> Option<&crate::read::clusterlog::LogHeader> {
         Some(self.log.header())
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.log.bytes_read()
     }
 }

@@ -11,6 +11,9 @@ pub struct EtlSource<'t> {
     trace: &'t Trace,
     events: Events<'t>,
     providers: &'t ProviderSet,
+    /// The furthest buffer reached (buffers are read in time order, so
+    /// this is about how far into the file the read is).
+    furthest: u64,
 }
 
 impl<'t> EtlSource<'t> {
@@ -19,6 +22,7 @@ impl<'t> EtlSource<'t> {
             trace,
             events: trace.events(),
             providers,
+            furthest: 0,
         }
     }
 }
@@ -38,10 +42,15 @@ impl EventSource for EtlSource<'_> {
                 }))
             }
         };
+        self.furthest = self.furthest.max(ev.location.buffer_offset);
         Some(Ok(match self.providers.map(&ev) {
             Some(Ok(r)) => Observed::Record(r),
             Some(Err(_)) => Observed::Unmapped(ev.time_ns),
             None => Observed::Seen(ev.time_ns),
         }))
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.furthest
     }
 }

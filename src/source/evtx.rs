@@ -28,6 +28,7 @@ pub fn map_event(providers: &ProviderSet, e: &LogEvent, input: u16) -> Observed 
         Evidence::Evtx {
             input,
             record_id: e.record_id,
+            time: crate::model::Timestamp(e.time_ns),
         },
     );
     base.pid = e.pid;
@@ -143,7 +144,8 @@ mod tests {
             r.evidence,
             Evidence::Evtx {
                 input: 1,
-                record_id: 77
+                record_id: 77,
+                time: crate::model::Timestamp(1_362_730_381_001_000_000)
             }
         );
     }

@@ -48,6 +48,11 @@ impl<'s> Merge<'s> {
         self.sources.iter().map(|s| s.name()).collect()
     }
 
+    /// Bytes read of all inputs together, about.
+    pub fn bytes_read(&self) -> u64 {
+        self.sources.iter().map(|s| s.bytes_read()).sum()
+    }
+
     /// The headers of the cluster.logs among the inputs (by input name).
     pub fn headers(&self) -> Vec<(String, crate::read::clusterlog::LogHeader)> {
         self.sources

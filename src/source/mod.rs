@@ -93,6 +93,11 @@ pub trait EventSource {
     fn header(&self) -> Option<&crate::read::clusterlog::LogHeader> {
         None
     }
+    /// About how many bytes of the input have been read, for a progress
+    /// bar (0 where a source cannot tell).
+    fn bytes_read(&self) -> u64 {
+        0
+    }
 }
 
 impl<S: EventSource + ?Sized> EventSource for Box<S> {
@@ -107,6 +112,9 @@ impl<S: EventSource + ?Sized> EventSource for Box<S> {
     }
     fn header(&self) -> Option<&crate::read::clusterlog::LogHeader> {
         (**self).header()
+    }
+    fn bytes_read(&self) -> u64 {
+        (**self).bytes_read()
     }
 }
 

@@ -30,6 +30,10 @@ pub struct Pairer {
     pub(super) threads: HashMap<ThreadKey, ThreadState>,
     workers: HashMap<ThreadKey, usize>,
     open_waits: HashMap<u32, usize>,
+    /// The thread each CPU switched to last: the one that readies another
+    /// when a ReadyThread event (whose header names no thread) is logged
+    /// on that CPU.
+    running: HashMap<u16, u32>,
     /// When each thread's life began: its start, or its first event since
     /// its id was last seen ending.
     born: HashMap<ThreadKey, i64>,
@@ -300,6 +304,9 @@ impl Pairer {
                 readied_by: None,
             });
         }
+        if let Some(new) = r.thread {
+            self.running.insert(r.cpu, new);
+        }
         if let Some(new) = r.thread.filter(|&t| t != 0) {
             if let Some(i) = self.open_waits.remove(&new) {
                 self.spans.waits[i].in_ns = Some(r.time_ns);
@@ -312,7 +319,12 @@ impl Pairer {
             let w = &mut self.spans.waits[i];
             if w.ready_ns.is_none() {
                 w.ready_ns = Some(r.time_ns);
-                w.readied_by = r.tid;
+                // The idle thread (0) readies nobody: an interrupt or a
+                // timer did.
+                w.readied_by = r
+                    .tid
+                    .or_else(|| self.running.get(&r.cpu).copied())
+                    .filter(|&t| t != 0);
             }
         }
     }

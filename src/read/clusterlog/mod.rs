@@ -150,6 +150,11 @@ impl ClusterLog {
         &self.path
     }
 
+    /// Bytes of the file read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.offset
+    }
+
     pub fn counts(&self) -> &LogCounts {
         &self.counts
     }
