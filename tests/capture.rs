@@ -311,7 +311,18 @@ fn the_plan_follows_the_definitions() {
             ),
         ]
     );
-    assert_eq!(plan.kernel_flags, Some(0x813));
+    // Process, thread, image load, context switch, dispatcher.
+    assert_eq!(plan.kernel_flags, Some(0x817));
+    // The equivalent xperf command asks for the same stacks and merges.
+    let xperf = plan.xperf("c:\\case\\node1.etl");
+    assert_eq!(
+        xperf[0],
+        "xperf -on PROC_THREAD+LOADER+CSWITCH+DISPATCHER -stackwalk CSwitch+ReadyThread+0x0504 -BufferSize 1024 -MinBuffers 64 -MaxBuffers 256 -f c:\\case\\node1.kernel.etl -start rhscope -on {6766fe81-7ddd-5540-4105-7584ba5c10dc}:0x0:5+{baf908ea-3421-4ca9-9b84-6689b8c6f85f}:0x0:5 -f c:\\case\\node1.etl"
+    );
+    assert_eq!(
+        xperf[2],
+        "xperf -stop rhscope -stop -d c:\\case\\node1.merged.etl"
+    );
     assert_eq!(
         SessionPlan::new(&ProviderSet::embedded(), "x", false).kernel_flags,
         None
@@ -492,4 +503,48 @@ fn live_waits_for_a_worker_announced_after_its_first_call() {
     assert_eq!(late[0].finding.tid, 3);
     assert_eq!(late[0].finding.severity, Severity::Warning);
     assert_eq!(late[0].at.ns(), 2_000_000_001);
+}
+
+/// The WPR profile asks for what the analysis of stacks reads: the
+/// kernel's context switches, ready-thread events and thread rundown with
+/// stacks, image loads, and the two providers by their GUIDs.
+#[test]
+fn the_wpr_profile_records_what_stacks_need() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("providers/rhscope.wprp"),
+    )
+    .unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let values = |tag: &str| -> Vec<String> {
+        doc.descendants()
+            .filter(|n| n.has_tag_name(tag))
+            .filter_map(|n| n.attribute("Value").map(str::to_string))
+            .collect()
+    };
+    let stacks = values("Stack");
+    for s in ["CSwitch", "ReadyThread", "ThreadDCEnd"] {
+        assert!(stacks.iter().any(|v| v == s), "{stacks:?}");
+    }
+    let keywords = values("Keyword");
+    for k in ["ProcessThread", "Loader", "CSwitch", "ReadyThread"] {
+        assert!(keywords.iter().any(|v| v == k), "{keywords:?}");
+    }
+    let providers: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("EventProvider"))
+        .filter_map(|n| n.attribute("Name"))
+        .collect();
+    assert_eq!(
+        providers,
+        [
+            "baf908ea-3421-4ca9-9b84-6689b8c6f85f",
+            "*RhScope-ResourceDll"
+        ]
+    );
+    let profiles: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("Profile"))
+        .filter_map(|n| n.attribute("Id"))
+        .collect();
+    assert!(profiles.contains(&"RhScope.Light.File") && profiles.contains(&"RhScope.Verbose.File"));
 }

@@ -90,6 +90,7 @@ fn the_bundled_log_is_what_the_simulator_writes() {
             cluster_log: Some(&mut log),
             fixed: Vec::new(),
             uninstrumented: false,
+            symbols: None,
         };
         let (etl, _) = simulate_with(s.parse().unwrap(), opts, Cursor::new(Vec::new())).unwrap();
         assert_eq!(

@@ -239,7 +239,8 @@ fn check(pointer_size: u8, compress: bool) {
                 KernelEvent::Thread {
                     lifetime: Lifetime::Start,
                     process_id: 4242,
-                    thread_id: 777
+                    thread_id: 777,
+                    start_address: Some(0)
                 }
             ),
             30 | 40 => {

@@ -40,12 +40,14 @@ fn bundled_traces_regenerate_bit_identically() {
 #[test]
 fn the_bundled_uninstrumented_node_regenerates_bit_identically() {
     let mut log = Vec::new();
+    let mut symbols = Vec::new();
     let opts = rhscope::simulate::Options {
         seed: 1,
         scale: 1_000_000,
         cluster_log: Some(&mut log),
         fixed: Vec::new(),
         uninstrumented: true,
+        symbols: Some(&mut symbols),
     };
     let (etl, truth) =
         rhscope::simulate::simulate_with(Scenario::Mixed, opts, Cursor::new(Vec::new())).unwrap();
@@ -54,19 +56,37 @@ fn the_bundled_uninstrumented_node_regenerates_bit_identically() {
     assert!(log == file("SIM-NODE1_cluster.log"));
     let json: GroundTruth = serde_json::from_slice(&file("SIM-NODE1.expected.json")).unwrap();
     assert_eq!(json, truth);
-    // A kernel trace: none of the DLL's events, none of the cluster's.
+    // A kernel trace with stacks and image identities: none of the DLL's
+    // events, none of the cluster's.
     let trace = Trace::open(traces("uninstrumented/SIM-NODE1.etl")).unwrap();
     let stats = TraceStats::collect(&trace, true, |_, _| {}).unwrap();
-    let names: Vec<&str> = stats
+    let mut names: Vec<&str> = stats
         .providers
         .iter()
         .map(|p| p.name.as_deref().unwrap_or("?"))
         .collect();
+    names.sort_unstable();
     assert_eq!(
         names,
-        ["Kernel/Thread", "Kernel/Process", "Kernel/EventTrace"]
+        [
+            "Kernel/EventTrace",
+            "Kernel/Image",
+            "Kernel/Process",
+            "Kernel/StackWalk",
+            "Kernel/Thread",
+            "KernelTraceControl"
+        ]
     );
-    assert_eq!(truth.findings.len(), 6);
+    assert_eq!(truth.cluster_log.as_ref().map(Vec::len), Some(6));
+    // And the symbols beside it.
+    for (rel, text) in &symbols {
+        assert_eq!(
+            &std::fs::read_to_string(traces(&format!("uninstrumented/SIM-NODE1.symbols/{rel}")))
+                .unwrap(),
+            text
+        );
+    }
+    assert_eq!(symbols.len(), 7);
 }
 
 #[test]

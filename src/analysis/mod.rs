@@ -14,6 +14,7 @@ pub mod incidents;
 pub mod live;
 pub mod resources;
 pub mod rules;
+pub mod stacks;
 pub mod verdicts;
 
 use std::collections::HashMap;
@@ -110,6 +111,13 @@ pub struct Reported {
     /// The target the call named (a resource, a key), where it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// For a call inferred from stacks: the stack it waited in, frame by
+    /// frame, innermost first (no DLL event logged it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stack: Vec<String>,
+    /// The image that made the call, where a stack shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dll: Option<String>,
 }
 
 /// Count and duration figures of a group of spans.
@@ -269,7 +277,7 @@ impl Analysis {
 pub enum AnalysisError {
     #[error(transparent)]
     Source(#[from] SourceError),
-    #[error("{0}: no entry-point events found: is the RhScope-ResourceDll or FailoverClustering provider in this trace?")]
+    #[error("{0}: no entry-point events found: is the RhScope-ResourceDll or FailoverClustering provider in this trace? (For a DLL that logs nothing: a kernel trace with context-switch stacks, read with --symbols.)")]
     NoResourceEvents(String),
     #[cfg(feature = "polars")]
     #[error("{trace}: computing aggregates")]
@@ -344,6 +352,7 @@ pub fn analyze_sources_with(
         && spans.statuses.is_empty()
         && spans.events.is_empty()
         && spans.health_failures.is_empty()
+        && spans.stacked_waits == 0
     {
         return Err(AnalysisError::NoResourceEvents(name));
     }
@@ -400,12 +409,13 @@ fn header_notes(headers: &[(String, LogHeader)]) -> Vec<String> {
 /// The rules, over paired spans, with what cluster.log headers say of the
 /// resources.
 pub fn analyze_known(
-    spans: Spans,
+    mut spans: Spans,
     headers: &[LogHeader],
     table: &UsageTable,
     cfg: &Config,
     trace: &str,
 ) -> Analysis {
+    let inferred = stacks::infer(&mut spans, table);
     let end = spans.last_ns.unwrap_or(0);
     let resource_facts = resources::facts(headers, &spans, cfg);
     let default_deadlock = Threshold {
@@ -461,7 +471,14 @@ pub fn analyze_known(
         resource_facts,
         incidents,
         hosting: hosting::periods(&spans),
-        notes: Vec::new(),
+        notes: if spans.stacked_waits > 0 {
+            vec![format!(
+                "{} waits have a stack; {inferred} calls the DLL blocked in were inferred from them",
+                spans.stacked_waits
+            )]
+        } else {
+            Vec::new()
+        },
         findings,
         verdicts,
         // Filled by `fill_aggregates` (polars) where that is built in.

@@ -23,10 +23,11 @@ pub(super) fn call_facts(
 ) -> CallFacts {
     let row = table.resolve(&call.api);
     let entry = call.entry.map(|i| &spans.entries[i]);
-    let thread_kind = match (entry, on_worker(spans, call)) {
-        (Some(_), _) => ThreadKind::RhsEntryPoint,
-        (None, true) => ThreadKind::ClusterWorker,
-        (None, false) => ThreadKind::Other,
+    let from_stack = call.inferred.as_ref().and_then(|i| i.entry_point);
+    let thread_kind = match (entry, from_stack, on_worker(spans, call)) {
+        (Some(_), _, _) | (None, Some(_), _) => ThreadKind::RhsEntryPoint,
+        (None, None, true) => ThreadKind::ClusterWorker,
+        (None, None, false) => ThreadKind::Other,
     };
     CallFacts {
         api: row.map_or_else(|| call.api.clone(), |r| r.name.clone()),
@@ -109,6 +110,8 @@ impl Context<'_> {
             incident: None,
             cause: Vec::new(),
             target: None,
+            stack: Vec::new(),
+            dll: None,
         }
     }
 
@@ -123,10 +126,15 @@ impl Context<'_> {
             let facts = &self.calls[call.id];
             let Some(usage) = facts.usage else { continue };
             let entry = call.entry.map(|i| &self.spans.entries[i]);
+            // An entry span of the logs names it; else the stack's RHS
+            // frame does.
+            let entry_point = entry
+                .map(|e| e.entry_point)
+                .or(call.inferred.as_ref().and_then(|i| i.entry_point));
             let (kind, severity) = misuse_verdict(
                 self.table,
                 usage,
-                entry.map(|e| e.entry_point),
+                entry_point,
                 facts.thread_kind == ThreadKind::ClusterWorker,
             );
             let Some(severity) = severity else { continue };
@@ -146,7 +154,7 @@ impl Context<'_> {
                     rule: Rule::ApiMisuse,
                     severity,
                     resource,
-                    entry_point: entry.map(|e| e.entry_point),
+                    entry_point,
                     api: Some(facts.api.clone()),
                     usage: Some(usage),
                     thread_kind: Some(kind),
@@ -163,6 +171,10 @@ impl Context<'_> {
             ));
             if let Some(r) = out.last_mut() {
                 r.target.clone_from(&call.target);
+                if let Some(i) = &call.inferred {
+                    r.stack = super::stacks::describe(&i.stack);
+                    r.dll.clone_from(&i.dll);
+                }
             }
         }
         out

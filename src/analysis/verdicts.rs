@@ -236,6 +236,8 @@ mod tests {
             incident: None,
             cause: Vec::new(),
             target: None,
+            stack: Vec::new(),
+            dll: None,
         }
     }
 

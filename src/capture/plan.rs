@@ -11,6 +11,18 @@ pub const KERNEL_PROCESS: u32 = 0x0000_0001;
 pub const KERNEL_THREAD: u32 = 0x0000_0002;
 pub const KERNEL_CSWITCH: u32 = 0x0000_0010;
 pub const KERNEL_DISPATCHER: u32 = 0x0000_0800;
+/// Image loads: where each DLL sits, so stacks can be named.
+pub const KERNEL_IMAGE_LOAD: u32 = 0x0000_0004;
+
+/// The kernel events whose stacks the kernel session walks: a context
+/// switch (where the thread switching in had waited), a ready-thread
+/// event (the readier's stack), and a thread still running when the
+/// trace stops (thread rundown: where a blocked thread is blocked).
+pub const STACK_EVENTS: [(u8, &str, &str); 3] = [
+    (36, "CSwitch", "CSwitch"),
+    (50, "ReadyThread", "ReadyThread"),
+    (4, "thread rundown", "0x0504"),
+];
 
 /// The session name rhscope uses unless told otherwise.
 pub const DEFAULT_SESSION: &str = "rhscope";
@@ -58,7 +70,11 @@ impl SessionPlan {
             kernel_flags: kernel.then(|| {
                 // The kernel definition's keywords are the flags it was
                 // written for; process, thread and switches at least.
-                let wanted = KERNEL_PROCESS | KERNEL_THREAD | KERNEL_CSWITCH | KERNEL_DISPATCHER;
+                let wanted = KERNEL_PROCESS
+                    | KERNEL_THREAD
+                    | KERNEL_IMAGE_LOAD
+                    | KERNEL_CSWITCH
+                    | KERNEL_DISPATCHER;
                 kernel_def.map_or(wanted, |d| d.header.keywords as u32 | wanted)
             }),
         }
@@ -75,10 +91,43 @@ impl SessionPlan {
         }
         if let Some(f) = self.kernel_flags {
             out.push(format!(
-                "  {KERNEL_SESSION}: flags {f:#x} (process, thread, context switch, ready thread)"
+                "  {KERNEL_SESSION}: flags {f:#x} (process, thread, image load, context switch, ready thread), stacks on {}",
+                STACK_EVENTS.map(|e| e.1).join(", ")
             ));
         }
         out
+    }
+
+    /// The equivalent xperf commands (Windows Performance Toolkit): the
+    /// same kernel events with stacks, the same providers; stopping merges
+    /// the two files and adds the images' identities (DbgID_RSDS), which
+    /// symbol lookups by PDB need.
+    pub fn xperf(&self, etl: &str) -> Vec<String> {
+        let kernel = kernel_path(std::path::Path::new(etl));
+        let stem = etl.strip_suffix(".etl").unwrap_or(etl);
+        let mut start = String::from("xperf");
+        if self.kernel_flags.is_some() {
+            start.push_str(&format!(
+                " -on PROC_THREAD+LOADER+CSWITCH+DISPATCHER -stackwalk {} -BufferSize 1024 -MinBuffers 64 -MaxBuffers 256 -f {}",
+                STACK_EVENTS.map(|e| e.2).join("+"),
+                kernel.display()
+            ));
+        }
+        let providers: Vec<String> = self
+            .providers
+            .iter()
+            .map(|p| format!("{{{}}}:{:#x}:{}", p.guid, p.keywords, p.level))
+            .collect();
+        start.push_str(&format!(
+            " -start {} -on {} -f {etl}",
+            self.session,
+            providers.join("+")
+        ));
+        let mut stop = format!("xperf -stop {}", self.session);
+        if self.kernel_flags.is_some() {
+            stop.push_str(&format!(" -stop -d {stem}.merged.etl"));
+        }
+        vec![start, "REM reproduce the problem, then:".into(), stop]
     }
 
     /// The equivalent logman commands, for nodes where rhscope cannot run.
@@ -95,7 +144,7 @@ impl SessionPlan {
         }
         if self.kernel_flags.is_some() {
             out.push(format!(
-                "logman create trace \"{KERNEL_SESSION}\" -p \"Windows Kernel Trace\" (process,thread,cswitch,dispatcher) -o {} -ets",
+                "logman create trace \"{KERNEL_SESSION}\" -p \"Windows Kernel Trace\" (process,thread,img,cswitch,dispatcher) -o {} -ets",
                 kernel_path(std::path::Path::new(etl)).display()
             ));
         }
@@ -144,6 +193,15 @@ pub fn dry_run(
     out.push("\nwithout rhscope on the node (cmd.exe as Administrator):".into());
     out.extend(
         plan.logman(&output.display().to_string())
+            .into_iter()
+            .map(|l| format!("  {l}")),
+    );
+    out.push(
+        "\nor with xperf, kernel stacks included (or the WPR profile providers/rhscope.wprp):"
+            .into(),
+    );
+    out.extend(
+        plan.xperf(&output.display().to_string())
             .into_iter()
             .map(|l| format!("  {l}")),
     );

@@ -185,15 +185,15 @@ impl Capture {
                         );
                     }
                 }
-                Some(
-                    builder
-                        .set_etl_dump_file(DumpFileParams {
-                            file_path: kernel_path(etl),
-                            ..DumpFileParams::default()
-                        })
-                        .start_and_process()
-                        .map_err(|e| os_error(&e, "starting the kernel session", KERNEL_SESSION))?,
-                )
+                let trace = builder
+                    .set_etl_dump_file(DumpFileParams {
+                        file_path: kernel_path(etl),
+                        ..DumpFileParams::default()
+                    })
+                    .start_and_process()
+                    .map_err(|e| os_error(&e, "starting the kernel session", KERNEL_SESSION))?;
+                enable_stacks(KERNEL_SESSION)?;
+                Some(trace)
             }
         };
         Ok(Capture {
@@ -219,6 +219,70 @@ impl Capture {
         }
         first.map_or(Ok(()), Err)
     }
+}
+
+/// Asks the kernel session to walk stacks on the plan's stack events
+/// (TraceStackTracingInfo): ferrisetw does not expose the session's
+/// control handle, so it is queried by the session's name.
+fn enable_stacks(session: &str) -> Result<(), CaptureError> {
+    use std::mem::size_of;
+    use windows::core::PCWSTR;
+    use windows::Win32::System::Diagnostics::Etw::{
+        ControlTraceW, TraceSetInformation, TraceStackTracingInfo, CLASSIC_EVENT_ID,
+        CONTROLTRACE_HANDLE, EVENT_TRACE_CONTROL_QUERY, EVENT_TRACE_PROPERTIES,
+    };
+    let fail = |code: u32, what: &str| CaptureError::from_os(code, what, session, None);
+    // EVENT_TRACE_PROPERTIES, then room for the session and file names
+    // (u64s keep the structure aligned).
+    let props_len = size_of::<EVENT_TRACE_PROPERTIES>();
+    let mut buf = vec![0u64; (props_len + 2048).div_ceil(8)];
+    let props = buf.as_mut_ptr().cast::<EVENT_TRACE_PROPERTIES>();
+    let name: Vec<u16> = session.encode_utf16().chain([0]).collect();
+    // SAFETY: `buf` is zeroed, aligned and large enough for the structure
+    // and the two name strings whose offsets it is given; ControlTraceW
+    // writes only within BufferSize.
+    let handle = unsafe {
+        (*props).Wnode.BufferSize = (buf.len() * 8) as u32;
+        (*props).LoggerNameOffset = props_len as u32;
+        (*props).LogFileNameOffset = (props_len + 1024) as u32;
+        let err = ControlTraceW(
+            CONTROLTRACE_HANDLE::default(),
+            PCWSTR(name.as_ptr()),
+            props,
+            EVENT_TRACE_CONTROL_QUERY,
+        );
+        if err.0 != 0 {
+            return Err(fail(err.0, "querying the kernel session for stack walking"));
+        }
+        CONTROLTRACE_HANDLE {
+            Value: (*props).Wnode.Anonymous1.HistoricalContext,
+        }
+    };
+    let thread_group = crate::read::etl::known::kernel_group(crate::read::etl::known::GROUP_THREAD)
+        .map(|g| g.guid)
+        .unwrap_or(Guid::NIL);
+    let ids: Vec<CLASSIC_EVENT_ID> = super::plan::STACK_EVENTS
+        .iter()
+        .map(|(opcode, _, _)| CLASSIC_EVENT_ID {
+            EventGuid: win_guid(&thread_group),
+            Type: *opcode,
+            Reserved: [0; 7],
+        })
+        .collect();
+    // SAFETY: `ids` is a live array of CLASSIC_EVENT_ID of the length
+    // given.
+    let err = unsafe {
+        TraceSetInformation(
+            handle,
+            TraceStackTracingInfo,
+            ids.as_ptr().cast(),
+            (ids.len() * size_of::<CLASSIC_EVENT_ID>()) as u32,
+        )
+    };
+    if err.0 != 0 {
+        return Err(fail(err.0, "asking the kernel session for stacks"));
+    }
+    Ok(())
 }
 
 /// Providers of the plan that Windows does not know by GUID (manifest

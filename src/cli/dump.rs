@@ -26,6 +26,15 @@ pub struct Args {
     /// decompressed if it was).
     #[arg(long, value_name = "AT", value_parser = parse_at)]
     at: Option<(u64, u32)>,
+    /// Add each event's stack (`"stack"`: frames innermost first, as
+    /// `module!Function+0xOFF` where symbols name it, `module+0xOFF` where
+    /// only the image is known, the address otherwise).
+    #[arg(long)]
+    symbolize: bool,
+    /// Symbols for --symbolize: folders of PE files, PDBs and Breakpad
+    /// .sym files (repeatable; flat or a symbol-server layout).
+    #[arg(long, value_name = "DIR", requires = "symbolize")]
+    symbols: Vec<PathBuf>,
     /// Instrumentation manifest (.man, or a folder of them) to decode
     /// manifest events with, besides the built-in ones; repeatable.
     #[arg(long, value_name = "FILE|DIR")]
@@ -58,6 +67,19 @@ pub fn run(a: &Args) -> Result<()> {
         strict: a.read.strict,
         at: a.at,
     };
+    let symbols = rhscope::read::symbols::SymbolFiles::scan(&a.symbols)?;
+    for why in &symbols.unreadable {
+        eprintln!("rhscope: warning: skipped symbol file {why}");
+    }
+    let mut stacks = if a.symbolize {
+        Some(rhscope::source::stacks::StackContext::read(
+            &trace,
+            &symbols,
+            |_, _| true,
+        )?)
+    } else {
+        None
+    };
     let bar = progress::bar(trace.len(), a.read.quiet);
     let path = a.trace.display();
     super::with_output(a.output.as_deref(), &[&a.trace], |out| {
@@ -65,6 +87,7 @@ pub fn run(a: &Args) -> Result<()> {
             &trace,
             out,
             &opts,
+            stacks.as_mut(),
             |e| bar.suspend(|| eprintln!("rhscope: warning: {path}: {e}")),
             |offset| bar.set_position(offset),
         )?;

@@ -112,6 +112,13 @@ struct AnalyzeOpts {
     /// inputs are dropped.
     #[arg(long)]
     merge: bool,
+    /// Symbols for the stacks of .etl inputs: a folder (repeatable) of PE
+    /// files copied from the node (clusapi.dll, resutils.dll, rhs.exe, the
+    /// resource DLL), PDBs and Breakpad .sym files, flat or in a
+    /// symbol-server layout. With it the traces' context-switch stacks are
+    /// read, and calls a DLL blocked in are inferred from them.
+    #[arg(long, value_name = "DIR")]
+    symbols: Vec<PathBuf>,
 }
 
 pub fn main() -> i32 {

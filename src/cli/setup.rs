@@ -8,6 +8,7 @@ use anyhow::Result;
 use rhscope::analysis::{analyze_all, Analysis, Config};
 use rhscope::providers::usage::UsageTable;
 use rhscope::providers::{Definitions, ProviderSet};
+use rhscope::read::symbols::SymbolFiles;
 use rhscope::source::Timeline;
 
 use super::{progress, AnalyzeOpts, ReadOpts};
@@ -16,6 +17,8 @@ pub struct Setup {
     pub providers: ProviderSet,
     pub table: UsageTable,
     pub cfg: Config,
+    /// Symbol files for stacks (`--symbols`), when given.
+    pub symbols: Option<SymbolFiles>,
 }
 
 impl Setup {
@@ -34,12 +37,21 @@ impl Setup {
             providers: defs.providers,
             table: defs.table,
             cfg,
+            symbols: None,
         })
     }
 
     pub fn from_opts(opts: &AnalyzeOpts) -> Result<Setup> {
         let (p, t) = (opts.providers.as_deref(), opts.usage_table.as_deref());
-        Setup::load(p, &opts.manifest, t, &opts.budget)
+        let mut setup = Setup::load(p, &opts.manifest, t, &opts.budget)?;
+        if !opts.symbols.is_empty() {
+            let files = SymbolFiles::scan(&opts.symbols)?;
+            for why in &files.unreadable {
+                eprintln!("rhscope: warning: skipped symbol file {why}");
+            }
+            setup.symbols = Some(files);
+        }
+        Ok(setup)
     }
 }
 
@@ -112,7 +124,7 @@ fn analyze(
     let sources = if via_tdh {
         rhscope::capture::replay_sources(timeline, &setup.providers)?
     } else {
-        timeline.sources(&setup.providers)?
+        timeline.sources(&setup.providers, setup.symbols.as_ref())?
     };
     let node = timeline.node.as_deref();
     Ok(analyze_all(

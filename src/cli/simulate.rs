@@ -28,11 +28,14 @@ pub struct Args {
     /// repeatable): the "after" trace of a before/after pair.
     #[arg(long, value_name = "SCENARIO")]
     fix: Vec<Scenario>,
-    /// Simulate a DLL with no rhscope instrumentation: the .etl holds only
-    /// the kernel's and the cluster's events, the cluster.log is what a
-    /// Windows Server 2016+ node writes (header, System events, RCM and
-    /// RHS lines), and the truth is what that log shows.
-    #[arg(long, requires = "cluster_log")]
+    /// Simulate a DLL with no rhscope instrumentation: the .etl is a
+    /// kernel trace with context-switch stacks and image identities (as a
+    /// WPR profile records), NAME.symbols/ beside it holds the images'
+    /// symbols (the resource DLL's aside), and the truth is what the stacks
+    /// show; with --cluster-log, the log is what a Windows Server 2016+
+    /// node writes (header, System events, RCM and RHS lines), and the
+    /// truth says what it shows too.
+    #[arg(long)]
     uninstrumented: bool,
 }
 

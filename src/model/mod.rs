@@ -7,6 +7,7 @@ pub mod evidence;
 pub mod finding;
 pub mod record;
 pub mod spans;
+pub mod stack;
 pub mod time;
 
 use std::fmt;
@@ -16,6 +17,7 @@ pub use evidence::Evidence;
 pub use finding::{Finding, Rule, Severity};
 pub use record::{Record, RecordKind};
 pub use spans::{ApiSpan, EntrySpan, Spans, Wait, Worker};
+pub use stack::{Frame, Stack};
 pub use time::Timestamp;
 
 /// Entry points RHS calls in a resource DLL (CLRES_V1_FUNCTIONS and the V2

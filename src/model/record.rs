@@ -31,6 +31,9 @@ pub enum RecordKind {
     RhsMessage,
     ThreadStart,
     ThreadEnd,
+    /// `thread` was still running when the trace stopped (rundown at the
+    /// end): its stack, if walked, shows where it was.
+    ThreadRundown,
     ProcessStart,
     ProcessEnd,
     /// A context switch: `thread` in, `old_thread` out.
@@ -68,7 +71,7 @@ pub enum RecordKind {
 }
 
 /// Model fields a provider definition may fill from an event field.
-pub const FIELDS: [&str; 16] = [
+pub const FIELDS: [&str; 17] = [
     "resource",
     "resource-type",
     "entry-point",
@@ -85,6 +88,7 @@ pub const FIELDS: [&str; 16] = [
     "event",
     "group",
     "node",
+    "address",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -120,6 +124,12 @@ pub struct Record {
     pub group: Option<String>,
     /// A cluster node.
     pub node: Option<String>,
+    /// An address the event gives (a thread's start address).
+    pub address: Option<u64>,
+    /// The stack walked with the event, named (a context switch's stack
+    /// is the stack of the thread switching in: where it had waited).
+    #[serde(skip)]
+    pub stack: Option<super::Stack>,
     /// Where the event that said it is.
     pub evidence: Evidence,
 }
@@ -148,6 +158,8 @@ impl Record {
             event: None,
             group: None,
             node: None,
+            address: None,
+            stack: None,
             evidence,
         }
     }
@@ -179,6 +191,7 @@ impl Record {
             "event" => self.event = Some(number()? as u32),
             "group" => self.group = Some(value.to_string()),
             "node" => self.node = Some(value.to_string()),
+            "address" => self.address = Some(number()?),
             other => return Err(format!("unknown model field {other:?}")),
         }
         Ok(())

@@ -71,6 +71,21 @@ pub struct ApiSpan {
     /// Innermost entry point open on the thread when the call began.
     pub entry: Option<usize>,
     pub evidence: Evidence,
+    /// Seen only in the stacks of the thread's waits, not logged.
+    pub inferred: Option<Box<InferredCall>>,
+}
+
+/// What the stacks of a call's waits say of it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InferredCall {
+    /// RHS's `<EntryPoint>Call::CallIntoResource` frame, where rhs.exe's
+    /// symbols name it.
+    pub entry_point: Option<EntryPoint>,
+    /// The image that made the call (the resource DLL).
+    pub dll: Option<String>,
+    /// The stack of its first wait.
+    #[serde(skip)]
+    pub stack: super::Stack,
 }
 
 /// ClusWorkerCreate: `creator` made worker thread `tid`.
@@ -100,7 +115,7 @@ impl Worker {
 
 /// A stretch of a thread off the CPU: switched out at `out_ns`, readied at
 /// `ready_ns` (when known), back in at `in_ns`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Wait {
     pub tid: u32,
     pub out_ns: i64,
@@ -109,6 +124,27 @@ pub struct Wait {
     pub wait_reason: u8,
     /// The thread whose action readied it.
     pub readied_by: Option<u32>,
+    /// Where it waited: the stack of its switch back in, or of the
+    /// rundown at the trace's end while it still waited.
+    #[serde(skip)]
+    pub stack: Option<super::Stack>,
+    /// The event whose stack that is.
+    #[serde(skip)]
+    pub stack_evidence: Option<Evidence>,
+}
+
+/// A thread's life as the kernel logged it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ThreadLife {
+    pub pid: u32,
+    pub tid: u32,
+    /// When it started (None: before the trace; `seen_ns` is its rundown).
+    pub start_ns: Option<i64>,
+    pub seen_ns: i64,
+    pub end_ns: Option<i64>,
+    /// The image its start address is in (`resutils.dll` for a
+    /// ClusWorkerCreate worker), where images and the address are known.
+    pub start_module: Option<String>,
 }
 
 /// Everything paired from one trace's records.
@@ -139,6 +175,12 @@ pub struct Spans {
     pub events: Vec<Record>,
     /// Context switches seen (0: blocking is wall-clock only).
     pub context_switches: usize,
+    /// Threads the kernel said started, ran or ended, by start.
+    pub threads: Vec<ThreadLife>,
+    /// Process ids and image names (`rhs.exe`) the kernel named.
+    pub processes: std::collections::BTreeMap<u32, String>,
+    /// Waits with a stack.
+    pub stacked_waits: usize,
     pub first_ns: Option<i64>,
     pub last_ns: Option<i64>,
 }

@@ -510,7 +510,15 @@ impl ProviderDef {
                 }
                 continue;
             }
+            // `name?`: a field some versions of the event lack.
+            let (event_field, optional) = match event_field.strip_suffix('?') {
+                Some(f) => (f, true),
+                None => (event_field.as_str(), false),
+            };
             let Some(v) = fields.get(event_field) else {
+                if optional {
+                    continue;
+                }
                 return Some(Err(format!(
                     "event has no field {event_field:?} for {model_field}"
                 )));

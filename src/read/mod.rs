@@ -5,4 +5,5 @@ pub mod clusterlog;
 pub mod etl;
 #[cfg(feature = "evtx")]
 pub mod evtx;
+pub mod symbols;
 pub mod text;

@@ -577,14 +577,14 @@ fn log_bar_frame<'a, DB: DrawingBackend>(
         .caption(caption, ("sans-serif", 17))
         .margin(12)
         .x_label_area_size(40)
-        .y_label_area_size(300)
+        .y_label_area_size(340)
         .build_cartesian_2d((lo..hi).log_scale(), -0.5f64..n as f64 - 0.5)
         .map_err(err)?;
     chart
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(n + 1)
-        .y_label_formatter(&|y| super::width::elide(&category(names, *y), 40))
+        .y_label_formatter(&|y| super::width::elide(&category(names, *y), 46))
         .light_line_style(WHITE)
         .x_labels(8)
         .x_label_formatter(&|x| short_ms(*x))

@@ -3,9 +3,13 @@
 
 use std::io::Write;
 
+use crate::model::Stack;
 use crate::providers::manifest::ManifestSet;
 use crate::read::etl::filter::ProviderFilter;
+use crate::read::etl::kernel::{self, KernelEvent};
+use crate::read::etl::Event;
 use crate::read::etl::{EtlError, EventRow, Trace};
+use crate::source::stacks::StackContext;
 
 /// The line formats of a dump.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +61,7 @@ pub fn write_events(
     trace: &Trace,
     out: &mut dyn Write,
     opts: &DumpOptions<'_>,
+    mut stacks: Option<&mut StackContext<'_>>,
     mut skipped: impl FnMut(&EtlError),
     mut progress: impl FnMut(u64),
 ) -> Result<(), DumpError> {
@@ -99,6 +104,9 @@ pub fn write_events(
         }
         let mut row = EventRow::new(&ev);
         opts.manifests.fill_row(&ev, &mut row);
+        if let Some(st) = stacks.as_deref_mut() {
+            row.stack = stack_of(st, &ev).map(|s| s.iter().map(ToString::to_string).collect());
+        }
         match opts.format {
             DumpFormat::Jsonl => {
                 serde_json::to_writer(&mut *out, &row)?;
@@ -118,4 +126,16 @@ pub fn write_events(
         });
     }
     Ok(())
+}
+
+/// The stack walked with an event: the stack of the event's thread at its
+/// timestamp (a context switch's: the thread switching in; a thread
+/// event's: that thread).
+fn stack_of(st: &mut StackContext<'_>, ev: &Event<'_>) -> Option<Stack> {
+    let thread = match kernel::decode(ev) {
+        Some(Ok(KernelEvent::CSwitch { new_thread_id, .. })) => Some(new_thread_id),
+        Some(Ok(KernelEvent::Thread { thread_id, .. })) => Some(thread_id),
+        _ => ev.thread_id,
+    }?;
+    st.stack(thread, ev.timestamp)
 }

@@ -128,7 +128,25 @@ fn repeats(v: &Verdict) -> String {
 pub fn sentence(a: &Analysis, v: &Verdict) -> String {
     let r = &a.findings[v.lead];
     let f = &r.finding;
-    let who = actor(f);
+    let mut who = actor(f);
+    // Seen in stacks only: the DLL is known, the resource only where a
+    // log line on that thread names it.
+    if let (None, Some(dll)) = (&f.resource, &r.dll) {
+        who = match f.entry_point {
+            Some(ep) => format!("{dll}'s {ep} (resource not named by any log line)"),
+            None => format!("a {dll} worker thread"),
+        };
+    }
+    let from_stacks = if r.stack.is_empty() {
+        ""
+    } else {
+        " [seen in its thread's stacks]"
+    };
+    format!("{}{from_stacks}", what_happened(a, v, r, who))
+}
+
+fn what_happened(a: &Analysis, v: &Verdict, r: &Reported, who: String) -> String {
+    let f = &r.finding;
     let thread = format!("(thread {})", f.tid);
     let blocked_in = v.blocked_in.as_ref().map_or(String::new(), |b| {
         let usage = b

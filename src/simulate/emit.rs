@@ -16,7 +16,7 @@ use crate::read::etl::{Descriptor, Guid};
 impl<W: Write + Seek> Sim<'_, W> {
     fn write_tl(&mut self, tid: u32, name: &str, fields: &[(&str, FieldValue)]) -> io::Result<()> {
         // An uninstrumented DLL writes no events of its own.
-        if self.node.is_some() {
+        if self.uninstrumented {
             return Ok(());
         }
         let (schema, payload) = tl_event(name, fields);
@@ -37,7 +37,7 @@ impl<W: Write + Seek> Sim<'_, W> {
         self.writer.write_event(Self::cpu(tid), &ev)
     }
 
-    fn write_kernel(
+    pub(super) fn write_kernel(
         &mut self,
         tid: u32,
         group: u8,
@@ -99,7 +99,7 @@ impl<W: Write + Seek> Sim<'_, W> {
         self.log_line(tid, "RHS", text)?;
         // The uninstrumented node's trace is a kernel trace (WPR's
         // profile); its cluster events are in the log alone.
-        if self.node.is_some() {
+        if self.uninstrumented {
             return Ok(());
         }
         self.fc_seq += 1;
@@ -136,9 +136,13 @@ impl<W: Write + Seek> Sim<'_, W> {
             4,
             &payloads::process(RHS_PID, 700, "rhs.exe"),
         )?;
+        self.stack_rundown()?;
         for r in 0..self.resources.len() {
             let tid = Self::rhs_thread(r);
-            self.write_kernel(tid, KERNEL_THREAD, 3, 3, &payloads::thread(RHS_PID, tid))?;
+            let payload = self
+                .stack_thread_rundown(tid)
+                .unwrap_or_else(|| payloads::thread(RHS_PID, tid));
+            self.write_kernel(tid, KERNEL_THREAD, 3, 3, &payload)?;
         }
         Ok(())
     }
@@ -150,13 +154,21 @@ impl<W: Write + Seek> Sim<'_, W> {
             Step::EntryEnd(r, ep, status) => self.entry(tid, r, ep, Some(status)),
             Step::ApiBegin(api, target) => self.api_begin(id, tid, api, target),
             Step::ApiEnd(api, target, status) => self.api_end(id, tid, api, target, status),
-            Step::Block => self.write_kernel(
-                tid,
-                KERNEL_THREAD,
-                36,
-                2,
-                &payloads::cswitch(0, tid, payloads::WAIT_USER_REQUEST, payloads::STATE_WAITING),
-            ),
+            Step::Block => {
+                self.stack_block(id, tid);
+                self.write_kernel(
+                    tid,
+                    KERNEL_THREAD,
+                    36,
+                    2,
+                    &payloads::cswitch(
+                        0,
+                        tid,
+                        payloads::WAIT_USER_REQUEST,
+                        payloads::STATE_WAITING,
+                    ),
+                )
+            }
             Step::Wake => {
                 self.write_kernel(0, KERNEL_THREAD, 50, 2, &payloads::ready_thread(tid))?;
                 self.write_kernel(
@@ -165,13 +177,15 @@ impl<W: Write + Seek> Sim<'_, W> {
                     36,
                     2,
                     &payloads::cswitch(tid, 0, 0, payloads::STATE_RUNNING),
-                )
+                )?;
+                self.stack_wake(tid)
             }
             Step::CreateWorker(r, steps) => self.create_worker(tid, r, steps),
             Step::WorkerExit(r) => {
                 self.res_line(tid, Some(r), "worker-exit".into())?;
                 let name = self.resources[r].clone();
                 self.write_tl(tid, "WorkerExit", &[("Resource", FieldValue::Str(name))])?;
+                self.stack_thread_end(tid);
                 self.write_kernel(tid, KERNEL_THREAD, 2, 3, &payloads::thread(RHS_PID, tid))
             }
             Step::Status(r, state) => {
@@ -206,6 +220,7 @@ impl<W: Write + Seek> Sim<'_, W> {
                 Ok(())
             }
             Step::RhsExit(_) => {
+                self.stack_exit()?;
                 self.write_kernel(
                     tid,
                     KERNEL_PROCESS,
@@ -260,6 +275,9 @@ impl<W: Write + Seek> Sim<'_, W> {
                 sc.open_calls.extend(planted);
             }
         }
+        if let Some(sc) = self.scripts[id].as_mut() {
+            sc.apis.push(api.clone());
+        }
         self.write_tl(
             tid,
             "ApiCallBegin",
@@ -284,6 +302,9 @@ impl<W: Write + Seek> Sim<'_, W> {
             context.map(|c| c.0),
             format!("api-call-end {api} status {status:#x} target {target}"),
         )?;
+        if let Some(sc) = self.scripts[id].as_mut() {
+            sc.apis.pop();
+        }
         let begun = self.scripts[id].as_mut().and_then(|sc| sc.open_calls.pop());
         if let Some(i) = begun {
             let begin = self.findings[i].begin.ns();
@@ -312,13 +333,10 @@ impl<W: Write + Seek> Sim<'_, W> {
         }
         let worker = self.next_worker;
         self.next_worker += 4;
-        self.write_kernel(
-            worker,
-            KERNEL_THREAD,
-            1,
-            3,
-            &payloads::thread(RHS_PID, worker),
-        )?;
+        let payload = self
+            .stack_worker_start(worker)
+            .unwrap_or_else(|| payloads::thread(RHS_PID, worker));
+        self.write_kernel(worker, KERNEL_THREAD, 1, 3, &payload)?;
         self.res_line(tid, Some(r), format!("worker-create {worker}"))?;
         let name = self.resources[r].clone();
         self.write_tl(

@@ -1,11 +1,12 @@
 //! A simulation written to disk: the .etl, NAME.expected.json beside it,
-//! and optionally the node's cluster.log, each whole or not at all.
+//! optionally the node's cluster.log, and for an uninstrumented node the
+//! symbols of its images (NAME.symbols/), each whole or not at all.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{simulate_with, GroundTruth, Options, Scenario};
-use crate::report::output::{AtomicFile, OutputError};
+use crate::report::output::{write_folder, AtomicFile, OutputError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimulateError {
@@ -19,6 +20,15 @@ pub enum SimulateError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// NAME.etl -> NAME.symbols beside it (an uninstrumented node's symbols).
+pub fn symbols_path(trace: &Path) -> PathBuf {
+    let stem = trace
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    trace.with_file_name(format!("{stem}.symbols"))
 }
 
 /// NAME.etl -> NAME.expected.json beside it.
@@ -60,6 +70,7 @@ pub fn write_files(scenario: Scenario, o: FileOptions<'_>) -> Result<GroundTruth
         .cluster_log
         .map(|p| AtomicFile::create(p, &[]))
         .transpose()?;
+    let mut symbols: Vec<(String, String)> = Vec::new();
     let truth = {
         let mut log_writer = log.as_mut().map(|l| std::io::BufWriter::new(l.writer()));
         let opts = Options {
@@ -68,6 +79,7 @@ pub fn write_files(scenario: Scenario, o: FileOptions<'_>) -> Result<GroundTruth
             cluster_log: log_writer.as_mut().map(|w| w as &mut dyn Write),
             fixed: o.fixed,
             uninstrumented: o.uninstrumented,
+            symbols: Some(&mut symbols),
         };
         let (_, truth) = simulate_with(scenario, opts, etl.writer()).map_err(cannot(o.etl))?;
         if let Some(mut w) = log_writer {
@@ -80,6 +92,19 @@ pub fn write_files(scenario: Scenario, o: FileOptions<'_>) -> Result<GroundTruth
     json.writer()
         .write_all(b"\n")
         .map_err(cannot(&truth_file))?;
+    if o.uninstrumented {
+        let dir = symbols_path(o.etl);
+        write_folder::<SimulateError>(&dir, &[], |tmp| {
+            for (rel, text) in &symbols {
+                let path = tmp.join(rel);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(cannot(&dir))?;
+                }
+                std::fs::write(&path, text).map_err(cannot(&dir))?;
+            }
+            Ok(())
+        })?;
+    }
     etl.commit()?;
     json.commit()?;
     if let Some(log) = log {

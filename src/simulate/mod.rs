@@ -9,6 +9,7 @@ mod files;
 mod nodelog;
 mod payloads;
 mod scenario;
+mod stacks;
 mod truth;
 
 use std::cmp::Reverse;
@@ -21,7 +22,7 @@ use crate::read::etl::stats::rfc3339;
 use crate::read::etl::write::{TraceWriter, WriterOptions};
 use crate::read::etl::Guid;
 
-pub use files::{truth_path, write_files, FileOptions, SimulateError};
+pub use files::{symbols_path, truth_path, write_files, FileOptions, SimulateError};
 pub use scenario::{Scenario, UnknownScenario};
 
 /// 100 ns ticks, the trace's clock.
@@ -52,12 +53,17 @@ pub struct GroundTruth {
     pub start: String,
     pub end: String,
     /// Written for a DLL with no rhscope instrumentation: the findings are
-    /// what the node's cluster.log shows (at its millisecond precision).
+    /// what the .etl's kernel stacks show, read with the `X.symbols/`
+    /// written beside it.
     #[serde(default)]
     pub uninstrumented: bool,
     pub findings: Vec<Finding>,
-    /// What the DLL did that the evidence cannot show (uninstrumented:
-    /// its API calls, without kernel stacks).
+    /// Uninstrumented, with `--cluster-log`: what the node's cluster.log
+    /// alone shows (at its millisecond precision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_log: Option<Vec<Finding>>,
+    /// What the DLL did that neither shows (a control code, which a stack
+    /// names only as ClusterResourceControl; a call that never blocked).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_shown: Vec<Finding>,
 }
@@ -118,6 +124,8 @@ struct Script {
     steps: VecDeque<(i64, Step)>,
     /// Findings planted for calls this script has begun and not ended.
     open_calls: Vec<usize>,
+    /// The API calls it is in, innermost last.
+    apis: Vec<String>,
 }
 
 /// The simulation: threads run scripts; the earliest next step runs first,
@@ -148,7 +156,9 @@ pub(crate) struct Sim<'w, W: Write + Seek> {
     /// The DLL writes no rhscope events: the node's log is written as a
     /// node writes it, with the truth it shows.
     pub(crate) node: Option<nodelog::NodeLog>,
-    uninstrumented: bool,
+    /// The kernel stacks of an uninstrumented node, and what they show.
+    pub(crate) stacks: Option<stacks::StackWriter>,
+    pub(crate) uninstrumented: bool,
 }
 
 impl<'w, W: Write + Seek> Sim<'w, W> {
@@ -184,6 +194,7 @@ impl<'w, W: Write + Seek> Sim<'w, W> {
             log: sim_opts.cluster_log,
             fixed: sim_opts.fixed,
             node: None,
+            stacks: None,
             uninstrumented: sim_opts.uninstrumented,
         })
     }
@@ -227,6 +238,7 @@ impl<'w, W: Write + Seek> Sim<'w, W> {
             context,
             steps,
             open_calls: Vec::new(),
+            apis: Vec::new(),
         };
         let id = match self.free.pop() {
             Some(id) => {
@@ -387,6 +399,9 @@ pub struct Options<'w> {
     /// Server 2016+ node writes (header, System events, RCM and RHS
     /// lines); the truth is what that log shows.
     pub uninstrumented: bool,
+    /// Uninstrumented: receives the images' Breakpad symbol files
+    /// (relative path in a symbol-server layout, contents).
+    pub symbols: Option<&'w mut Vec<(String, String)>>,
 }
 
 /// Simulates `scenario` into `out`. Same scenario, seed and scale give the
@@ -408,9 +423,10 @@ pub fn simulate<W: Write + Seek>(
 /// [`simulate`] with every option.
 pub fn simulate_with<W: Write + Seek>(
     scenario: Scenario,
-    opts: Options<'_>,
+    mut opts: Options<'_>,
     out: W,
 ) -> io::Result<(W, GroundTruth)> {
+    let symbols_out = opts.symbols.take();
     let (seed, scale) = (opts.seed, opts.scale);
     // A fixed run covers the same time as the unfixed one (which may stop
     // early, when RHS terminates), so a before/after diff compares like
@@ -432,12 +448,22 @@ pub fn simulate_with<W: Write + Seek>(
     let mut sim = Sim::new(out, opts)?;
     let end = scenario::plan(&mut sim, scenario, scale);
     if sim.uninstrumented {
-        sim.node = Some(nodelog::NodeLog::new(sim.resources.len()));
+        if sim.log.is_some() {
+            sim.node = Some(nodelog::NodeLog::new(sim.resources.len()));
+        }
+        let functions: Vec<&str> = sim
+            .table
+            .apis()
+            .iter()
+            .filter(|a| a.kind == crate::providers::usage::ApiKind::Function)
+            .map(|a| a.name.as_str())
+            .collect();
+        sim.stacks = Some(stacks::StackWriter::new(&functions));
     }
     sim.rundown()?;
     sim.run(stop.unwrap_or(end))?;
+    sim.stack_finish()?;
     let node_truth = sim.finish_node_log()?;
-    let node_truth_flag = node_truth.is_some();
     let last = sim.now;
     let end_ns = sim.ns(last);
     // Hangs, and calls that never returned, are measured to the end of the
@@ -451,19 +477,34 @@ pub fn simulate_with<W: Write + Seek>(
     }
     sim.findings.sort();
     let planted = std::mem::take(&mut sim.findings);
-    let (findings, not_shown) = match node_truth {
-        Some(shown) => {
+    let uninstrumented = sim.uninstrumented;
+    let (findings, cluster_log, not_shown) = match sim.stacks.take() {
+        Some(st) => {
+            if let Some(out) = symbols_out {
+                *out = st.symbol_files();
+            }
+            let mut shown = st.findings;
+            for f in shown.iter_mut().filter(|f| f.never_returned) {
+                f.duration_ns = Some(end_ns - f.begin.ns());
+            }
+            shown.sort();
+            let log = node_truth.unwrap_or_default();
+            // Planted, but neither the stacks nor the log show it.
             let hidden = planted
                 .into_iter()
                 .filter(|p| {
-                    !shown
+                    let in_stacks = shown
                         .iter()
-                        .any(|s| s.rule == p.rule && s.resource == p.resource)
+                        .any(|s| s.rule == p.rule && s.api == p.api && s.tid == p.tid);
+                    let in_log = log
+                        .iter()
+                        .any(|s| s.rule == p.rule && s.resource == p.resource);
+                    !in_stacks && !in_log
                 })
                 .collect();
-            (shown, hidden)
+            (shown, sim.log.is_some().then_some(log), hidden)
         }
-        None => (planted, Vec::new()),
+        None => (planted, None, Vec::new()),
     };
     let truth = GroundTruth {
         scenario: scenario.name().to_string(),
@@ -473,8 +514,9 @@ pub fn simulate_with<W: Write + Seek>(
         resources: sim.resources.clone(),
         start: rfc3339(sim.ns(sim.start)),
         end: rfc3339(sim.ns(last)),
-        uninstrumented: node_truth_flag,
+        uninstrumented,
         findings,
+        cluster_log,
         not_shown,
     };
     let (out, summary) = sim.writer.finish()?;

@@ -9,7 +9,9 @@ pub fn process(pid: u32, parent: u32, image: &str) -> Vec<u8> {
     }
     p.extend_from_slice(&[0; 8]); // DirectoryTableBase
     p.extend_from_slice(&0u32.to_le_bytes()); // Flags
-    p.extend_from_slice(&[0; 16]); // TOKEN_USER
+                                              // TOKEN_USER: a pointer to the SID that follows, and its attributes.
+    p.extend_from_slice(&0xffff_a000_0000_1000u64.to_le_bytes());
+    p.extend_from_slice(&[0; 8]);
     p.extend_from_slice(&[1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0]); // S-1-5-18
     p.extend_from_slice(image.as_bytes());
     p.push(0);

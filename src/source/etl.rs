@@ -4,6 +4,7 @@
 use crate::providers::ProviderSet;
 use crate::read::etl::{Events, Trace};
 
+use super::stacks::StackContext;
 use super::{EventSource, Observed, SourceError};
 
 /// An .etl file through the native reader.
@@ -11,6 +12,8 @@ pub struct EtlSource<'t> {
     trace: &'t Trace,
     events: Events<'t>,
     providers: &'t ProviderSet,
+    /// The trace's stacks, where they are wanted.
+    stacks: Option<StackContext<'t>>,
     /// The furthest buffer reached (buffers are read in time order, so
     /// this is about how far into the file the read is).
     furthest: u64,
@@ -22,8 +25,16 @@ impl<'t> EtlSource<'t> {
             trace,
             events: trace.events(),
             providers,
+            stacks: None,
             furthest: 0,
         }
+    }
+
+    /// Also attaches each event's stack (context switches, thread
+    /// rundowns) and thread start images.
+    pub fn with_stacks(mut self, stacks: StackContext<'t>) -> EtlSource<'t> {
+        self.stacks = Some(stacks);
+        self
     }
 }
 
@@ -44,7 +55,12 @@ impl EventSource for EtlSource<'_> {
         };
         self.furthest = self.furthest.max(ev.location.buffer_offset);
         Some(Ok(match self.providers.map(&ev) {
-            Some(Ok(r)) => Observed::Record(r),
+            Some(Ok(mut r)) => {
+                if let Some(s) = self.stacks.as_mut() {
+                    s.attach(&mut r, ev.timestamp);
+                }
+                Observed::Record(r)
+            }
             Some(Err(_)) => Observed::Unmapped(ev.time_ns),
             None => Observed::Seen(ev.time_ns),
         }))

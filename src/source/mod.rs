@@ -11,6 +11,7 @@ pub mod evtx;
 pub mod logcalls;
 pub mod merge;
 pub mod open;
+pub mod stacks;
 pub mod timeline;
 
 use crate::model::Record;

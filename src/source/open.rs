@@ -13,10 +13,12 @@
 
 use std::path::{Path, PathBuf};
 
+use super::stacks::StackContext;
 use super::{ClusterLogSource, EtlSource, EventSource, InputKind, SourceError};
 use crate::providers::ProviderSet;
 use crate::read::clusterlog::{node_from_file_name, ClusterLog};
 use crate::read::etl::Trace;
+use crate::read::symbols::SymbolFiles;
 
 /// One input file of a timeline, opened as far as its kind needs.
 pub enum Input {
@@ -60,15 +62,38 @@ impl Timeline {
             .sum()
     }
 
-    /// A source per input, reading through these definitions.
+    /// A source per input, reading through these definitions; with
+    /// `symbols`, .etl inputs also give the stacks walked with their
+    /// events (a first pass over each trace collects them).
     pub fn sources<'t>(
         &'t self,
         providers: &'t ProviderSet,
+        symbols: Option<&'t SymbolFiles>,
     ) -> Result<Vec<Box<dyn EventSource + 't>>, SourceError> {
         let mut out: Vec<Box<dyn EventSource + 't>> = Vec::new();
         for input in &self.inputs {
             out.push(match input {
-                Input::Etl(t) => Box::new(EtlSource::new(t, providers)),
+                Input::Etl(t) => {
+                    let source = EtlSource::new(t, providers);
+                    match symbols {
+                        // Only RHS processes' stacks matter to the rules
+                        // (all, where the trace names no processes).
+                        Some(sym) => Box::new(
+                            source.with_stacks(
+                                StackContext::read(t, sym, |_, name| {
+                                    name.is_none_or(|n| n == "rhs.exe")
+                                })
+                                .map_err(|source| {
+                                    SourceError::Corrupt {
+                                        trace: t.path().display().to_string(),
+                                        source,
+                                    }
+                                })?,
+                            ),
+                        ),
+                        None => Box::new(source),
+                    }
+                }
                 Input::ClusterLog(p) => {
                     Box::new(ClusterLogSource::new(ClusterLog::open(p)?, providers))
                 }

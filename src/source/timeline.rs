@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::model::spans::{ApiSpan, EntrySpan, SeenBy, Spans, ThreadKey, Wait, Worker};
+use crate::model::spans::{ApiSpan, EntrySpan, SeenBy, Spans, ThreadKey, ThreadLife, Wait, Worker};
 use crate::model::{EntryPoint, Record, RecordKind};
 
 #[derive(Default)]
@@ -76,14 +76,24 @@ impl Pairer {
                     self.spans.workers[i].exited_ns = Some(r.time_ns);
                 }
             }
-            RecordKind::ThreadStart | RecordKind::ThreadEnd => self.thread_change(&r),
+            RecordKind::ThreadStart | RecordKind::ThreadEnd => {
+                self.thread_life(&r);
+                self.thread_change(&r)
+            }
+            RecordKind::ThreadRundown => self.thread_rundown(r),
             RecordKind::ContextSwitch => self.context_switch(&r),
             RecordKind::ReadyThread => self.ready_thread(&r),
             RecordKind::DeadlockTimeout => self.spans.deadlocks.push(r),
             RecordKind::RhsRestart => self.spans.restarts.push(r),
             RecordKind::ResourceState => self.spans.statuses.push(r),
             RecordKind::RhsMessage => self.spans.messages.push(r),
-            RecordKind::ProcessStart | RecordKind::ProcessEnd => {}
+            RecordKind::ProcessStart => {
+                if let (Some(p), Some(image)) = (r.process, r.image.as_deref()) {
+                    let name = image.rsplit(['\\', '/']).next().unwrap_or(image);
+                    self.spans.processes.insert(p, name.to_ascii_lowercase());
+                }
+            }
+            RecordKind::ProcessEnd => {}
             RecordKind::CallIssued => self.call_issued(r),
             RecordKind::CallQueued => self.call_queued(&r),
             RecordKind::CallEntered => self.call_entered(key, r),
@@ -232,6 +242,7 @@ impl Pairer {
             status: None,
             entry: state.entries.last().copied(),
             evidence: r.evidence,
+            inferred: None,
         });
         state.calls.push(id);
     }
@@ -291,6 +302,45 @@ impl Pairer {
         }
     }
 
+    /// A thread's start or end, for its life.
+    fn thread_life(&mut self, r: &Record) {
+        let Some(tid) = r.thread else { return };
+        let pid = r.process.or(r.pid).unwrap_or(0);
+        let threads = &mut self.spans.threads;
+        if r.kind == RecordKind::ThreadStart {
+            threads.push(ThreadLife {
+                pid,
+                tid,
+                // A rundown at the start (DCStart) lists threads already
+                // running: their start is not known.
+                start_ns: (r.state.as_deref() != Some("dc_start")).then_some(r.time_ns),
+                seen_ns: r.time_ns,
+                end_ns: None,
+                start_module: r.image.clone(),
+            });
+        } else if let Some(t) = threads
+            .iter_mut()
+            .rev()
+            .find(|t| t.pid == pid && t.tid == tid && t.end_ns.is_none())
+        {
+            t.end_ns = Some(r.time_ns);
+        }
+    }
+
+    /// A thread still there at the end: if it is waiting, the rundown's
+    /// stack shows where.
+    fn thread_rundown(&mut self, r: Record) {
+        let Some(tid) = r.thread else { return };
+        if let (Some(&i), Some(stack)) = (self.open_waits.get(&tid), r.stack) {
+            let w = &mut self.spans.waits[i];
+            if w.stack.is_none() {
+                w.stack = Some(stack);
+                w.stack_evidence = Some(r.evidence);
+                self.spans.stacked_waits += 1;
+            }
+        }
+    }
+
     fn context_switch(&mut self, r: &Record) {
         self.spans.context_switches += 1;
         if let Some(old) = r.old_thread.filter(|&t| t != 0) {
@@ -302,6 +352,8 @@ impl Pairer {
                 in_ns: None,
                 wait_reason: r.wait_reason.unwrap_or(0),
                 readied_by: None,
+                stack: None,
+                stack_evidence: None,
             });
         }
         if let Some(new) = r.thread {
@@ -309,7 +361,13 @@ impl Pairer {
         }
         if let Some(new) = r.thread.filter(|&t| t != 0) {
             if let Some(i) = self.open_waits.remove(&new) {
-                self.spans.waits[i].in_ns = Some(r.time_ns);
+                let w = &mut self.spans.waits[i];
+                w.in_ns = Some(r.time_ns);
+                if let Some(stack) = &r.stack {
+                    w.stack = Some(stack.clone());
+                    w.stack_evidence = Some(r.evidence);
+                    self.spans.stacked_waits += 1;
+                }
             }
         }
     }

@@ -4,8 +4,12 @@
 
 use super::cursor::{ansi_lossy, Cursor};
 use super::error::Result;
-use super::known::{self, GROUP_PROCESS, GROUP_THREAD};
+use super::known::{self, GROUP_IMAGE, GROUP_PROCESS, GROUP_STACKWALK, GROUP_THREAD};
 use super::record::Event;
+use super::stackwalk::{
+    self, ImageIdentity, ImageRecord, StackRecord, OPCODE_IMAGE_DC_END, OPCODE_IMAGE_LOAD,
+    OPCODE_IMAGE_UNLOAD,
+};
 
 pub const OPCODE_START: u8 = 1;
 pub const OPCODE_END: u8 = 2;
@@ -59,6 +63,10 @@ pub enum KernelEvent {
         lifetime: Lifetime,
         process_id: u32,
         thread_id: u32,
+        /// Where the thread began running user code (Win32StartAddr),
+        /// version 2 and later.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        start_address: Option<u64>,
     },
     /// A context switch on the record's CPU from `old_thread_id` to
     /// `new_thread_id`.
@@ -82,6 +90,12 @@ pub enum KernelEvent {
         adjust_increment: i8,
         flag: i8,
     },
+    /// A stack walk record.
+    StackWalk(StackRecord),
+    /// An image load, unload or rundown.
+    Image(ImageRecord),
+    /// KernelTraceControl's identity of an image.
+    ImageIdentity(ImageIdentity),
 }
 
 /// The kernel group of an event: from its system/perfinfo header, or from
@@ -95,6 +109,9 @@ fn group_of(event: &Event<'_>) -> Option<u8> {
 /// Decodes the kernel events rhscope models; None for anything else
 /// (including versions whose layout it does not know).
 pub fn decode(event: &Event<'_>) -> Option<Result<KernelEvent>> {
+    if let Some(id) = stackwalk::image_identity(event) {
+        return Some(id.map(KernelEvent::ImageIdentity));
+    }
     let group = group_of(event)?;
     let op = event.descriptor.opcode;
     let version = event.descriptor.version;
@@ -105,6 +122,10 @@ pub fn decode(event: &Event<'_>) -> Option<Result<KernelEvent>> {
     let mut c = Cursor::new(event.payload, base);
     let ptr = event.pointer_size;
     match (group, op) {
+        // Windows 10 logs live image loads under the Process group.
+        (GROUP_PROCESS, OPCODE_IMAGE_LOAD) => {
+            stackwalk::image_record(event).map(|r| r.map(KernelEvent::Image))
+        }
         (GROUP_PROCESS, _) if version >= 2 => {
             let lifetime = lifetime(op)?;
             Some(process(&mut c, lifetime, version, ptr))
@@ -118,10 +139,19 @@ pub fn decode(event: &Event<'_>) -> Option<Result<KernelEvent>> {
                 );
                 // Version 0 put the thread id first.
                 let (process_id, thread_id) = if version == 0 { (b, a) } else { (a, b) };
+                // StackBase, StackLimit, UserStackBase, UserStackLimit,
+                // StartAddr (v2) or Affinity (v3+), then Win32StartAddr.
+                let start_address = if version >= 2 && c.remaining() >= 6 * usize::from(ptr) {
+                    c.skip(5 * usize::from(ptr), "thread stack bounds")?;
+                    Some(c.pointer(ptr, "thread start address")?)
+                } else {
+                    None
+                };
                 Ok(KernelEvent::Thread {
                     lifetime,
                     process_id,
                     thread_id,
+                    start_address,
                 })
             })())
         }
@@ -142,6 +172,12 @@ pub fn decode(event: &Event<'_>) -> Option<Result<KernelEvent>> {
                 new_thread_wait_time: c.u32("CSwitch new thread wait time")?,
             })
         })()),
+        (GROUP_STACKWALK, _) => {
+            stackwalk::stack_record(event).map(|r| r.map(KernelEvent::StackWalk))
+        }
+        (GROUP_IMAGE, OPCODE_IMAGE_UNLOAD..=OPCODE_IMAGE_DC_END | OPCODE_IMAGE_LOAD) => {
+            stackwalk::image_record(event).map(|r| r.map(KernelEvent::Image))
+        }
         (GROUP_THREAD, OPCODE_READY_THREAD) if version >= 2 => Some((|| {
             Ok(KernelEvent::ReadyThread {
                 thread_id: c.u32("ReadyThread thread id")?,

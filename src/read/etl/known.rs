@@ -222,6 +222,8 @@ const KERNEL_GROUPS: &[KernelGroup] = &[
 pub const GROUP_HEADER: u8 = 0x00;
 pub const GROUP_PROCESS: u8 = 0x03;
 pub const GROUP_THREAD: u8 = 0x05;
+pub const GROUP_IMAGE: u8 = 0x14;
+pub const GROUP_STACKWALK: u8 = 0x18;
 
 pub fn kernel_group(group: u8) -> Option<&'static KernelGroup> {
     KERNEL_GROUPS.iter().find(|g| g.group == group)

@@ -31,6 +31,8 @@ pub mod lz77;
 pub mod payload;
 pub mod record;
 pub mod sorter;
+pub mod stacks;
+pub mod stackwalk;
 pub mod stats;
 pub mod tracelogging;
 pub mod write;

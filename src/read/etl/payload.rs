@@ -5,6 +5,7 @@ use super::extended::hex;
 use super::kernel::{self, KernelEvent, Lifetime};
 use super::known;
 use super::record::{Event, Location};
+use super::stackwalk::{self, ImageIdentity, StackRecord};
 use super::stats::rfc3339;
 use super::tracelogging::{self, Fields, TlEvent};
 use super::{EtlError, Guid};
@@ -46,6 +47,26 @@ pub fn kernel_event_name(k: &KernelEvent) -> String {
         KernelEvent::Thread { lifetime, .. } => format!("Thread/{}", life(lifetime)),
         KernelEvent::CSwitch { .. } => "Thread/CSwitch".into(),
         KernelEvent::ReadyThread { .. } => "Thread/ReadyThread".into(),
+        KernelEvent::StackWalk(r) => match r {
+            StackRecord::Stack { .. } => "StackWalk/Stack".into(),
+            StackRecord::KeyReference { kernel: true, .. } => "StackWalk/StackKeyKernel".into(),
+            StackRecord::KeyReference { .. } => "StackWalk/StackKeyUser".into(),
+            StackRecord::KeyDefinition { opcode, .. } => match *opcode {
+                stackwalk::OPCODE_KEY_CREATE => "StackWalk/KeyCreate",
+                stackwalk::OPCODE_KEY_DELETE => "StackWalk/KeyDelete",
+                _ => "StackWalk/KeyRundown",
+            }
+            .into(),
+        },
+        KernelEvent::Image(i) => match i.opcode {
+            stackwalk::OPCODE_IMAGE_LOAD => "Image/Load",
+            stackwalk::OPCODE_IMAGE_UNLOAD => "Image/Unload",
+            stackwalk::OPCODE_IMAGE_DC_START => "Image/DCStart",
+            _ => "Image/DCEnd",
+        }
+        .into(),
+        KernelEvent::ImageIdentity(ImageIdentity::ImageId { .. }) => "ImageID/ImageID".into(),
+        KernelEvent::ImageIdentity(ImageIdentity::DbgIdRsds { .. }) => "ImageID/DbgID_RSDS".into(),
     }
 }
 
@@ -72,6 +93,10 @@ pub struct EventRow {
     pub payload: Option<String>,
     pub decode_error: Option<String>,
     pub location: Location,
+    /// The stack walked with the event, frame by frame, innermost first
+    /// (`dump --symbolize`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<Vec<String>>,
 }
 
 impl EventRow {
@@ -96,6 +121,7 @@ impl EventRow {
             payload: None,
             decode_error: None,
             location: ev.location,
+            stack: None,
         };
         match ev.decode_payload() {
             Ok(Payload::TraceLogging(tl)) => {
