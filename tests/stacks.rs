@@ -243,3 +243,47 @@ fn exports_of_pe_files_name_functions() {
     };
     assert!(files.resolve(&wrong_age, 0x1015).is_none());
 }
+
+/// A thread blocked in a call since before the trace began shows up only
+/// in the rundowns: it was listed at the start, never switched, and its
+/// rundown stack at the stop shows where it waits. The call is inferred
+/// as blocked since at least the start's rundown, never returned.
+#[test]
+fn a_thread_blocked_for_the_whole_trace_is_seen_in_its_rundown() {
+    use rhscope::model::{Evidence, Frame, Record, RecordKind, Timestamp};
+    use rhscope::source::Pairer;
+    use std::sync::Arc;
+    let ev = |t: i64| Evidence::Line {
+        input: 0,
+        line: 1,
+        time: Timestamp(t),
+    };
+    let frame = |m: &str, f: &str, a: u64| Frame {
+        address: a,
+        module: Some(m.into()),
+        function: (!f.is_empty()).then(|| f.into()),
+        offset: 0,
+    };
+    let mut p = Pairer::new();
+    let mut start = Record::new(RecordKind::ThreadStart, 1_000, ev(1_000));
+    (start.thread, start.process, start.state) = (Some(77), Some(5), Some("dc_start".into()));
+    p.push(start);
+    let mut rundown = Record::new(RecordKind::ThreadRundown, 9_000_000_000, ev(9_000_000_000));
+    rundown.thread = Some(77);
+    rundown.stack = Some(Arc::from(vec![
+        frame("ntdll.dll", "NtWaitForSingleObject", 1),
+        frame("clusapi.dll", "OnlineClusterResource", 2),
+        frame("vendor.dll", "", 3),
+        frame("rhs.exe", "OnlineCall::CallIntoResource", 4),
+    ]));
+    p.push(rundown);
+    let mut spans = p.finish();
+    let added = rhscope::analysis::stacks::infer(&mut spans, &UsageTable::embedded());
+    assert_eq!(added, 1);
+    let c = &spans.calls[0];
+    assert_eq!((c.pid, c.tid, c.begin_ns, c.end_ns), (5, 77, 1_000, None));
+    assert_eq!(c.api, "OnlineClusterResource");
+    let i = c.inferred.as_ref().unwrap();
+    assert_eq!(i.entry_point, Some(rhscope::model::EntryPoint::Online));
+    assert_eq!(i.dll.as_deref(), Some("vendor.dll"));
+}

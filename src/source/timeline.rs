@@ -34,6 +34,8 @@ pub struct Pairer {
     /// when a ReadyThread event (whose header names no thread) is logged
     /// on that CPU.
     running: HashMap<u16, u32>,
+    /// Threads seen switching in or out.
+    switched: std::collections::HashSet<u32>,
     /// When each thread's life began: its start, or its first event since
     /// its id was last seen ending.
     born: HashMap<ThreadKey, i64>,
@@ -331,13 +333,37 @@ impl Pairer {
     /// stack shows where.
     fn thread_rundown(&mut self, r: Record) {
         let Some(tid) = r.thread else { return };
-        if let (Some(&i), Some(stack)) = (self.open_waits.get(&tid), r.stack) {
+        let Some(stack) = r.stack else { return };
+        if let Some(&i) = self.open_waits.get(&tid) {
             let w = &mut self.spans.waits[i];
             if w.stack.is_none() {
                 w.stack = Some(stack);
                 w.stack_evidence = Some(r.evidence);
                 self.spans.stacked_waits += 1;
             }
+            return;
+        }
+        // Never switched in or out in the whole trace: waiting since before
+        // it began, at least since the rundown that listed it at the start.
+        let switched = self.switched.contains(&tid);
+        let since = self
+            .spans
+            .threads
+            .iter()
+            .find(|t| t.tid == tid && t.start_ns.is_none())
+            .map(|t| t.seen_ns);
+        if let (false, Some(since)) = (switched, since) {
+            self.spans.waits.push(Wait {
+                tid,
+                out_ns: since,
+                ready_ns: None,
+                in_ns: None,
+                wait_reason: 0,
+                readied_by: None,
+                stack: Some(stack),
+                stack_evidence: Some(r.evidence),
+            });
+            self.spans.stacked_waits += 1;
         }
     }
 
@@ -358,6 +384,10 @@ impl Pairer {
         }
         if let Some(new) = r.thread {
             self.running.insert(r.cpu, new);
+            self.switched.insert(new);
+        }
+        if let Some(old) = r.old_thread {
+            self.switched.insert(old);
         }
         if let Some(new) = r.thread.filter(|&t| t != 0) {
             if let Some(i) = self.open_waits.remove(&new) {
