@@ -352,7 +352,7 @@ pub fn analyze_sources_with(
         && spans.statuses.is_empty()
         && spans.events.is_empty()
         && spans.health_failures.is_empty()
-        && spans.stacked_waits == 0
+        && spans.wait_stacks.is_empty()
     {
         return Err(AnalysisError::NoResourceEvents(name));
     }
@@ -471,10 +471,10 @@ pub fn analyze_known(
         resource_facts,
         incidents,
         hosting: hosting::periods(&spans),
-        notes: if spans.stacked_waits > 0 {
+        notes: if !spans.wait_stacks.is_empty() {
             vec![format!(
                 "{} waits have a stack; {inferred} calls the DLL blocked in were inferred from them",
-                spans.stacked_waits
+                spans.wait_stacks.len()
             )]
         } else {
             Vec::new()

@@ -145,15 +145,15 @@ const SAME_CALL_GAP_NS: i64 = 1_000_000_000;
 /// Adds the calls the waits' stacks show, and the workers the threads'
 /// starts and stacks show; returns how many calls it added.
 pub fn infer(spans: &mut Spans, table: &UsageTable) -> usize {
-    if spans.stacked_waits == 0 && spans.threads.iter().all(|t| t.start_module.is_none()) {
+    if spans.wait_stacks.is_empty() && spans.threads.iter().all(|t| t.start_module.is_none()) {
         return 0;
     }
     add_workers(spans);
     // The open inferred call of each thread: (span index, its reading).
     let mut open: HashMap<u32, (usize, Reading)> = HashMap::new();
     let mut added = Vec::new();
-    for w in &spans.waits {
-        let Some(stack) = &w.stack else { continue };
+    for ws in &spans.wait_stacks {
+        let (w, stack) = (&spans.waits[ws.wait], &ws.stack);
         let reading = read(stack, table);
         if let (Some(r), Some((i, current))) = (&reading, open.get(&w.tid)) {
             let span: &mut ApiSpan = &mut added[*i];
@@ -179,9 +179,7 @@ pub fn infer(spans: &mut Spans, table: &UsageTable) -> usize {
             end_lost_ns: None,
             status: None,
             entry: None,
-            evidence: w
-                .stack_evidence
-                .unwrap_or(crate::model::Evidence::Live { sequence: 0 }),
+            evidence: ws.evidence,
             inferred: Some(Box::new(InferredCall {
                 entry_point: r.entry_point,
                 dll: r.dll.clone(),
@@ -232,10 +230,10 @@ pub fn infer(spans: &mut Spans, table: &UsageTable) -> usize {
 /// there, are workers for their lifetime (where no event said so).
 fn add_workers(spans: &mut Spans) {
     let by_stack: Vec<u32> = spans
-        .waits
+        .wait_stacks
         .iter()
-        .filter(|w| w.stack.as_deref().is_some_and(worker_stack))
-        .map(|w| w.tid)
+        .filter(|s| worker_stack(&s.stack))
+        .map(|s| spans.waits[s.wait].tid)
         .collect();
     let lives: Vec<ThreadLife> = spans
         .threads

@@ -115,7 +115,7 @@ impl Worker {
 
 /// A stretch of a thread off the CPU: switched out at `out_ns`, readied at
 /// `ready_ns` (when known), back in at `in_ns`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Wait {
     pub tid: u32,
     pub out_ns: i64,
@@ -124,13 +124,18 @@ pub struct Wait {
     pub wait_reason: u8,
     /// The thread whose action readied it.
     pub readied_by: Option<u32>,
-    /// Where it waited: the stack of its switch back in, or of the
-    /// rundown at the trace's end while it still waited.
-    #[serde(skip)]
-    pub stack: Option<super::Stack>,
-    /// The event whose stack that is.
-    #[serde(skip)]
-    pub stack_evidence: Option<Evidence>,
+}
+
+/// Where a wait waited: the stack of its thread's switch back in, or of
+/// the rundown at the trace's end while it still waited. Kept beside the
+/// waits (most have none) so a wait stays small.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitStack {
+    /// The wait's index in [`Spans::waits`].
+    pub wait: usize,
+    pub stack: super::Stack,
+    /// The event the stack was walked with.
+    pub evidence: Evidence,
 }
 
 /// A thread's life as the kernel logged it.
@@ -179,8 +184,8 @@ pub struct Spans {
     pub threads: Vec<ThreadLife>,
     /// Process ids and image names (`rhs.exe`) the kernel named.
     pub processes: std::collections::BTreeMap<u32, String>,
-    /// Waits with a stack.
-    pub stacked_waits: usize,
+    /// The stacks of the waits that have one, by wait.
+    pub wait_stacks: Vec<WaitStack>,
     pub first_ns: Option<i64>,
     pub last_ns: Option<i64>,
 }

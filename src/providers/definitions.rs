@@ -135,6 +135,8 @@ pub struct Pattern {
     record: RecordKind,
     component: Option<String>,
     fields: BTreeMap<String, String>,
+    /// Capture group index -> the model field it fills.
+    groups: Vec<(usize, String)>,
 }
 
 /// One loaded provider definition.
@@ -291,12 +293,12 @@ impl ProviderSet {
         match &self.messages {
             Some((set, which)) => set.matches(message).iter().find_map(|m| {
                 let (d, k) = which[m];
-                self.defs[d].patterns[k].apply(message, component, base.clone())
+                self.defs[d].patterns[k].apply(message, component, &base)
             }),
             None => self
                 .defs
                 .iter()
-                .find_map(|d| d.apply_patterns(message, component, base.clone())),
+                .find_map(|d| d.apply_patterns(message, component, &base)),
         }
     }
 }
@@ -389,11 +391,17 @@ impl ProviderDef {
                     ));
                 }
             }
+            let groups = regex
+                .capture_names()
+                .enumerate()
+                .filter_map(|(i, n)| Some((i, n?.replace('_', "-"))))
+                .collect();
             patterns.push(Pattern {
                 regex,
                 record: p.record,
                 component: p.component.clone(),
                 fields: p.fields.clone(),
+                groups,
             });
         }
         Ok(ProviderDef {
@@ -406,34 +414,36 @@ impl ProviderDef {
         })
     }
 
-    /// The event's fields as JSON, by the decoder this provider uses.
+    /// The event's fields, by the decoder this provider uses.
     fn fields(
         &self,
         ev: &Event<'_>,
         manifests: &ManifestSet,
-    ) -> Result<(Option<String>, Json), String> {
+    ) -> Result<(Option<String>, EventFields), String> {
         match self.header.decoder {
             Decoder::Tracelogging | Decoder::Kernel => {
                 match ev.decode_payload().map_err(|e| e.to_string())? {
                     Payload::TraceLogging(tl) => {
-                        let v =
-                            serde_json::to_value(Fields(&tl.fields)).map_err(|e| e.to_string())?;
-                        Ok((Some(tl.name.into_owned()), v))
+                        let fields = tl
+                            .fields
+                            .into_iter()
+                            .map(|f| (f.name.into_owned(), serde_json::to_value(&f.value)))
+                            .map(|(n, v)| v.map(|v| (n, v)))
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(|e| e.to_string())?;
+                        Ok((Some(tl.name.into_owned()), EventFields::List(fields)))
                     }
-                    Payload::Kernel(k) => {
-                        let v = serde_json::to_value(&k).map_err(|e| e.to_string())?;
-                        Ok((Some(kernel_event_name(&k)), v))
-                    }
-                    Payload::Raw => Ok((None, Json::Null)),
+                    Payload::Kernel(k) => Ok((Some(kernel_event_name(&k)), EventFields::Kernel(k))),
+                    Payload::Raw => Ok((None, EventFields::Json(Json::Null))),
                 }
             }
             Decoder::Manifest if !self.payload.is_empty() => {
-                self.read_payload(ev).map(|v| (None, v))
+                self.read_payload(ev).map(|v| (None, EventFields::Json(v)))
             }
             Decoder::Manifest => match manifests.decode(ev) {
                 Some(Ok(m)) => {
                     let v = serde_json::to_value(Fields(&m.fields)).map_err(|e| e.to_string())?;
-                    Ok((Some(m.name), v))
+                    Ok((Some(m.name), EventFields::Json(v)))
                 }
                 Some(Err(e)) => Err(e.to_string()),
                 None => Err(format!(
@@ -524,7 +534,7 @@ impl ProviderDef {
                 )));
             };
             let text = match v {
-                Json::String(s) => s.clone(),
+                Json::String(s) => s,
                 Json::Null => continue,
                 other => other.to_string(),
             };
@@ -535,7 +545,7 @@ impl ProviderDef {
         if let Some(message) = record.message.clone() {
             // A diagnostic event's text may carry its line's `[TAG] `.
             let (component, text) = split_tag(&message);
-            if let Some(mapped) = self.apply_patterns(text, component, record.clone()) {
+            if let Some(mapped) = self.apply_patterns(text, component, &record) {
                 return Some(mapped);
             }
         }
@@ -568,21 +578,23 @@ impl ProviderDef {
         &self,
         message: &str,
         component: &str,
-        base: Record,
+        base: &Record,
     ) -> Option<Result<Record, String>> {
         self.patterns
             .iter()
-            .find_map(|p| p.apply(message, component, base.clone()))
+            .find_map(|p| p.apply(message, component, base))
     }
 }
 
 impl Pattern {
     /// The record a message stands for, if this pattern matches it.
+    /// `base` is cloned only when the pattern matches: most lines try
+    /// several patterns.
     fn apply(
         &self,
         message: &str,
         component: &str,
-        base: Record,
+        base: &Record,
     ) -> Option<Result<Record, String>> {
         if self
             .component
@@ -592,16 +604,16 @@ impl Pattern {
             return None;
         }
         let caps = self.regex.captures(message)?;
-        let mut r = base;
+        let mut r = base.clone();
         r.kind = self.record;
         r.message = Some(message.to_string());
         let mut set = || -> Result<(), String> {
             for (field, value) in &self.fields {
                 r.set(field, value)?;
             }
-            for name in self.regex.capture_names().flatten() {
-                if let Some(m) = caps.name(name) {
-                    r.set(&name.replace('_', "-"), m.as_str())?;
+            for (i, field) in &self.groups {
+                if let Some(m) = caps.get(*i) {
+                    r.set(field, m.as_str())?;
                 }
             }
             Ok(())
@@ -635,4 +647,48 @@ fn insertion_strings(payload: &[u8]) -> Vec<String> {
         }
     }
     out
+}
+
+/// An event's decoded fields: JSON, or a kernel event read field by field
+/// (the kernel's context switches are most of a big trace's events: no
+/// JSON object is built for them).
+enum EventFields {
+    Json(Json),
+    /// Top-level fields in order (a TraceLogging event's): a few, found by
+    /// a scan rather than through a map built per event.
+    List(Vec<(String, Json)>),
+    Kernel(crate::read::etl::kernel::KernelEvent),
+}
+
+impl EventFields {
+    fn get(&self, name: &str) -> Option<Json> {
+        use crate::read::etl::kernel::KernelEvent as K;
+        match self {
+            EventFields::Json(v) => v.get(name).cloned(),
+            EventFields::List(l) => l.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
+            EventFields::Kernel(k) => {
+                let direct = match (k, name) {
+                    (K::CSwitch { new_thread_id, .. }, "new_thread_id") => {
+                        Json::from(*new_thread_id)
+                    }
+                    (K::CSwitch { old_thread_id, .. }, "old_thread_id") => {
+                        Json::from(*old_thread_id)
+                    }
+                    (
+                        K::CSwitch {
+                            old_thread_wait_reason,
+                            ..
+                        },
+                        "old_thread_wait_reason",
+                    ) => Json::from(*old_thread_wait_reason),
+                    (K::ReadyThread { thread_id, .. }, "thread_id") => Json::from(*thread_id),
+                    (K::Thread { thread_id, .. }, "thread_id") => Json::from(*thread_id),
+                    (K::Thread { process_id, .. }, "process_id") => Json::from(*process_id),
+                    // Anything else, as its JSON form names it.
+                    _ => return serde_json::to_value(k).ok()?.get(name).cloned(),
+                };
+                Some(direct)
+            }
+        }
+    }
 }

@@ -7,7 +7,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::model::spans::{ApiSpan, EntrySpan, SeenBy, Spans, ThreadKey, ThreadLife, Wait, Worker};
+use crate::model::spans::{
+    ApiSpan, EntrySpan, SeenBy, Spans, ThreadKey, ThreadLife, Wait, WaitStack, Worker,
+};
 use crate::model::{EntryPoint, Record, RecordKind};
 
 #[derive(Default)]
@@ -335,12 +337,11 @@ impl Pairer {
         let Some(tid) = r.thread else { return };
         let Some(stack) = r.stack else { return };
         if let Some(&i) = self.open_waits.get(&tid) {
-            let w = &mut self.spans.waits[i];
-            if w.stack.is_none() {
-                w.stack = Some(stack);
-                w.stack_evidence = Some(r.evidence);
-                self.spans.stacked_waits += 1;
-            }
+            self.spans.wait_stacks.push(WaitStack {
+                wait: i,
+                stack,
+                evidence: r.evidence,
+            });
             return;
         }
         // Never switched in or out in the whole trace: waiting since before
@@ -353,6 +354,11 @@ impl Pairer {
             .find(|t| t.tid == tid && t.start_ns.is_none())
             .map(|t| t.seen_ns);
         if let (false, Some(since)) = (switched, since) {
+            self.spans.wait_stacks.push(WaitStack {
+                wait: self.spans.waits.len(),
+                stack,
+                evidence: r.evidence,
+            });
             self.spans.waits.push(Wait {
                 tid,
                 out_ns: since,
@@ -360,10 +366,7 @@ impl Pairer {
                 in_ns: None,
                 wait_reason: 0,
                 readied_by: None,
-                stack: Some(stack),
-                stack_evidence: Some(r.evidence),
             });
-            self.spans.stacked_waits += 1;
         }
     }
 
@@ -378,8 +381,6 @@ impl Pairer {
                 in_ns: None,
                 wait_reason: r.wait_reason.unwrap_or(0),
                 readied_by: None,
-                stack: None,
-                stack_evidence: None,
             });
         }
         if let Some(new) = r.thread {
@@ -394,9 +395,11 @@ impl Pairer {
                 let w = &mut self.spans.waits[i];
                 w.in_ns = Some(r.time_ns);
                 if let Some(stack) = &r.stack {
-                    w.stack = Some(stack.clone());
-                    w.stack_evidence = Some(r.evidence);
-                    self.spans.stacked_waits += 1;
+                    self.spans.wait_stacks.push(WaitStack {
+                        wait: i,
+                        stack: stack.clone(),
+                        evidence: r.evidence,
+                    });
                 }
             }
         }
@@ -418,6 +421,8 @@ impl Pairer {
     }
 
     pub fn finish(mut self) -> Spans {
+        // Waits' stacks in the waits' order (they attach as waits end).
+        self.spans.wait_stacks.sort_by_key(|s| s.wait);
         for state in self.threads.values() {
             Self::close_lost(&mut self.spans, state);
         }
