@@ -10,14 +10,10 @@ mode=${1:-quick}
 work=${BENCH_DIR:-/tmp/rhscope-bench}
 mkdir -p "$work"
 
-# The reader needs no polars; BENCH_FEATURES=polars measures the full build.
-features=${BENCH_FEATURES:-}
-if [ -n "$features" ]; then
-  cargo build --release --locked --quiet --features "$features"
-else
-  cargo build --release --locked --quiet --no-default-features
-fi
+# The binary users get (default features): its size is one of the targets.
+cargo build --release --locked --quiet
 bin=target/release/rhscope
+features="default features"
 
 venv="$work/venv"
 if [ ! -x "$venv/bin/python" ]; then
@@ -37,18 +33,16 @@ for mb in $sizes; do
   traces+=("$f")
 done
 
-# Seconds and peak RSS (KiB) of a command, via GNU time.
+# Seconds (to the microsecond) and peak RSS (KiB) of a command.
 measure() {
-  local t="$work/time.out"
-  /usr/bin/time -f '%e %M' -o "$t" "$@" >/dev/null 2>&1
-  tail -1 "$t"
+  python3 bench/measure.py "$@"
 }
 
 machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
 {
   echo "# Benchmark results"
   echo
-  echo "Machine: $machine. Date: $(date -u +%Y-%m-%d). rhscope built with: ${features:-no default features}."
+  echo "Machine: $machine. Date: $(date -u +%Y-%m-%d). rhscope built with: $features."
   echo "Command: \`bench/run.sh $mode\`. Times are wall-clock seconds of one run; RSS is peak resident memory (the mapped trace's pages count in it)."
   echo
   echo "| file | MB | records | rhscope stats s | MB/s | records/s | RSS MiB | dump jsonl s | dump RSS MiB | rhscope analyze s | analyze RSS MiB | dissect.etl s | dissect / rhscope |"
@@ -79,20 +73,65 @@ for f in "${traces[@]}"; do
   echo "| $(basename "$f") | $mb | $records | $st_s | $mbs | $rps | $(awk -v k="$st_kb" 'BEGIN {printf "%.0f", k/1024}') | $du_s | $du_kb | $an_s | $an_kb | $d_s | $ratio |" >> bench/RESULTS.md.new
   echo "bench: $(basename "$f") done" >&2
 done
-# cluster.log: the same node's log for the 100 MB trace, read and analysed
-# by rhscope (streamed) against a regex-per-line Python parser.
-log="$work/large-100MB.cluster.log"
-[ -f "$log" ] || "$bin" simulate large --seed 1 --scale 400000 -o "$work/large-100MB-log.etl" --cluster-log "$log" 2>/dev/null
+# cluster.log: a node's log as `simulate --cluster-log` writes it for an
+# instrumented DLL (every line maps to a record: the costly case), in two
+# sizes for memory's growth, against `wc -l` and a regex-per-line Python
+# parser on the same file.
+log_sizes="400000 1600000"
+[ "$mode" = full ] && log_sizes="400000 16000000"
+log_rows=()
+for scale in $log_sizes; do
+  log="$work/large-$scale.cluster.log"
+  [ -f "$log" ] || "$bin" simulate large --seed 1 --scale "$scale" -o "$work/large-$scale-log.etl" --cluster-log "$log" 2>/dev/null
+  lbytes=$(stat -c %s "$log")
+  read -r wc_s _ <<<"$(measure wc -l "$log")"
+  read -r la_s la_kb <<<"$(measure "$bin" analyze --quiet --format json "$log")"
+  read -r py_s _ <<<"$(measure python3 bench/clusterlog_parse.py "$log")"
+  log_rows+=("$(basename "$log") $lbytes $wc_s $la_s $la_kb $py_s")
+done
 {
   echo
-  echo "| cluster.log | MB | lines | rhscope analyze s | MB/s | RSS MiB | python regex parse s | python / rhscope |"
-  echo "|---|---|---|---|---|---|---|---|"
-  lbytes=$(stat -c %s "$log")
-  lmb=$(awk -v b="$lbytes" 'BEGIN {printf "%.1f", b/1048576}')
-  lines=$(wc -l < "$log")
-  read -r la_s la_kb <<<"$(measure "$bin" analyze --quiet --format json "$log")"
-  read -r lp_s _ <<<"$(measure python3 bench/clusterlog_parse.py "$log")"
-  echo "| $(basename "$log") | $lmb | $lines | $la_s | $(awk -v m="$lmb" -v s="$la_s" 'BEGIN {printf "%.0f", m/(s > 0.001 ? s : 0.001)}') | $(awk -v k="$la_kb" 'BEGIN {printf "%.0f", k/1024}') | $lp_s | $(awk -v a="$lp_s" -v b="$la_s" 'BEGIN {printf "%.1fx", a/(b > 0.001 ? b : 0.001)}') |"
+  echo "| cluster.log | MB | wc -l s | rhscope analyze s | MB/s | analyze / wc | RSS MiB | python regex parse s | python / rhscope |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  for r in "${log_rows[@]}"; do
+    read -r name bytes w a kb py <<<"$r"
+    awk -v n="$name" -v b="$bytes" -v w="$w" -v a="$a" -v k="$kb" -v p="$py" 'BEGIN {printf "| %s | %.1f | %.3f | %.3f | %.0f | %.1fx | %.0f | %.2f | %.1fx |\n", n, b/1048576, w, a, b/1048576/a, a/w, k/1024, p, p/a}'
+  done
+} >> bench/RESULTS.md.new
+
+# The targets of issue #19, each a ratio from this one run.
+big="${traces[${#traces[@]}-1]}"
+read -r st_s st_kb <<<"$(measure "$bin" stats --quiet "$big")"
+read -r an_s an_kb <<<"$(measure "$bin" analyze --quiet --format json "$big")"
+big_mb=$(awk -v b="$(stat -c %s "$big")" 'BEGIN {printf "%.1f", b/1048576}')
+net=tests/data/net.4.5.2.x86.etl
+read -r net_s _ <<<"$(measure "$bin" stats --quiet "$net")"
+read -r net_d _ <<<"$(measure "$venv/bin/python" bench/dissect_count.py "$net")"
+size=$(stat -c %s "$bin")
+read -r _ first_bytes first_w first_a first_kb _ <<<"${log_rows[0]}"
+read -r _ last_bytes last_w last_a last_kb _ <<<"${log_rows[${#log_rows[@]}-1]}"
+holds() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {ok = (op == "<=") ? v <= t : v >= t; print ok ? "yes" : "no"}'; }
+{
+  echo
+  echo "## Targets"
+  echo
+  echo "| target | measured | holds |"
+  echo "|---|---|---|"
+  r=$(awk -v a="$last_a" -v w="$last_w" 'BEGIN {printf "%.1f", a/w}')
+  echo "| cluster.log analyze <= 10x wc -l ($(basename "${log_rows[${#log_rows[@]}-1]%% *}")) | ${r}x | $(holds "$r" "<=" 10) |"
+  grow=$(awk -v a="$first_kb" -v b="$last_kb" -v x="$first_bytes" -v y="$last_bytes" 'BEGIN {printf "%.0f MiB at %.0f MB, %.0f MiB at %.0f MB", a/1024, x/1048576, b/1024, y/1048576}')
+  per_gb=$(awk -v a="$first_kb" -v b="$last_kb" -v x="$first_bytes" -v y="$last_bytes" 'BEGIN {printf "%.0f", (a + (b - a) * (2147483648 - x) / (y - x)) / 1024}')
+  echo "| cluster.log memory flat: a 2 GB log < 300 MiB | $grow (2 GB: ~${per_gb} MiB by the slope) | $(holds "$per_gb" "<=" 300) |"
+  r=$(awk -v a="$an_s" -v s="$st_s" 'BEGIN {printf "%.1f", a/s}')
+  echo "| .etl analyze <= 3x stats ($(basename "$big"), ${big_mb} MB) | ${r}x ($an_s s / $st_s s) | $(holds "$r" "<=" 3) |"
+  mem=$(awk -v k="$an_kb" -v mb="$big_mb" 'BEGIN {printf "%.0f", k/1024 * 1024/mb}')
+  echo "| .etl analyze < 400 MiB for 1 GB | $(awk -v k="$an_kb" 'BEGIN {printf "%.0f", k/1024}') MiB at ${big_mb} MB (~${mem} MiB per GB) | $(holds "$mem" "<=" 400) |"
+  mbs=$(awk -v mb="$big_mb" -v s="$st_s" 'BEGIN {printf "%.0f", mb/s}')
+  echo "| reader >= 1 GB/s ($(basename "$big")) | ${mbs} MB/s | $(holds "$mbs" ">=" 1000) |"
+  r=$(awk -v d="$net_d" -v s="$net_s" 'BEGIN {printf "%.0f", d/s}')
+  echo "| reader >= 300x dissect.etl on the compressed net.4.5.2.x86.etl | ${r}x ($net_s s / $net_d s) | $(holds "$r" ">=" 300) |"
+  mb=$(awk -v b="$size" 'BEGIN {printf "%.1f", b/1048576}')
+  echo "| release binary <= 40 MB, stripped | ${mb} MB | $(holds "$mb" "<=" 40) |"
 } >> bench/RESULTS.md.new
 mv bench/RESULTS.md.new bench/RESULTS.md
 cat bench/RESULTS.md

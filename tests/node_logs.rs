@@ -375,7 +375,7 @@ fn map(component: &str, text: &str) -> Option<Record> {
         },
     );
     ProviderSet::embedded()
-        .match_message(text, component, base)
+        .match_message(text, component, &base)
         .map(|r| r.unwrap())
 }
 

@@ -288,17 +288,17 @@ impl ProviderSet {
         &self,
         message: &str,
         component: &str,
-        base: Record,
+        base: &Record,
     ) -> Option<Result<Record, String>> {
         match &self.messages {
             Some((set, which)) => set.matches(message).iter().find_map(|m| {
                 let (d, k) = which[m];
-                self.defs[d].patterns[k].apply(message, component, &base)
+                self.defs[d].patterns[k].apply(message, component, base)
             }),
             None => self
                 .defs
                 .iter()
-                .find_map(|d| d.apply_patterns(message, component, &base)),
+                .find_map(|d| d.apply_patterns(message, component, base)),
         }
     }
 }

@@ -11,7 +11,7 @@ use super::{EventSource, Observed, SourceError};
 /// pattern maps are kept as RHS messages, as the ETW provider's are.
 pub fn map_message(providers: &ProviderSet, component: &str, text: &str, base: Record) -> Observed {
     let time = base.time_ns;
-    match providers.match_message(text, component, base.clone()) {
+    match providers.match_message(text, component, &base) {
         Some(Ok(r)) => Observed::Record(r),
         Some(Err(_)) => Observed::Unmapped(time),
         None if component == "RHS" => {

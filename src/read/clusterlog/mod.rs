@@ -232,17 +232,27 @@ impl ClusterLog {
         self.offset += total;
         self.line_no += 1;
         self.counts.lines += 1;
+        // The line end goes before decoding: one String per line.
+        let unit = if self.utf16 { 2 } else { 1 };
+        let mut end = self.buf.len();
+        while end >= unit
+            && matches!(self.buf[end - unit], b'\n' | b'\r')
+            && (unit == 1 || self.buf[end - 1] == 0)
+        {
+            end -= unit;
+        }
+        let bytes = &self.buf[..end];
         let text = if self.utf16 {
-            crate::read::text::utf16_lossy(&self.buf)
+            crate::read::text::utf16_lossy(bytes)
         } else {
             // UTF-8, or (older logs) 8-bit ANSI: read as Latin-1 rather
             // than losing the bytes.
-            match std::str::from_utf8(&self.buf) {
+            match std::str::from_utf8(bytes) {
                 Ok(t) => t.to_string(),
-                Err(_) => self.buf.iter().map(|&b| char::from(b)).collect(),
+                Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
             }
         };
-        Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()))
+        Ok(Some(text))
     }
 
     /// Bytes up to and including the next '\n' into `buf` (at most
