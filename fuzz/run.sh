@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 targets=${1:-all}
 seconds=${2:-30}
-[ "$targets" = all ] && targets="lz77 buffers records tracelogging stats providers clusterlog manifest"
+[ "$targets" = all ] && targets="lz77 buffers records tracelogging stats stacks providers clusterlog manifest"
 for t in $targets; do
   mkdir -p "corpus/$t"
   # Seeds: the shipped data files for the TOML loaders, the start of every
@@ -16,6 +16,10 @@ for t in $targets; do
   elif [ "$t" = clusterlog ]; then
     cp ../tests/data/cluster-sample.log "corpus/$t/"
     head -c 65536 ../traces/mixed.cluster.log > "corpus/$t/mixed.64k"
+  elif [ "$t" = stacks ]; then
+    # Traces with stack-walk and image events: the start of each.
+    head -c 262144 ../tests/data/net.4.5.2.x86.etl > "corpus/$t/net.4.5.2.x86.256k"
+    head -c 262144 ../traces/uninstrumented/SIM-NODE1.etl > "corpus/$t/SIM-NODE1.256k"
   elif [ "$t" = manifest ]; then
     cp ../manifests/*.man "corpus/$t/"
   else

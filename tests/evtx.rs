@@ -53,17 +53,20 @@ fn cut_off_and_foreign_files_say_where() {
     let bytes = std::fs::read(common::data("new-user-security.evtx")).unwrap();
     let cut = dir.join("cut.evtx");
     std::fs::write(&cut, &bytes[..30_000]).unwrap();
-    let err = EvtxSource::open(&cut, &ProviderSet::embedded())
-        .err()
-        .unwrap()
-        .to_string();
+    // Cut inside its only chunk: no event survives, and the file is not
+    // refused whole (a longer log keeps its whole chunks); the cut is the
+    // first problem, said with its offsets.
+    let (events, bad) = rhscope::read::evtx::read_events(&cut).unwrap();
+    assert_eq!(events.len(), 0);
     assert_eq!(
-        err,
+        bad[0].to_string(),
         format!(
             "{}: truncated .evtx: the header lists 1 chunks, which end at byte offset 69632; the file has 30000 bytes",
             cut.display()
         )
     );
+    let src = EvtxSource::open(&cut, &ProviderSet::embedded()).unwrap();
+    assert_eq!((src.records, src.bad_records), (0, bad.len() as u64));
     let head = dir.join("head.evtx");
     std::fs::write(&head, &bytes[..20]).unwrap();
     let err = EvtxSource::open(&head, &ProviderSet::embedded())

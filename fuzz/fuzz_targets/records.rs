@@ -4,6 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 use rhscope::read::etl::buffer::{BufferInfo, BUFFER_HEADER_SIZE};
 use rhscope::read::etl::record::{scan, Event};
+use rhscope::read::etl::stackwalk;
 
 fuzz_target!(|data: &[u8]| {
     let mut bytes = vec![0u8; BUFFER_HEADER_SIZE];
@@ -26,6 +27,9 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(ev) = Event::decode(&bytes, slot, &info) {
             let _ = ev.decode_payload();
             let _ = rhscope::read::etl::EventRow::new(&ev);
+            let _ = stackwalk::stack_record(&ev);
+            let _ = stackwalk::image_record(&ev);
+            let _ = stackwalk::image_identity(&ev);
             for item in ev.extended.items() {
                 let _ = item;
             }

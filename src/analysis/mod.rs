@@ -367,6 +367,20 @@ pub fn analyze_sources_with(
     a.skipped = merge.counts.skipped;
     a.unparsed = merge.unparsed();
     a.unparsed_lines = a.unparsed.iter().map(|(_, c)| c.unparsed_lines).sum();
+    for (input, c) in &a.unparsed {
+        if c.cut_lines > 0 {
+            a.notes.push(format!(
+                "{input}: {} lines longer than 64 KiB were cut there",
+                c.cut_lines
+            ));
+        }
+        if c.dropped_continuation_lines > 0 {
+            a.notes.push(format!(
+                "{input}: {} continuation lines past the 64 kept of one entry were dropped",
+                c.dropped_continuation_lines
+            ));
+        }
+    }
     #[cfg(feature = "polars")]
     fill_aggregates(&mut a).map_err(|source| AnalysisError::Aggregates {
         trace: name,

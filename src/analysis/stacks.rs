@@ -16,7 +16,7 @@
 //! started in resutils.dll (or whose outermost frames are there) is a
 //! ClusWorkerCreate worker for its lifetime.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::model::spans::{InferredCall, ThreadLife};
 use crate::model::{ApiSpan, EntryPoint, Frame, Spans, Stack, Worker};
@@ -123,13 +123,24 @@ fn worker_stack(stack: &[Frame]) -> bool {
         .is_some_and(|f| f.in_module("resutils.dll"))
 }
 
-/// The process of thread `tid` at `time_ns`, from the kernel's thread
-/// events.
-fn process_of(threads: &[ThreadLife], tid: u32, time_ns: i64) -> Option<&ThreadLife> {
-    threads.iter().rev().find(|t| {
-        t.tid == tid
-            && t.start_ns.unwrap_or(i64::MIN) <= time_ns
-            && t.end_ns.is_none_or(|e| e >= time_ns)
+/// The lives of each thread id, in the order the kernel's thread events
+/// gave them (ids are reused).
+fn lives_by_tid(threads: &[ThreadLife]) -> HashMap<u32, Vec<&ThreadLife>> {
+    let mut by: HashMap<u32, Vec<&ThreadLife>> = HashMap::new();
+    for t in threads {
+        by.entry(t.tid).or_default().push(t);
+    }
+    by
+}
+
+/// The life of thread `tid` at `time_ns`: the last one begun by then.
+fn life_at<'a>(
+    lives: &HashMap<u32, Vec<&'a ThreadLife>>,
+    tid: u32,
+    time_ns: i64,
+) -> Option<&'a ThreadLife> {
+    lives.get(&tid)?.iter().rev().copied().find(|t| {
+        t.start_ns.unwrap_or(i64::MIN) <= time_ns && t.end_ns.is_none_or(|e| e >= time_ns)
     })
 }
 
@@ -149,6 +160,7 @@ pub fn infer(spans: &mut Spans, table: &UsageTable) -> usize {
         return 0;
     }
     add_workers(spans);
+    let lives = lives_by_tid(&spans.threads);
     // The open inferred call of each thread: (span index, its reading).
     let mut open: HashMap<u32, (usize, Reading)> = HashMap::new();
     let mut added = Vec::new();
@@ -159,7 +171,7 @@ pub fn infer(spans: &mut Spans, table: &UsageTable) -> usize {
             let span: &mut ApiSpan = &mut added[*i];
             let near = span
                 .end_ns
-                .is_some_and(|e| w.out_ns - e <= SAME_CALL_GAP_NS);
+                .is_some_and(|e| w.out_ns.saturating_sub(e) <= SAME_CALL_GAP_NS);
             if near && r.api == current.api && r.return_address == current.return_address {
                 span.end_ns = w.in_ns;
                 continue;
@@ -167,7 +179,7 @@ pub fn infer(spans: &mut Spans, table: &UsageTable) -> usize {
         }
         open.remove(&w.tid);
         let Some(r) = reading else { continue };
-        let pid = process_of(&spans.threads, w.tid, w.out_ns).map_or(0, |t| t.pid);
+        let pid = life_at(&lives, w.tid, w.out_ns).map_or(0, |t| t.pid);
         added.push(ApiSpan {
             id: 0,
             pid,
@@ -188,21 +200,27 @@ pub fn infer(spans: &mut Spans, table: &UsageTable) -> usize {
         });
         open.insert(w.tid, (added.len() - 1, r));
     }
-    let count = added.len();
+    // The calls the DLL's own events logged, by thread.
+    let mut logged_calls: HashMap<u32, Vec<(i64, Option<i64>)>> = HashMap::new();
+    for c in spans.calls.iter().filter(|c| c.inferred.is_none()) {
+        logged_calls
+            .entry(c.tid)
+            .or_default()
+            .push((c.begin_ns, c.end_ns));
+    }
+    let mut count = 0;
     for mut call in added {
         // Killed while in the call: its thread ended right after the wait.
-        let life = process_of(&spans.threads, call.tid, call.begin_ns);
+        let life = life_at(&lives, call.tid, call.begin_ns);
         if let (Some(end), Some(t_end)) = (call.end_ns, life.and_then(|t| t.end_ns)) {
-            if t_end >= end && t_end - end <= ENDED_IN_CALL_NS {
+            if t_end >= end && t_end.saturating_sub(end) <= ENDED_IN_CALL_NS {
                 call.end_ns = None;
             }
         }
         // The instrumented DLL's own event of the same call says more.
-        let logged = spans.calls.iter().any(|c| {
-            c.inferred.is_none()
-                && c.tid == call.tid
-                && c.begin_ns <= call.begin_ns
-                && c.end_ns.is_none_or(|e| e >= call.begin_ns)
+        let logged = logged_calls.get(&call.tid).is_some_and(|l| {
+            l.iter()
+                .any(|&(b, e)| b <= call.begin_ns && e.is_none_or(|e| e >= call.begin_ns))
         });
         if logged {
             continue;
@@ -222,6 +240,7 @@ pub fn infer(spans: &mut Spans, table: &UsageTable) -> usize {
             .map(|e| e.id);
         call.id = spans.calls.len();
         spans.calls.push(call);
+        count += 1;
     }
     count
 }
@@ -229,7 +248,7 @@ pub fn infer(spans: &mut Spans, table: &UsageTable) -> usize {
 /// Threads that started in resutils.dll, or whose stacks bottom out
 /// there, are workers for their lifetime (where no event said so).
 fn add_workers(spans: &mut Spans) {
-    let by_stack: Vec<u32> = spans
+    let by_stack: HashSet<u32> = spans
         .wait_stacks
         .iter()
         .filter(|s| worker_stack(&s.stack))

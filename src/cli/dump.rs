@@ -92,6 +92,9 @@ pub fn run(a: &Args) -> Result<()> {
             |offset| bar.set_position(offset),
         )?;
         bar.finish_and_clear();
+        for why in symbols.failed() {
+            eprintln!("rhscope: warning: could not read the symbols of {why}");
+        }
         Ok(())
     })
 }

@@ -111,6 +111,9 @@ pub fn analyses(
         }
         out.push(a);
     }
+    for why in setup.symbols.iter().flat_map(|s| s.failed()) {
+        eprintln!("rhscope: warning: could not read the symbols of {why}");
+    }
     Ok(out)
 }
 

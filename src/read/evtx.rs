@@ -118,13 +118,14 @@ fn strings(v: &Json, out: &mut Vec<String>) {
 /// Every event of an .evtx file that parses, and the errors of those that
 /// do not (record problems do not end the file).
 pub fn read_events(path: &Path) -> Result<(Vec<LogEvent>, Vec<EvtxError>), EvtxError> {
-    check_header(path)?;
+    // A cut-off file costs its missing chunks: the whole ones still read.
+    let cut = check_header(path)?;
     let mut parser = evtx::EvtxParser::from_path(path).map_err(|e| EvtxError::NotEvtx {
         path: path.to_path_buf(),
         offset: 0,
         detail: e.to_string(),
     })?;
-    let (mut events, mut bad) = (Vec::new(), Vec::new());
+    let (mut events, mut bad) = (Vec::new(), Vec::from_iter(cut));
     for r in parser.records_json_value() {
         match r {
             Ok(r) => {
@@ -161,8 +162,9 @@ pub fn computer(path: &Path) -> Result<Option<String>, EvtxError> {
 }
 
 /// The file header, checked before the `evtx` crate reads chunks, so a
-/// cut-off file says where it was cut.
-fn check_header(path: &Path) -> Result<(), EvtxError> {
+/// cut-off file says where it was cut (Some: the file is cut short, which
+/// costs the chunks it lacks).
+fn check_header(path: &Path) -> Result<Option<EvtxError>, EvtxError> {
     use std::io::Read;
     let io = |source| EvtxError::Io {
         path: path.to_path_buf(),
@@ -186,13 +188,10 @@ fn check_header(path: &Path) -> Result<(), EvtxError> {
     let block = u64::from(u16::from_le_bytes([h[0x28], h[0x29]])).max(HEADER_BLOCK);
     let chunks = u64::from(u16::from_le_bytes([h[0x2A], h[0x2B]]));
     let need = block + chunks * CHUNK;
-    if have < need {
-        return Err(EvtxError::Truncated {
-            path: path.to_path_buf(),
-            chunks,
-            need,
-            have,
-        });
-    }
-    Ok(())
+    Ok((have < need).then(|| EvtxError::Truncated {
+        path: path.to_path_buf(),
+        chunks,
+        need,
+        have,
+    }))
 }

@@ -7,9 +7,10 @@
 //! `name.dll/TIMESTAMPSIZE/name.dll`) is just folders to walk. Nothing is
 //! fetched from a network.
 
-use std::collections::HashMap;
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, Once, OnceLock};
 
 use object::read::pe::{PeFile32, PeFile64};
 use object::{FileKind, LittleEndian as LE};
@@ -29,7 +30,7 @@ pub enum SymbolError {
 }
 
 /// Which build of an image a symbol file is for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Identity {
     /// The PDB's GUID and age.
     pub debug: Option<(Guid, u32)>,
@@ -53,7 +54,8 @@ struct SymbolFile {
     path: PathBuf,
     format: Format,
     id: Identity,
-    table: OnceLock<Table>,
+    /// Read when first used; None when it could not be read.
+    table: OnceLock<Option<Table>>,
 }
 
 /// Function start addresses (relative to the image base), sorted, with
@@ -90,6 +92,9 @@ pub struct SymbolFiles {
     files: Vec<SymbolFile>,
     /// Files that could not be read, with why (said once, never fatal).
     pub unreadable: Vec<String>,
+    /// Files whose identity read but whose symbols did not, found when
+    /// first used.
+    failed: Mutex<Vec<String>>,
 }
 
 /// What the symbols say of an address.
@@ -108,12 +113,26 @@ impl SymbolFiles {
             if !dir.is_dir() {
                 return Err(SymbolError::NotAFolder { path: dir.clone() });
             }
+            std::fs::read_dir(dir).map_err(|source| SymbolError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            // Folders by their real path: a link back up the tree is
+            // walked once.
+            let mut seen: HashSet<PathBuf> = HashSet::new();
             let mut stack = vec![dir.clone()];
             while let Some(d) = stack.pop() {
-                let entries = std::fs::read_dir(&d).map_err(|source| SymbolError::Io {
-                    path: d.clone(),
-                    source,
-                })?;
+                if !seen.insert(std::fs::canonicalize(&d).unwrap_or_else(|_| d.clone())) {
+                    continue;
+                }
+                // A folder that cannot be read costs that folder.
+                let entries = match std::fs::read_dir(&d) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        out.unreadable.push(format!("{}: {e}", d.display()));
+                        continue;
+                    }
+                };
                 let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
                 paths.sort();
                 for p in paths {
@@ -141,7 +160,7 @@ impl SymbolFiles {
         };
         let read = match format {
             Format::Pe => pe_identity(path),
-            Format::Pdb => pdb_identity(path),
+            Format::Pdb => guarded(|| pdb_identity(path)),
             Format::Breakpad => breakpad_identity(path),
         };
         match read {
@@ -165,12 +184,19 @@ impl SymbolFiles {
 
     /// The best file for an image: one for its PDB, else one for its PE
     /// build, else one with its name. Among equals, symbol files (PDB,
-    /// Breakpad) before a PE's exports.
+    /// Breakpad) before a PE's exports. A file of another build (both
+    /// sides know the PDB or the PE build, and they differ) is never
+    /// used: its addresses would name the wrong functions.
     fn best(&self, image: &Identity) -> Option<&SymbolFile> {
         let rank = |f: &SymbolFile| -> Option<u8> {
             let named = |a: &Option<String>, b: &Option<String>| a.is_some() && a == b;
             let by_debug = image.debug.is_some() && f.id.debug == image.debug;
             let by_code = image.code.is_some() && f.id.code == image.code;
+            if !by_debug
+                && (other_build(&f.id.debug, &image.debug) || other_build(&f.id.code, &image.code))
+            {
+                return None;
+            }
             let by_name = named(&f.id.code_file, &image.code_file)
                 || named(&f.id.debug_file, &image.debug_file);
             let kind = if f.format == Format::Pe { 1 } else { 0 };
@@ -191,19 +217,35 @@ impl SymbolFiles {
     /// The function holding `rva` in the image identified by `image`.
     pub fn resolve(&self, image: &Identity, rva: u64) -> Option<Resolved> {
         let file = self.best(image)?;
-        let table = file
-            .table
-            .get_or_init(|| read_table(&file.path, file.format).unwrap_or_default());
-        table.lookup(rva).map(|(name, offset)| Resolved {
+        let table = file.table.get_or_init(|| {
+            read_table(&file.path, file.format)
+                .map_err(|why| {
+                    if let Ok(mut failed) = self.failed.lock() {
+                        failed.push(format!("{}: {why}", file.path.display()));
+                    }
+                })
+                .ok()
+        });
+        table.as_ref()?.lookup(rva).map(|(name, offset)| Resolved {
             function: name.to_string(),
             offset,
         })
+    }
+
+    /// Symbol files found unreadable when first used, with why.
+    pub fn failed(&self) -> Vec<String> {
+        self.failed.lock().map(|f| f.clone()).unwrap_or_default()
     }
 
     /// Whether any file serves an image of this identity.
     pub fn has(&self, image: &Identity) -> bool {
         self.best(image).is_some()
     }
+}
+
+/// Both sides know this part of the identity, and it differs.
+fn other_build<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
+    a.is_some() && b.is_some() && a != b
 }
 
 fn lower_file_name(p: &[u8]) -> String {
@@ -308,7 +350,8 @@ fn pdb_table(path: &Path) -> Result<Table, String> {
     let globals = pdb.global_symbols().map_err(|e| e.to_string())?;
     let mut t = Table::default();
     let mut it = globals.iter();
-    while let Some(s) = it.next().map_err(|e| e.to_string())? {
+    // A damaged record ends the stream: the symbols before it are kept.
+    while let Ok(Some(s)) = it.next() {
         if let Ok(pdb::SymbolData::Public(p)) = s.parse() {
             if let Some(rva) = p.offset.to_rva(&map) {
                 t.symbols
@@ -411,11 +454,14 @@ fn breakpad_table(path: &Path) -> Result<Table, String> {
             _ => {}
         }
     }
-    // A FUNC covering an address wins over a PUBLIC there.
+    // A FUNC covering an address wins over a PUBLIC there (FUNCs do not
+    // overlap: the one starting last at or before the address is the one).
+    t.symbols.sort_by_key(|s| s.0);
     let covered = |a: u64, t: &Table| {
-        t.symbols
-            .iter()
-            .any(|(s, n, _)| a >= *s && n.is_some_and(|n| a - s < n))
+        let i = t.symbols.partition_point(|s| s.0 <= a);
+        i.checked_sub(1)
+            .and_then(|i| t.symbols.get(i))
+            .is_some_and(|(s, n, _)| n.is_some_and(|n| a - s < n))
     };
     let kept: Vec<(u64, Option<u64>, String)> = publics
         .into_iter()
@@ -429,29 +475,50 @@ fn breakpad_table(path: &Path) -> Result<Table, String> {
 fn read_table(path: &Path, format: Format) -> Result<Table, String> {
     match format {
         Format::Pe => pe_table(path),
-        Format::Pdb => pdb_table(path),
+        Format::Pdb => guarded(|| pdb_table(path)),
         Format::Breakpad => breakpad_table(path),
     }
 }
 
-/// Resolved names cached per (image, rva).
+thread_local! {
+    static GUARDED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs the `pdb` crate on a file's data: it adds section addresses and
+/// offsets from the file unchecked, so a damaged PDB can panic inside it.
+/// That costs the file (an error for it), not the run, and prints no
+/// panic message.
+fn guarded<T>(read: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !GUARDED.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let was = GUARDED.with(|g| g.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read));
+    GUARDED.with(|g| g.set(was));
+    result.unwrap_or_else(|_| Err("damaged PDB (its reader gave up on it)".into()))
+}
+
+/// Resolved names cached per image build and rva: two processes may load
+/// different DLLs at one base.
 #[derive(Default)]
 pub struct Cache {
-    names: HashMap<(u64, u64), Option<Resolved>>,
+    names: HashMap<(Identity, u64), Option<Resolved>>,
 }
 
 impl Cache {
-    pub fn resolve(
-        &mut self,
-        files: &SymbolFiles,
-        image_key: u64,
-        image: &Identity,
-        rva: u64,
-    ) -> Option<Resolved> {
-        self.names
-            .entry((image_key, rva))
-            .or_insert_with(|| files.resolve(image, rva))
-            .clone()
+    pub fn resolve(&mut self, files: &SymbolFiles, image: &Identity, rva: u64) -> Option<Resolved> {
+        if let Some(known) = self.names.get(&(image.clone(), rva)) {
+            return known.clone();
+        }
+        let found = files.resolve(image, rva);
+        self.names.insert((image.clone(), rva), found.clone());
+        found
     }
 }
 
@@ -486,5 +553,50 @@ mod tests {
         assert_eq!(id.code, Some((0x5f3a_2b1c, 0x6000)));
         assert_eq!(id.code_file.as_deref(), Some("a.dll"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn another_build_of_an_image_is_never_used_and_links_are_walked_once() {
+        let dir = std::env::temp_dir().join(format!("rhscope-sym-build-{}", std::process::id()));
+        let store = dir.join("store");
+        std::fs::create_dir_all(&store).unwrap();
+        std::fs::write(
+            store.join("a.sym"),
+            "MODULE windows x86_64 4C1E3A529B7D4E2FA1C35D6E7F809A1B2 a.pdb\nINFO CODE_ID 5F3A2B1C6000 a.dll\nPUBLIC 1000 0 Named\n",
+        )
+        .unwrap();
+        // A link back up the tree: walked once, the file found once.
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&dir, store.join("loop")).unwrap();
+        let files = SymbolFiles::scan(std::slice::from_ref(&dir)).unwrap();
+        assert_eq!(files.len(), 1);
+        let (guid, age) = parse_debug_id("4C1E3A529B7D4E2FA1C35D6E7F809A1B2").unwrap();
+        let image = |debug, code| Identity {
+            debug,
+            code,
+            code_file: Some("a.dll".into()),
+            debug_file: Some("a.pdb".into()),
+        };
+        let named = |id: &Identity| files.resolve(id, 0x1004).map(|r| r.function);
+        // Same PDB; same PE build; only the name known: served.
+        assert_eq!(
+            named(&image(Some((guid, age)), None)).as_deref(),
+            Some("Named")
+        );
+        assert_eq!(
+            named(&image(None, Some((0x5f3a_2b1c, 0x6000)))).as_deref(),
+            Some("Named")
+        );
+        assert_eq!(named(&image(None, None)).as_deref(), Some("Named"));
+        // Another age of the PDB, another PE build: the names would lie.
+        assert_eq!(named(&image(Some((guid, age + 1)), None)), None);
+        assert_eq!(named(&image(None, Some((0x5f3a_2b1d, 0x6000)))), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_pdb_costs_that_file_without_a_panic() {
+        let r: Result<(), String> = guarded(|| panic!("overflow in a parser"));
+        assert_eq!(r, Err("damaged PDB (its reader gave up on it)".into()));
     }
 }

@@ -64,7 +64,7 @@ impl<'s> StackContext<'s> {
             Some(image) => {
                 let rva = address - image.base;
                 let id = Self::identity(image);
-                let resolved = self.names.resolve(self.symbols, image.base, &id, rva);
+                let resolved = self.names.resolve(self.symbols, &id, rva);
                 Frame {
                     address,
                     module: Some(image.name.clone()),

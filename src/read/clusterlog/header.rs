@@ -154,7 +154,10 @@ impl LogHeader {
             self.utc_offset_minutes = tail
                 .split_whitespace()
                 .next()
-                .and_then(|n| n.trim_end_matches(',').parse().ok());
+                .and_then(|n| n.trim_end_matches(',').parse().ok())
+                // Time zones lie within a day of UTC: anything else is a
+                // damaged line, and the times stay as written.
+                .filter(|m: &i32| m.abs() <= 24 * 60);
         } else if l.starts_with("The logs were generated using local time") {
             self.local_time = true;
         }

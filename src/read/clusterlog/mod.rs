@@ -69,6 +69,10 @@ pub struct LogCounts {
     /// Lines of the header (sections before the log) read as such.
     pub header_lines: u64,
     pub unparsed_lines: u64,
+    /// Lines longer than 64 KiB, cut there (the rest of the line is lost).
+    pub cut_lines: u64,
+    /// Continuation lines past the 64 kept of one entry (counted, not kept).
+    pub dropped_continuation_lines: u64,
     /// The first unparsed lines, for `--verbose`.
     pub unparsed: Vec<Unparsed>,
 }
@@ -92,6 +96,8 @@ pub struct ClusterLog {
     /// The entry being read (its continuation lines may follow), and
     /// whether it belongs to a channel section.
     pending: Option<(Entry, bool)>,
+    /// Continuation lines the pending entry holds.
+    pending_continuations: usize,
     /// Entries of channel sections, each section's in its order.
     channels: Vec<VecDeque<Entry>>,
     /// The log's next entry, read ahead.
@@ -139,6 +145,7 @@ impl ClusterLog {
             section: None,
             columns: Vec::new(),
             pending: None,
+            pending_continuations: 0,
             channels: Vec::new(),
             body: None,
         };
@@ -232,6 +239,10 @@ impl ClusterLog {
         self.offset += total;
         self.line_no += 1;
         self.counts.lines += 1;
+        let cut = (self.buf.len() as u64) < total;
+        if cut {
+            self.counts.cut_lines += 1;
+        }
         // The line end goes before decoding: one String per line.
         let unit = if self.utf16 { 2 } else { 1 };
         let mut end = self.buf.len();
@@ -249,6 +260,10 @@ impl ClusterLog {
             // than losing the bytes.
             match std::str::from_utf8(bytes) {
                 Ok(t) => t.to_string(),
+                // UTF-8 cut inside its last character (an over-long line).
+                Err(e) if cut && e.error_len().is_none() => {
+                    String::from_utf8_lossy(bytes).into_owned()
+                }
                 Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
             }
         };
@@ -368,14 +383,18 @@ impl ClusterLog {
                 self.counts.entries += 1;
                 let in_channel = matches!(self.section, Some(Section::Channel(_)));
                 self.pending = Some((entry, in_channel));
+                self.pending_continuations = 0;
             }
             Ok(None) if line.contains('\0') => self.unparsed(&line, "binary data (NUL bytes)"),
             Ok(None) => match self.pending.as_mut() {
                 Some((p, _)) => {
                     self.counts.continuation_lines += 1;
-                    if p.text.matches('\n').count() < MAX_CONTINUATION {
+                    if self.pending_continuations < MAX_CONTINUATION {
+                        self.pending_continuations += 1;
                         p.text.push('\n');
                         p.text.push_str(&line);
+                    } else {
+                        self.counts.dropped_continuation_lines += 1;
                     }
                 }
                 None => self.unparsed(&line, "no `PID.TID::time` header"),
@@ -519,6 +538,48 @@ mod tests {
         assert_eq!((e[0].pid, e[0].tid), (0xdf4, 0xc04));
         assert_eq!(e[0].text, "caf\u{e9} \u{1F600}\nnext");
         assert_eq!(c.continuation_lines, 1);
+    }
+
+    #[test]
+    fn over_long_lines_and_continuations_are_counted_where_cut() {
+        let mut log = b"1.2::2020/01/01-00:00:00.000 INFO  [RES] start\n".to_vec();
+        for i in 0..70 {
+            log.extend(format!("more {i}\n").bytes());
+        }
+        // 70 KiB of one line, cut inside a two-byte character.
+        let start = log.len();
+        log.extend(b"1.2::2020/01/01-00:00:01.000 INFO  [RES] ");
+        log.resize(start + MAX_LINE - 1, b'x');
+        log.extend("\u{e9}\u{e9}\u{e9}".bytes());
+        log.extend(std::iter::repeat_n(b'y', 6 * 1024));
+        log.push(b'\n');
+        let (e, c, _) = read(log);
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].text.lines().count(), 1 + MAX_CONTINUATION);
+        assert_eq!(
+            (c.continuation_lines, c.dropped_continuation_lines),
+            (70, 6)
+        );
+        assert_eq!(c.cut_lines, 1);
+        assert!(
+            e[1].text.ends_with("xx\u{fffd}"),
+            "{:?}",
+            &e[1].text[e[1].text.len() - 8..]
+        );
+    }
+
+    #[test]
+    fn a_time_zone_offset_past_a_day_is_damage_not_a_shift() {
+        let (e, _, h) = read(
+            b"[=== Cluster ===]\r\n\
+the time zone offset of this machine is 200000000 minutes, or 3333333 hours\r\n\
+The logs were generated using local time.\r\n\
+[=== Cluster Logs ===]\r\n\
+1.2::2020/01/01-00:00:00.000 INFO  [RES] x\r\n"
+                .to_vec(),
+        );
+        assert_eq!(h.utc_offset_minutes, None);
+        assert_eq!(e[0].time_ns, 1_577_836_800_000_000_000);
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub struct StackCounts {
     /// Of those, frames inside an image loaded in their process (kernel
     /// addresses: in the system's images).
     pub frames_in_images: u64,
+    /// Stack-walk, image and other kernel records that did not decode
+    /// (skipped, each costing only itself).
+    pub undecoded: u64,
 }
 
 /// An image mapped into a process, with its identity where the trace
@@ -82,11 +85,12 @@ impl Image {
 #[derive(Debug, Clone, Default)]
 pub struct Images {
     by_process: HashMap<u32, Vec<Image>>,
-    /// Where the image record of each raw timestamp went, so the identity
-    /// records logged with the same timestamp find it.
-    by_timestamp: HashMap<i64, (u32, usize)>,
+    /// Where the image record of each raw timestamp and base went, so the
+    /// identity records logged with it find it (a rundown gives several
+    /// images one timestamp).
+    by_timestamp: HashMap<(i64, u64), (u32, usize)>,
     /// Identities logged before their image record.
-    early: HashMap<i64, Vec<ImageIdentity>>,
+    early: HashMap<(i64, u64), Vec<ImageIdentity>>,
 }
 
 impl Images {
@@ -106,15 +110,18 @@ impl Images {
             });
             list.len() - 1
         });
-        self.by_timestamp.insert(timestamp, (r.process_id, at));
-        for id in self.early.remove(&timestamp).unwrap_or_default() {
+        self.by_timestamp
+            .insert((timestamp, r.base), (r.process_id, at));
+        for id in self.early.remove(&(timestamp, r.base)).unwrap_or_default() {
             self.identify(&id, timestamp);
         }
     }
 
     fn identify(&mut self, id: &ImageIdentity, timestamp: i64) {
-        let Some(&(pid, at)) = self.by_timestamp.get(&timestamp) else {
-            self.early.entry(timestamp).or_default().push(id.clone());
+        let (ImageIdentity::ImageId { base, .. } | ImageIdentity::DbgIdRsds { base, .. }) = id;
+        let key = (timestamp, *base);
+        let Some(&(pid, at)) = self.by_timestamp.get(&key) else {
+            self.early.entry(key).or_default().push(id.clone());
             return;
         };
         let Some(image) = self.by_process.get_mut(&pid).and_then(|l| l.get_mut(at)) else {
@@ -188,9 +195,16 @@ pub fn collect(
     trace: &Trace,
     mut keep: impl FnMut(u32, Option<&str>) -> bool,
 ) -> Result<Stacks, EtlError> {
+    // The header's pointer size, when it is one; else the first
+    // stack-walk event's (what the header flags of every event say).
+    let pointer_size = match trace.header().pointer_size {
+        4 => 4,
+        8 => 8,
+        _ => 0,
+    };
     let mut b = Builder {
         stacks: Stacks {
-            pointer_size: trace.header().pointer_size as u8,
+            pointer_size,
             ..Stacks::default()
         },
         ..Builder::default()
@@ -200,8 +214,13 @@ pub fn collect(
     while let Some(item) = events.next_event() {
         // A corrupt record costs that record: the walk goes on.
         let Ok(ev) = item else { continue };
-        let Some(Ok(k)) = kernel::decode(&ev) else {
-            continue;
+        let k = match kernel::decode(&ev) {
+            Some(Ok(k)) => k,
+            Some(Err(_)) => {
+                b.stacks.counts.undecoded += 1;
+                continue;
+            }
+            None => continue,
         };
         match k {
             KernelEvent::Process {
@@ -212,6 +231,9 @@ pub fn collect(
                 names.insert(process_id, image_file_name.to_ascii_lowercase());
             }
             KernelEvent::StackWalk(r) => {
+                if b.stacks.pointer_size == 0 {
+                    b.stacks.pointer_size = ev.pointer_size;
+                }
                 let mut kept = |p: u32| keep(p, names.get(&p).map(String::as_str));
                 b.stack(r, &mut kept)
             }
@@ -232,10 +254,11 @@ struct Builder {
     /// Kernel-only stacks of each thread waiting for a user half.
     waiting: HashMap<u32, Vec<u32>>,
     defined: std::collections::HashSet<u64>,
-    /// The frames of every whole stack and resolved reference, with their
-    /// process, counted against the images once all are known (rundowns
-    /// at the end name images used before).
-    counted: Vec<(u32, Arc<[u64]>)>,
+    /// How often each (process, address) was a frame of a whole stack or
+    /// a resolved reference, counted against the images once all are
+    /// known (rundowns at the end name images used before): memory grows
+    /// with distinct addresses, not with stacks.
+    counted: HashMap<(u32, u64), u64>,
 }
 
 impl Builder {
@@ -274,7 +297,7 @@ impl Builder {
             } => {
                 self.stacks.counts.plain += 1;
                 let frames: Arc<[u64]> = frames.into();
-                self.counted.push((process, frames.clone()));
+                self.count(process, &frames);
                 if frames.is_empty() || !keep(process) {
                     return;
                 }
@@ -346,7 +369,7 @@ impl Builder {
                 };
                 let frames: Arc<[u64]> = frames.into();
                 for (slot, process) in waiting {
-                    self.counted.push((process, frames.clone()));
+                    self.count(process, &frames);
                     if slot == u32::MAX {
                         continue;
                     }
@@ -358,15 +381,20 @@ impl Builder {
         }
     }
 
+    fn count(&mut self, process: u32, frames: &[u64]) {
+        for &f in frames {
+            *self.counted.entry((process, f)).or_default() += 1;
+        }
+    }
+
     fn finish(mut self) -> Stacks {
         let ptr = self.stacks.pointer_size;
         let (images, counts) = (&self.stacks.images, &mut self.stacks.counts);
-        for (process, frames) in &self.counted {
-            counts.frames += frames.len() as u64;
-            counts.frames_in_images += frames
-                .iter()
-                .filter(|&&f| images.find(*process, f, ptr).is_some())
-                .count() as u64;
+        for (&(process, address), &n) in &self.counted {
+            counts.frames += n;
+            if images.find(process, address, ptr).is_some() {
+                counts.frames_in_images += n;
+            }
         }
         self.stacks.counts.unresolved = self.pending.values().map(|v| v.len() as u64).sum();
         self.stacks.counts.distinct_keys = self.defined.len() as u64;
