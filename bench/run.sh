@@ -43,7 +43,7 @@ machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /pro
   echo "# Benchmark results"
   echo
   echo "Machine: $machine. Date: $(date -u +%Y-%m-%d). rhscope built with: $features."
-  echo "Command: \`bench/run.sh $mode\`. Times are wall-clock seconds of one run; RSS is peak resident memory (the mapped trace's pages count in it)."
+  echo "Command: \`bench/run.sh $mode\`. Times are wall-clock seconds of one run; RSS is peak resident memory (the mapped trace's pages count in it). Where the time goes, and what the targets below would take: bench/README.md."
   echo
   echo "| file | MB | records | rhscope stats s | MB/s | records/s | RSS MiB | dump jsonl s | dump RSS MiB | rhscope analyze s | analyze RSS MiB | dissect.etl s | dissect / rhscope |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
@@ -131,7 +131,7 @@ holds() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {ok = (op == "<=") ? v <= t 
   r=$(awk -v d="$net_d" -v s="$net_s" 'BEGIN {printf "%.0f", d/s}')
   echo "| reader >= 300x dissect.etl on the compressed net.4.5.2.x86.etl | ${r}x ($net_s s / $net_d s) | $(holds "$r" ">=" 300) |"
   mb=$(awk -v b="$size" 'BEGIN {printf "%.1f", b/1048576}')
-  echo "| release binary <= 40 MB, stripped | ${mb} MB | $(holds "$mb" "<=" 40) |"
+  echo "| release binary <= 40 MB, stripped | ${mb} MiB | $(holds "$mb" "<=" 40) |"
 } >> bench/RESULTS.md.new
 mv bench/RESULTS.md.new bench/RESULTS.md
 cat bench/RESULTS.md
