@@ -145,6 +145,19 @@ fn uninstrumented_simulations_find_their_truth_from_stacks() {
                 r.stack
             );
             assert_eq!(r.dll.as_deref(), Some("contosoapp.dll"));
+            // Where it waited: in the cluster library, never the system's
+            // wait functions.
+            if let Some(b) = r.blocking.as_ref().filter(|b| b.waiting_ns > Some(0)) {
+                let site = &b
+                    .waited_in
+                    .first()
+                    .expect("a waiting call has its place")
+                    .site;
+                assert!(
+                    site.starts_with("clusapi.dll!") || site.starts_with("resutils.dll!"),
+                    "{site}"
+                );
+            }
         }
     }
     std::fs::remove_dir_all(&dir).unwrap();

@@ -25,7 +25,14 @@ fuzz_target!(|data: &[u8]| {
             }
             let c = log.counts();
             assert_eq!(c.entries, n);
-            assert_eq!(c.entries + c.continuation_lines + c.unparsed_lines, c.lines);
+            let kinds = [
+                c.entries,
+                c.continuation_lines,
+                c.header_lines,
+                c.blank_lines,
+                c.unparsed_lines,
+            ];
+            assert_eq!(kinds.iter().sum::<u64>(), c.lines, "{c:?}");
         }
     }
 });

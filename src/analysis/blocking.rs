@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use crate::model::spans::WaitStack;
 use crate::model::Wait;
 use crate::read::etl::kernel::wait_reason_name;
 
@@ -20,31 +21,56 @@ pub struct Blocking {
     pub wait_reasons: Vec<&'static str>,
     /// Threads whose actions made it ready again.
     pub readied_by: Vec<u32>,
+    /// Where the thread waited, as its wait stacks show (kernel traces with
+    /// stacks): the innermost frame outside the system's images, most
+    /// waiting first. Functions the usage table does not list show here
+    /// too (a database client, a socket call), though they are no finding.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waited_in: Vec<WaitSite>,
+}
+
+/// A place a thread waited, and for how long in the stretch split.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WaitSite {
+    /// `module!function`, or `module+0xOFFSET` where no symbol names it.
+    pub site: String,
+    pub waiting_ns: i64,
 }
 
 /// A thread's waits, in time order, for splitting any stretch of it.
 pub struct WaitIndex<'s> {
     by_tid: HashMap<u32, Vec<&'s Wait>>,
+    /// Where each wait (by its address in the waits) waited, where its
+    /// stack says.
+    sites: HashMap<*const Wait, String>,
     /// Whether the trace has context switches at all (else every split is
     /// wall-clock only).
     have_switches: bool,
 }
 
 impl<'s> WaitIndex<'s> {
-    pub fn new(waits: &'s [Wait], have_switches: bool) -> WaitIndex<'s> {
+    pub fn new(waits: &'s [Wait], stacks: &[WaitStack], have_switches: bool) -> WaitIndex<'s> {
         let mut by_tid: HashMap<u32, Vec<&Wait>> = HashMap::new();
         for w in waits {
             by_tid.entry(w.tid).or_default().push(w);
         }
+        let sites = stacks
+            .iter()
+            .filter_map(|s| {
+                let w = waits.get(s.wait)?;
+                Some((w as *const Wait, super::stacks::wait_site(&s.stack)?))
+            })
+            .collect();
         WaitIndex {
             by_tid,
+            sites,
             have_switches,
         }
     }
 
     /// Splits [begin, stop] of thread `tid`.
     pub fn blocking(&self, tid: u32, begin: i64, stop: i64) -> Blocking {
-        let total = (stop - begin).max(0);
+        let total = stop.saturating_sub(begin).max(0);
         if !self.have_switches {
             return Blocking {
                 source: "wall-clock",
@@ -54,12 +80,14 @@ impl<'s> WaitIndex<'s> {
                 waiting_ns: None,
                 wait_reasons: Vec::new(),
                 readied_by: Vec::new(),
+                waited_in: Vec::new(),
             };
         }
-        let overlap = |a: i64, b: i64| (b.min(stop) - a.max(begin)).max(0);
-        let (mut waiting, mut ready) = (0, 0);
+        let overlap = |a: i64, b: i64| b.min(stop).saturating_sub(a.max(begin)).max(0);
+        let (mut waiting, mut ready) = (0i64, 0i64);
         let mut reasons = Vec::new();
         let mut readied_by = Vec::new();
+        let mut sites: HashMap<&str, i64> = HashMap::new();
         let waits = self.by_tid.get(&tid).map_or(&[][..], Vec::as_slice);
         // A thread's waits follow each other in time: only the one under
         // way at `begin` and those that start before `stop` can overlap.
@@ -75,9 +103,20 @@ impl<'s> WaitIndex<'s> {
                 reasons.push(wait_reason_name(w.wait_reason));
                 readied_by.extend(w.readied_by);
             }
-            waiting += wt;
-            ready += rt;
+            if let Some(site) = self.sites.get(&(*w as *const Wait)).filter(|_| wt > 0) {
+                *sites.entry(site).or_default() += wt;
+            }
+            waiting = waiting.saturating_add(wt);
+            ready = ready.saturating_add(rt);
         }
+        let mut waited_in: Vec<WaitSite> = sites
+            .into_iter()
+            .map(|(site, waiting_ns)| WaitSite {
+                site: site.to_string(),
+                waiting_ns,
+            })
+            .collect();
+        waited_in.sort_by(|a, b| b.waiting_ns.cmp(&a.waiting_ns).then(a.site.cmp(&b.site)));
         reasons.sort_unstable();
         reasons.dedup();
         readied_by.sort_unstable();
@@ -85,11 +124,82 @@ impl<'s> WaitIndex<'s> {
         Blocking {
             source: "context-switches",
             total_ns: total,
-            running_ns: Some(total - waiting - ready),
+            running_ns: Some(total.saturating_sub(waiting).saturating_sub(ready)),
             ready_ns: Some(ready),
             waiting_ns: Some(waiting),
             wait_reasons: reasons,
             readied_by,
+            waited_in,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Evidence, Frame, Timestamp};
+
+    fn frame(module: &str, function: Option<&str>) -> Frame {
+        Frame {
+            address: 0x1000,
+            module: Some(module.into()),
+            function: function.map(Into::into),
+            offset: 0x24,
+        }
+    }
+
+    /// A call that waited twice in a database client and once in the
+    /// cluster library: both places show, most waiting first, the system's
+    /// own frames never; the split itself still adds up.
+    #[test]
+    fn waits_say_where_they_waited_outside_the_table_too() {
+        let wait = |out_ns, in_ns| Wait {
+            tid: 7,
+            out_ns,
+            ready_ns: Some(in_ns - 10),
+            in_ns: Some(in_ns),
+            wait_reason: 6,
+            readied_by: None,
+        };
+        let waits = [wait(100, 1_100), wait(1_200, 2_200), wait(2_300, 2_800)];
+        let sql = [
+            frame("ntoskrnl.exe", Some("KiSwapContext")),
+            frame("ntdll.dll", Some("NtWaitForSingleObject")),
+            frame("sqlcli.dll", Some("SQLDriverConnectW")),
+            frame("contosoapp.dll", None),
+        ];
+        let clus = [
+            frame("kernelbase.dll", Some("WaitForSingleObjectEx")),
+            frame("clusapi.dll", Some("_GetClusterResourceState@16")),
+            frame("contosoapp.dll", None),
+        ];
+        let stack = |frames: &[Frame], wait| WaitStack {
+            wait,
+            stack: frames.to_vec().into(),
+            evidence: Evidence::Line {
+                input: 0,
+                line: 1,
+                time: Timestamp(0),
+            },
+        };
+        let stacks = [stack(&sql, 0), stack(&sql, 1), stack(&clus, 2)];
+        let b = WaitIndex::new(&waits, &stacks, true).blocking(7, 0, 3_000);
+        assert_eq!(
+            b.waited_in,
+            vec![
+                WaitSite {
+                    site: "sqlcli.dll!SQLDriverConnectW".into(),
+                    waiting_ns: 1_980,
+                },
+                WaitSite {
+                    site: "clusapi.dll!GetClusterResourceState".into(),
+                    waiting_ns: 490,
+                },
+            ]
+        );
+        assert_eq!(
+            (b.waiting_ns, b.ready_ns, b.running_ns),
+            (Some(2_470), Some(30), Some(500))
+        );
     }
 }

@@ -437,7 +437,7 @@ pub fn analyze_known(
         from: "default",
     };
     let incidents = incidents::incidents(&spans, &resource_facts, default_deadlock);
-    let waits = WaitIndex::new(&spans.waits, spans.context_switches > 0);
+    let waits = WaitIndex::new(&spans.waits, &spans.wait_stacks, spans.context_switches > 0);
     let calls: Vec<CallFacts> = spans
         .calls
         .iter()

@@ -47,6 +47,20 @@ fn system_image(module: &str) -> bool {
     ) || module.ends_with(".sys")
 }
 
+/// Where a wait's stack says the thread waited: its innermost frame
+/// outside the system's images (`clusapi.dll!GetClusterResourceState`,
+/// `sqlcli.dll+0x1a2c`); None when every frame is the system's or unknown.
+pub fn wait_site(stack: &Stack) -> Option<String> {
+    let f = stack
+        .iter()
+        .find(|f| f.module.as_deref().is_some_and(|m| !system_image(m)))?;
+    let module = f.module.as_deref()?;
+    Some(match &f.function {
+        Some(func) => format!("{module}!{}", bare(func)),
+        None => format!("{module}+{:#x}", f.offset),
+    })
+}
+
 /// A function name as a symbol file may decorate it (`_Name@8` for
 /// 32-bit stdcall), bare.
 fn bare(name: &str) -> &str {

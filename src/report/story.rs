@@ -72,8 +72,19 @@ pub fn split(b: &Blocking) -> String {
             } else {
                 format!(" ({})", b.wait_reasons.join(", "))
             };
+            let place = match b.waited_in.first() {
+                Some(site) if b.waited_in.len() > 1 => {
+                    format!(
+                        " in {} (and {} more places)",
+                        site.site,
+                        b.waited_in.len() - 1
+                    )
+                }
+                Some(site) => format!(" in {}", site.site),
+                None => String::new(),
+            };
             format!(
-                "waiting {}{reasons}, ready {}, running {}",
+                "waiting {}{reasons}{place}, ready {}, running {}",
                 duration(w),
                 duration(r),
                 duration(run)

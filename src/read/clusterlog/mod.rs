@@ -68,6 +68,8 @@ pub struct LogCounts {
     pub continuation_lines: u64,
     /// Lines of the header (sections before the log) read as such.
     pub header_lines: u64,
+    /// Empty lines (or only white space).
+    pub blank_lines: u64,
     pub unparsed_lines: u64,
     /// Lines longer than 64 KiB, cut there (the rest of the line is lost).
     pub cut_lines: u64,
@@ -345,6 +347,7 @@ impl ClusterLog {
             return;
         }
         if line.trim().is_empty() {
+            self.counts.blank_lines += 1;
             return;
         }
         // An entry where the header should be: the log began without its
@@ -362,11 +365,13 @@ impl ClusterLog {
                 self.header.cluster_line(&line);
             }
             Some(Section::Table(name)) => {
-                self.counts.header_lines += 1;
                 if self.columns.is_empty() {
+                    self.counts.header_lines += 1;
                     self.columns = header::columns(&line);
                 } else if let Err(why) = self.header.table_row(&name, &self.columns, &line) {
                     self.unparsed(&line, &why);
+                } else {
+                    self.counts.header_lines += 1;
                 }
             }
             Some(Section::Other(_)) => self.counts.header_lines += 1,
@@ -636,7 +641,17 @@ Based on the failure policies for the resource and role, ...\r\n\
                 (5, 1, 1)
             );
             assert_eq!(c.unparsed[0].line, 8);
-            assert_eq!(c.header_lines, 12);
+            // The broken row is unparsed, not a header line too: every
+            // line is one kind.
+            assert_eq!(c.header_lines, 11);
+            assert_eq!(
+                c.entries
+                    + c.continuation_lines
+                    + c.header_lines
+                    + c.blank_lines
+                    + c.unparsed_lines,
+                c.lines
+            );
         }
     }
 
