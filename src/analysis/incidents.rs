@@ -4,6 +4,7 @@
 //! RHS process.
 
 use super::resources::{Resources, Threshold};
+use super::Config;
 use crate::model::time::SECOND_NS;
 use crate::model::{EntryPoint, EntrySpan, Evidence, Record, RecordKind, Spans, Timestamp};
 
@@ -101,15 +102,15 @@ fn step(r: &Record, offender: Option<&str>) -> Option<String> {
 }
 
 /// Every incident of a timeline, by deadlock report.
-pub fn incidents(spans: &Spans, resources: &Resources, default: Threshold) -> Vec<Incident> {
+pub fn incidents(spans: &Spans, resources: &Resources, cfg: &Config) -> Vec<Incident> {
     spans
         .deadlocks
         .iter()
-        .map(|d| incident(spans, resources, default, d))
+        .map(|d| incident(spans, resources, cfg, d))
         .collect()
 }
 
-fn incident(spans: &Spans, resources: &Resources, default: Threshold, d: &Record) -> Incident {
+fn incident(spans: &Spans, resources: &Resources, cfg: &Config, d: &Record) -> Incident {
     let span = deadlocked_span(spans, d);
     let resource = d
         .resource
@@ -117,6 +118,7 @@ fn incident(spans: &Spans, resources: &Resources, default: Threshold, d: &Record
         .or_else(|| span.map(|s| s.resource.clone()));
     let offender = resource.as_deref();
     let facts = offender.and_then(|r| resources.get(r));
+    let threshold = super::resources::deadlock_timeout(resources, offender, cfg);
     let mut then = Vec::new();
     let mut collateral: Vec<String> = Vec::new();
     let mut separate_monitor = false;
@@ -181,7 +183,7 @@ fn incident(spans: &Spans, resources: &Resources, default: Threshold, d: &Record
         began: span.map(|s| Timestamp(s.begin_ns)),
         fired: Timestamp(d.time_ns),
         blocked_ns: span.map(|s| d.time_ns - s.begin_ns),
-        threshold: facts.map_or(default, |f| f.deadlock_timeout),
+        threshold,
         rhs_message: d.message.clone(),
         then,
         collateral,

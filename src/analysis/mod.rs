@@ -262,6 +262,17 @@ pub struct Analysis {
 }
 
 impl Analysis {
+    /// The DeadlockTimeout a resource is held to (see
+    /// [`resources::deadlock_timeout`]).
+    pub fn deadlock_timeout(&self, resource: Option<&str>) -> Threshold {
+        resources::deadlock_timeout(&self.resource_facts, resource, &self.config)
+    }
+
+    /// The PendingTimeout a resource is held to.
+    pub fn pending_timeout(&self, resource: Option<&str>) -> Threshold {
+        resources::pending_timeout(&self.resource_facts, resource, &self.config)
+    }
+
     /// The facts of a call.
     pub fn call(&self, c: &ApiSpan) -> &CallFacts {
         &self.calls[c.id]
@@ -432,11 +443,7 @@ pub fn analyze_known(
     let inferred = stacks::infer(&mut spans, table);
     let end = spans.last_ns.unwrap_or(0);
     let resource_facts = resources::facts(headers, &spans, cfg);
-    let default_deadlock = Threshold {
-        ns: cfg.deadlock_timeout_ns,
-        from: "default",
-    };
-    let incidents = incidents::incidents(&spans, &resource_facts, default_deadlock);
+    let incidents = incidents::incidents(&spans, &resource_facts, cfg);
     let waits = WaitIndex::new(&spans.waits, &spans.wait_stacks, spans.context_switches > 0);
     let calls: Vec<CallFacts> = spans
         .calls

@@ -18,6 +18,35 @@ pub struct Threshold {
     pub from: &'static str,
 }
 
+impl Threshold {
+    /// RHS's default, as configured.
+    fn default(ns: i64) -> Threshold {
+        Threshold {
+            ns,
+            from: "default",
+        }
+    }
+}
+
+/// The DeadlockTimeout `resource` is held to: its own or its type's where
+/// the inputs say, else the configured default.
+pub fn deadlock_timeout(resources: &Resources, resource: Option<&str>, cfg: &Config) -> Threshold {
+    resource
+        .and_then(|r| resources.get(r))
+        .map_or(Threshold::default(cfg.deadlock_timeout_ns), |f| {
+            f.deadlock_timeout
+        })
+}
+
+/// The PendingTimeout `resource` is held to, likewise.
+pub fn pending_timeout(resources: &Resources, resource: Option<&str>, cfg: &Config) -> Threshold {
+    resource
+        .and_then(|r| resources.get(r))
+        .map_or(Threshold::default(cfg.pending_timeout_ns), |f| {
+            f.pending_timeout
+        })
+}
+
 /// One resource, as the inputs describe it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ResourceFacts {
@@ -41,18 +70,14 @@ pub type Resources = BTreeMap<String, ResourceFacts>;
 /// Resources from the headers of the inputs' cluster.logs, the timeline's
 /// spans and the cluster's events (1230 names a resource's type and DLL).
 pub fn facts(headers: &[LogHeader], spans: &Spans, cfg: &Config) -> Resources {
-    let default = |ns| Threshold {
-        ns,
-        from: "default",
-    };
     let entry = |out: &mut Resources, name: &str| -> ResourceFacts {
         out.remove(name).unwrap_or_else(|| ResourceFacts {
             name: name.to_string(),
             resource_type: None,
             group: None,
             dll: None,
-            deadlock_timeout: default(cfg.deadlock_timeout_ns),
-            pending_timeout: default(cfg.pending_timeout_ns),
+            deadlock_timeout: Threshold::default(cfg.deadlock_timeout_ns),
+            pending_timeout: Threshold::default(cfg.pending_timeout_ns),
             looks_alive_ms: None,
             is_alive_ms: None,
             separate_monitor: None,
@@ -70,25 +95,19 @@ pub fn facts(headers: &[LogHeader], spans: &Spans, cfg: &Config) -> Resources {
             f.separate_monitor = row.separate_monitor;
             f.looks_alive_ms = t.looks_alive_ms;
             f.is_alive_ms = t.is_alive_ms;
-            if let Some(ms) = t.deadlock_timeout_ms {
-                f.deadlock_timeout = Threshold {
+            // The value in force, and whether the resource's own row
+            // set it or its type's did.
+            let set = |held: Option<u64>, own_row: Option<u64>| {
+                held.map(|ms| Threshold {
                     ns: ms as i64 * MS_NS,
-                    from: if own(row.deadlock_timeout_ms) {
-                        "resource"
-                    } else {
-                        "type"
-                    },
-                };
+                    from: if own(own_row) { "resource" } else { "type" },
+                })
+            };
+            if let Some(held) = set(t.deadlock_timeout_ms, row.deadlock_timeout_ms) {
+                f.deadlock_timeout = held;
             }
-            if let Some(ms) = t.pending_timeout_ms {
-                f.pending_timeout = Threshold {
-                    ns: ms as i64 * MS_NS,
-                    from: if own(row.pending_timeout_ms) {
-                        "resource"
-                    } else {
-                        "type"
-                    },
-                };
+            if let Some(held) = set(t.pending_timeout_ms, row.pending_timeout_ms) {
+                f.pending_timeout = held;
             }
             out.insert(f.name.clone(), f);
         }

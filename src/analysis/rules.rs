@@ -231,9 +231,7 @@ impl Context<'_> {
 
     /// A resource's DeadlockTimeout, its own where the inputs say.
     fn deadlock_timeout(&self, resource: &str) -> i64 {
-        self.resources
-            .get(resource)
-            .map_or(self.cfg.deadlock_timeout_ns, |f| f.deadlock_timeout.ns)
+        super::resources::deadlock_timeout(self.resources, Some(resource), self.cfg).ns
     }
 
     /// `deadlock-timeout`: the deadlock monitor's reports, tied to the
@@ -501,10 +499,12 @@ impl Context<'_> {
                     continue;
                 };
                 let next = list.get(i + 1).map_or(self.end(), |n| n.time_ns);
-                let pending_timeout = self
-                    .resources
-                    .get(s.resource.as_deref().unwrap_or(""))
-                    .map_or(self.cfg.pending_timeout_ns, |f| f.pending_timeout.ns);
+                let pending_timeout = super::resources::pending_timeout(
+                    self.resources,
+                    s.resource.as_deref(),
+                    self.cfg,
+                )
+                .ns;
                 if next - s.time_ns <= pending_timeout {
                     continue;
                 }

@@ -103,28 +103,6 @@ fn secs(a: &Analysis, ns: i64) -> f64 {
     (ns - a.spans.first_ns.unwrap_or(0)) as f64 / 1e9
 }
 
-/// The DeadlockTimeout a resource is held to.
-fn deadlock_of(a: &Analysis, resource: Option<&str>) -> Threshold {
-    resource.and_then(|r| a.resource_facts.get(r)).map_or(
-        Threshold {
-            ns: a.config.deadlock_timeout_ns,
-            from: "default",
-        },
-        |f| f.deadlock_timeout,
-    )
-}
-
-/// The PendingTimeout a resource is held to.
-fn pending_of(a: &Analysis, resource: Option<&str>) -> Threshold {
-    resource.and_then(|r| a.resource_facts.get(r)).map_or(
-        Threshold {
-            ns: a.config.pending_timeout_ns,
-            from: "default",
-        },
-        |f| f.pending_timeout,
-    )
-}
-
 /// The thresholds a verdict's lead finding is held to, as lines on a
 /// timeline (seconds since the start).
 fn threshold_marks(a: &Analysis, r: &Reported) -> Vec<charts::Mark> {
@@ -139,10 +117,10 @@ fn threshold_marks(a: &Analysis, r: &Reported) -> Vec<charts::Mark> {
     let budget = story::budget_of(a, r);
     match f.rule {
         Rule::Hang | Rule::DeadlockTimeout => {
-            let t = r
-                .incident
-                .as_ref()
-                .map_or_else(|| deadlock_of(a, f.resource.as_deref()), |i| i.threshold);
+            let t = r.incident.as_ref().map_or_else(
+                || a.deadlock_timeout(f.resource.as_deref()),
+                |i| i.threshold,
+            );
             marks.push(charts::Mark {
                 x: at(t.ns),
                 colour: charts::DEADLOCK,
@@ -164,7 +142,7 @@ fn threshold_marks(a: &Analysis, r: &Reported) -> Vec<charts::Mark> {
             label: format!("budget {} after the call began", story::threshold(budget)),
         }),
         Rule::PendingTimeout => {
-            let t = pending_of(a, f.resource.as_deref());
+            let t = a.pending_timeout(f.resource.as_deref());
             marks.push(charts::Mark {
                 x: at(t.ns),
                 colour: charts::PENDING,
@@ -186,7 +164,7 @@ fn zoom_windows(a: &Analysis, r: &Reported, end_s: f64) -> Vec<(f64, f64, &'stat
     let f = &r.finding;
     let begin = secs(a, f.begin.ns());
     let length = match f.rule {
-        Rule::PendingTimeout => pending_of(a, f.resource.as_deref()).ns as f64 / 1e9,
+        Rule::PendingTimeout => a.pending_timeout(f.resource.as_deref()).ns as f64 / 1e9,
         _ => f.duration_ns.map_or(end_s - begin, |d| d as f64 / 1e9),
     }
     .max(0.0);
@@ -384,9 +362,13 @@ fn durations_chart(a: &Analysis, dir: &Path, prefix: &str) -> Result<Chart, Repo
         (
             "PendingTimeout",
             charts::PENDING,
-            pending_of as fn(&Analysis, Option<&str>) -> Threshold,
+            Analysis::pending_timeout as fn(&Analysis, Option<&str>) -> Threshold,
         ),
-        ("DeadlockTimeout", charts::DEADLOCK, deadlock_of),
+        (
+            "DeadlockTimeout",
+            charts::DEADLOCK,
+            Analysis::deadlock_timeout,
+        ),
     ] {
         // Resources by the value they are held to; the legend names them
         // when the values differ.
@@ -459,7 +441,7 @@ fn hangs_chart(a: &Analysis, dir: &Path, prefix: &str) -> Result<Option<Chart>, 
     // The longest-running on top; the rest counted, not drawn.
     rows.sort_by(|x, y| y.1.total_cmp(&x.1));
     let unreturned = rows.len();
-    let mut thresholds: Vec<i64> = rows.iter().map(|r| deadlock_of(a, r.2).ns).collect();
+    let mut thresholds: Vec<i64> = rows.iter().map(|r| a.deadlock_timeout(r.2).ns).collect();
     thresholds.sort_unstable();
     thresholds.dedup();
     let deadlocks: Vec<(f64, String)> = thresholds

@@ -188,9 +188,7 @@ fn what_happened(a: &Analysis, v: &Verdict, r: &Reported, who: String) -> String
         ),
         Rule::PendingTimeout => format!(
             "{who} went pending and reported nothing more for longer than its PendingTimeout ({}){}",
-            a.resource_facts
-                .get(f.resource.as_deref().unwrap_or(""))
-                .map_or(threshold(a.config.pending_timeout_ns), |x| threshold(x.pending_timeout.ns)),
+            threshold(a.pending_timeout(f.resource.as_deref()).ns),
             repeats(v)
         ),
         Rule::ApiMisuse => format!(
