@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::io::{self, Seek, Write};
 
 use super::{Sim, RHS_PID};
-use crate::model::{EntryPoint, Finding, Rule, Severity, ThreadKind, Timestamp, UsageCode};
+use crate::model::{EntryPoint, Finding};
 use crate::read::etl::stackwalk::KERNEL_TRACE_CONTROL;
 use crate::read::etl::write::{EventRecord, KernelHeader};
 use crate::read::etl::{Descriptor, Guid};
@@ -442,39 +442,12 @@ impl<W: Write + Seek> Sim<'_, W> {
 
     /// A wait the stacks can show, where the table forbids its call.
     fn plant_stack_misuse(&mut self, ep: Option<EntryPoint>, api: &str, tid: u32) -> Option<usize> {
-        let row = self.table.resolve(api)?;
         // A control code's stack shows ClusterResourceControl only.
-        if row.kind != crate::providers::usage::ApiKind::Function {
+        if self.table.resolve(api)?.kind != crate::providers::usage::ApiKind::Function {
             return None;
         }
-        let usage = row.usage;
-        let forbidden = match ep {
-            Some(ep) => self.table.forbidden_in(usage, ep),
-            None => usage == UsageCode::DoNotUse,
-        };
-        if !forbidden {
-            return None;
-        }
-        let f = Finding {
-            rule: Rule::ApiMisuse,
-            severity: Severity::Error,
-            resource: None,
-            entry_point: ep,
-            api: Some(row.name.clone()),
-            usage: Some(usage),
-            thread_kind: Some(if ep.is_some() {
-                ThreadKind::RhsEntryPoint
-            } else {
-                ThreadKind::ClusterWorker
-            }),
-            pid: RHS_PID,
-            tid,
-            begin: Timestamp(self.ns(self.now)),
-            duration_ns: None,
-            never_returned: false,
-            status: None,
-            group: None,
-        };
+        // No log line names the resource to the stacks.
+        let f = self.misuse(None, ep, api, tid)?;
         let st = self.stacks.as_mut()?;
         st.findings.push(f);
         Some(st.findings.len() - 1)

@@ -59,12 +59,20 @@ impl<W: Write + Seek> Sim<'_, W> {
         api: &str,
         tid: u32,
     ) -> Option<usize> {
-        let kind = if ep.is_some() {
-            ThreadKind::RhsEntryPoint
-        } else {
-            ThreadKind::ClusterWorker
-        };
-        let begin = self.now;
+        let f = self.misuse(Some(self.resources[r].clone()), ep, api, tid)?;
+        self.findings.push(f);
+        Some(self.findings.len() - 1)
+    }
+
+    /// The misuse finding of an API call beginning now on `tid` (inside
+    /// `ep`, or on a worker), if the usage table forbids it there.
+    pub(super) fn misuse(
+        &self,
+        resource: Option<String>,
+        ep: Option<EntryPoint>,
+        api: &str,
+        tid: u32,
+    ) -> Option<Finding> {
         let row = self.table.resolve(api)?;
         let usage = row.usage;
         let forbidden = match ep {
@@ -74,24 +82,26 @@ impl<W: Write + Seek> Sim<'_, W> {
         if !forbidden {
             return None;
         }
-        let name = row.name.clone();
-        self.findings.push(Finding {
+        Some(Finding {
             rule: Rule::ApiMisuse,
             severity: Severity::Error,
-            resource: Some(self.resources[r].clone()),
+            resource,
             entry_point: ep,
-            api: Some(name),
+            api: Some(row.name.clone()),
             usage: Some(usage),
-            thread_kind: Some(kind),
+            thread_kind: Some(if ep.is_some() {
+                ThreadKind::RhsEntryPoint
+            } else {
+                ThreadKind::ClusterWorker
+            }),
             pid: RHS_PID,
             tid,
-            begin: Timestamp(self.ns(begin)),
+            begin: Timestamp(self.ns(self.now)),
             duration_ns: None,
             never_returned: false,
             status: None,
             group: None,
-        });
-        Some(self.findings.len() - 1)
+        })
     }
 
     /// The finding planted last blocked from its begin until `until`
