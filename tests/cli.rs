@@ -314,15 +314,18 @@ fn report_never_replaces_a_folder_holding_the_users_files() {
     std::fs::copy(common::traces("mixed.etl"), &trace).unwrap();
     std::fs::write(case.join("notes.txt"), "notes\n").unwrap();
     let before = listing(&root);
+    let report_into = |out: &Path| {
+        rhscope(&[
+            "report",
+            trace.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ])
+    };
 
     // The folder holds the input itself.
-    let o = rhscope(&[
-        "report",
-        trace.to_str().unwrap(),
-        "-o",
-        case.to_str().unwrap(),
-        "-q",
-    ]);
+    let o = report_into(&case);
     assert_error(&o, &case, "refusing to write there");
     assert!(
         stderr(&o).contains("an input of this run"),
@@ -340,26 +343,14 @@ fn report_never_replaces_a_folder_holding_the_users_files() {
     let notes = root.join("notes");
     std::fs::create_dir_all(&notes).unwrap();
     std::fs::write(notes.join("notes.txt"), "mine\n").unwrap();
-    let o = rhscope(&[
-        "report",
-        trace.to_str().unwrap(),
-        "-o",
-        notes.to_str().unwrap(),
-        "-q",
-    ]);
+    let o = report_into(&notes);
     assert_error(&o, &notes, "did not write (notes.txt)");
     assert_eq!(std::fs::read(notes.join("notes.txt")).unwrap(), b"mine\n");
 
     // A new folder, then the same folder again: rhscope replaces its own.
     let out = root.join("report");
     for _ in 0..2 {
-        let o = rhscope(&[
-            "report",
-            trace.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "-q",
-        ]);
+        let o = report_into(&out);
         assert!(o.status.success(), "{}", stderr(&o));
     }
     let written = listing(&out);
@@ -379,13 +370,7 @@ fn report_never_replaces_a_folder_holding_the_users_files() {
 
     // Once the user adds a file to it, it is theirs too.
     std::fs::write(out.join("findings-reviewed.txt"), "ok\n").unwrap();
-    let o = rhscope(&[
-        "report",
-        trace.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+    let o = report_into(&out);
     assert_error(&o, &out, "findings-reviewed.txt");
     assert!(out.join("index.html").exists() && out.join("findings-reviewed.txt").exists());
 

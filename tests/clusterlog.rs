@@ -6,7 +6,6 @@
 mod common;
 
 use std::io::Cursor;
-use std::path::Path;
 
 use rhscope::analysis::{analyze_sources, analyze_trace, Analysis, Config};
 use rhscope::model::{EntryPoint, Evidence, Finding, Rule};
@@ -16,19 +15,6 @@ use rhscope::read::clusterlog::{ClusterLog, ClusterLogError};
 use rhscope::read::etl::Trace;
 use rhscope::simulate::{simulate_with, GroundTruth, Options};
 use rhscope::source::{ClusterLogSource, EtlSource, EventSource};
-
-fn analyse_log(path: &Path) -> (Analysis, rhscope::read::clusterlog::LogCounts) {
-    let providers = ProviderSet::embedded();
-    let mut src = ClusterLogSource::new(ClusterLog::open(path).unwrap(), &providers);
-    let a = analyze_sources(
-        vec![&mut src],
-        &UsageTable::embedded(),
-        &Config::default(),
-        true,
-    )
-    .unwrap();
-    (a, src.counts().clone())
-}
 
 /// A finding as a millisecond-resolution log can state it.
 fn at_ms(f: &Finding) -> Finding {
@@ -42,7 +28,7 @@ fn at_ms(f: &Finding) -> Finding {
 fn simulated_logs_give_the_planted_findings() {
     for s in common::SCENARIOS {
         let log = common::traces(&format!("{s}.cluster.log"));
-        let (a, counts) = analyse_log(&log);
+        let (a, counts) = common::log_analysis(&log);
         let lines = std::fs::read_to_string(&log).unwrap().lines().count() as u64;
         assert_eq!(counts.lines, lines, "{s}");
         assert_eq!(counts.entries, lines, "{s}");
@@ -171,7 +157,7 @@ fn hand_written_sample_has_exact_counts_and_findings() {
         ("ERR", "RHS")
     );
 
-    let (a, _) = analyse_log(&path);
+    let (a, _) = common::log_analysis(&path);
     type Row<'a> = (Rule, Option<&'a str>, Option<EntryPoint>, u32, String);
     let got: Vec<Row> = a
         .findings
@@ -280,7 +266,7 @@ fn each_nodes_log_is_its_own_timeline() {
     for node in ["NODE1", "NODE2"] {
         std::fs::copy(&log, dir.join(format!("{node}_cluster.log"))).unwrap();
     }
-    let alone = analyse_log(&log).0;
+    let alone = common::log_analysis(&log).0;
     assert!(!alone.findings.is_empty());
     let o = common::rhscope(&["analyze", dir.to_str().unwrap(), "--format", "json", "-q"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

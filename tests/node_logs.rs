@@ -10,27 +10,13 @@ mod evtx_writer;
 
 use std::path::{Path, PathBuf};
 
-use rhscope::analysis::{analyze_sources, Analysis, Config};
+use rhscope::analysis::Analysis;
 use rhscope::model::{EntryPoint, Evidence, Record, RecordKind};
-use rhscope::providers::usage::UsageTable;
 use rhscope::providers::ProviderSet;
 use rhscope::read::clusterlog::ClusterLog;
-use rhscope::source::{ClusterLogSource, EventSource};
 
 fn log(name: &str) -> PathBuf {
     common::data(&format!("clusterlog/{name}"))
-}
-
-fn analyse(path: &Path) -> Analysis {
-    let providers = ProviderSet::embedded();
-    let mut src = ClusterLogSource::new(ClusterLog::open(path).unwrap(), &providers);
-    analyze_sources(
-        vec![&mut src as &mut dyn EventSource],
-        &UsageTable::embedded(),
-        &Config::default(),
-        true,
-    )
-    .unwrap()
 }
 
 /// A finding as (rule, resource or role, entry point, pid, tid, begin,
@@ -96,7 +82,7 @@ const MS: i64 = 1_000_000;
 
 #[test]
 fn a_ws2019_node_tells_the_whole_story() {
-    let a = analyse(&log("NODE-A_cluster.log"));
+    let a = common::log_analysis(&log("NODE-A_cluster.log")).0;
     assert_eq!(a.node, None, "named by the caller, from the header");
     let h = ClusterLog::open(&log("NODE-A_cluster.log")).unwrap();
     assert_eq!(h.node(), Some("NODE-A"));
@@ -215,7 +201,7 @@ fn a_ws2019_node_tells_the_whole_story() {
 
 #[test]
 fn a_ws2012r2_node_in_ansi() {
-    let a = analyse(&log("NODE1_cluster.log"));
+    let a = common::log_analysis(&log("NODE1_cluster.log")).0;
     use EntryPoint::*;
     let t = "2016-09-21T";
     #[rustfmt::skip]
@@ -251,9 +237,12 @@ fn write(name: &str, bytes: &[u8]) -> PathBuf {
 
 #[test]
 fn the_same_log_in_utf8_and_in_local_time_says_the_same() {
-    let utc = rows(&analyse(&log("NODE-A_cluster.log")));
+    let utc = rows(&common::log_analysis(&log("NODE-A_cluster.log")).0);
     let plain = text(&log("NODE-A_cluster.log"));
-    assert_eq!(rows(&analyse(&write("utf8.log", plain.as_bytes()))), utc);
+    assert_eq!(
+        rows(&common::log_analysis(&write("utf8.log", plain.as_bytes())).0),
+        utc
+    );
     // -UseLocalTime one hour east of UTC: every time an hour later, the
     // header saying so.
     let shifted: String = plain
@@ -273,7 +262,7 @@ fn the_same_log_in_utf8_and_in_local_time_says_the_same() {
         })
         .collect::<Vec<_>>()
         .join("\r\n");
-    let local = analyse(&write("local.log", shifted.as_bytes()));
+    let local = common::log_analysis(&write("local.log", shifted.as_bytes())).0;
     assert_eq!(rows(&local), utc);
     assert!(
         local
@@ -567,7 +556,7 @@ fn uninstrumented_simulations_find_their_truth_from_the_log_alone() {
         assert!(truth.uninstrumented);
         let path = dir.join(format!("{}_cluster.log", s.name()));
         std::fs::write(&path, &text).unwrap();
-        let a = analyse(&path);
+        let a = common::log_analysis(&path).0;
         let mut found: Vec<_> = a.findings.iter().map(|r| r.finding.clone()).collect();
         found.sort();
         assert_eq!(Some(found), truth.cluster_log.clone(), "{}", s.name());
@@ -637,7 +626,7 @@ fn an_uninstrumented_deadlock_is_one_incident_with_its_collateral() {
     let dir = common::temp_dir("uninstrumented-incident");
     let path = dir.join("SIM-NODE1_cluster.log");
     std::fs::write(&path, &text).unwrap();
-    let a = analyse(&path);
+    let a = common::log_analysis(&path).0;
     assert_eq!(a.incidents.len(), 1);
     let i = &a.incidents[0];
     assert_eq!(
@@ -671,7 +660,7 @@ fn a_pending_online_completes_late_without_an_unmatched_end() {
         "00001a40.00001f40::2024/03/12-10:06:10.104 INFO  [RHS] Resource App has come online. RHS is about to report status change to RCM",
         "000009f0.00000ad4::2024/03/12-10:06:10.108 INFO  [RCM] HandleMonitorReply: ONLINERESOURCE for 'App', gen(1) result 0/0.",
     ];
-    let a = analyse(&write("late_cluster.log", lines.join("\r\n").as_bytes()));
+    let a = common::log_analysis(&write("late_cluster.log", lines.join("\r\n").as_bytes())).0;
     assert_eq!((a.unmatched_ends, a.lost_ends), (0, 0));
     let online = &a.spans.entries[0];
     assert_eq!(

@@ -6,7 +6,9 @@ use std::process::{Command, Output};
 use rhscope::analysis::{analyze_trace, Analysis, Config};
 use rhscope::providers::usage::UsageTable;
 use rhscope::providers::ProviderSet;
+use rhscope::read::clusterlog::{ClusterLog, LogCounts};
 use rhscope::read::etl::Trace;
+use rhscope::source::ClusterLogSource;
 
 pub fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -69,4 +71,19 @@ pub fn analysis(name: &str) -> Analysis {
         true,
     )
     .unwrap()
+}
+
+/// The strict analysis of one cluster.log with the built-in definitions,
+/// and what reading it counted.
+pub fn log_analysis(path: &std::path::Path) -> (Analysis, LogCounts) {
+    let providers = ProviderSet::embedded();
+    let mut src = ClusterLogSource::new(ClusterLog::open(path).unwrap(), &providers);
+    let a = rhscope::analysis::analyze_sources(
+        vec![&mut src],
+        &UsageTable::embedded(),
+        &Config::default(),
+        true,
+    )
+    .unwrap();
+    (a, src.counts().clone())
 }
