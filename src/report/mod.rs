@@ -9,6 +9,8 @@ mod charts;
 pub mod csv;
 pub mod dump;
 #[cfg(feature = "report")]
+mod figures;
+#[cfg(feature = "report")]
 pub mod html;
 #[cfg(feature = "report")]
 pub mod html_diff;

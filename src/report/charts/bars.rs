@@ -1,0 +1,411 @@
+//! Bar charts on log axes: blocking time, durations against their
+//! budgets, hangs against their thresholds, and before/after a fix.
+
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+
+use super::*;
+
+/// An axis value in ms, short: "0.1 ms", "20 ms", "300 s".
+fn short_ms(ms: f64) -> String {
+    let trim = |v: f64| format!("{}", (v * 1000.0).round() / 1000.0);
+    if ms >= 1000.0 {
+        format!("{} s", trim(ms / 1000.0))
+    } else {
+        format!("{} ms", trim(ms))
+    }
+}
+
+/// The frame of a horizontal bar chart on a log axis: one row per name
+/// (row i centred on i), names as the y labels.
+fn log_bar_frame<'a, DB: DrawingBackend>(
+    area: &'a Area<DB>,
+    caption: &str,
+    names: &[String],
+    (lo, hi): (f64, f64),
+    x_desc: &str,
+) -> Result<Plot<'a, DB, LogCoord<f64>, RangedCoordf64>, String> {
+    let n = names.len().max(1);
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 17))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(340)
+        .build_cartesian_2d((lo..hi).log_scale(), -0.5f64..n as f64 - 0.5)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(n + 1)
+        .y_label_formatter(&|y| crate::report::width::elide(&category(names, *y), 46))
+        .light_line_style(WHITE)
+        .x_labels(8)
+        .x_label_formatter(&|x| short_ms(*x))
+        .x_desc(x_desc)
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
+/// A value label right of a bar's end.
+fn value_label(x: f64, row: f64, text: String) -> Text<'static, (f64, f64), String> {
+    Text::new(text, (x * 1.08, row + 0.12), ("sans-serif", 12).into_font())
+}
+
+/// The log axis' range for values in `values` (ms): whole decades, a
+/// decade below the smallest, room for value labels past the largest, and
+/// at least three decades (so the axis labels only powers of ten).
+fn log_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::MAX, 0f64);
+    for v in values.filter(|v| *v > 0.0) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if hi <= 0.0 {
+        return (1e-3, 1.0);
+    }
+    let decade = |v: f64| 10f64.powf(v.log10().floor());
+    let hi = decade(hi) * 100.0;
+    let lo = (decade(lo) / 10.0).min(hi / 1000.0);
+    (lo, hi)
+}
+
+/// Stacked horizontal bars on a log axis: running, ready, waiting per key
+/// (ms), each total written at its bar's end.
+pub fn blocking<DB: DrawingBackend>(
+    root: &Area<DB>,
+    title: &str,
+    rows: &[(String, f64, f64, f64)],
+    wall_clock_only: bool,
+) -> Result<(), String> {
+    let (plot, side) = with_legend(root);
+    let total = |r: &(String, f64, f64, f64)| r.1 + r.2 + r.3;
+    let (lo, hi) = log_range(rows.iter().flat_map(|r| [r.1, r.2, r.3, total(r)]));
+    let caption = if wall_clock_only {
+        format!("{title} (no context switches: wall clock only)")
+    } else {
+        title.to_string()
+    };
+    let names: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let mut chart = log_bar_frame(
+        &plot,
+        &caption,
+        &names,
+        (lo, hi),
+        "blocking time (log scale)",
+    )?;
+    let parts: &[(usize, RGBColor, &str)] = if wall_clock_only {
+        &[(0, RUNNING, "elapsed (wall clock)")]
+    } else {
+        &[
+            (0, RUNNING, "running"),
+            (1, READY, "ready (runnable, waiting for a CPU)"),
+            (2, WAITING, "waiting (switched out)"),
+        ]
+    };
+    let mut items = Vec::new();
+    // One thin bar per part (a log axis cannot stack), the total at the
+    // end of the longest.
+    let count = parts.len() as f64;
+    for (k, &(part, colour, label)) in parts.iter().enumerate() {
+        let offset = 0.3 - 0.6 * (k as f64 + 0.5) / count;
+        let half = 0.28 / count;
+        let bars = rows.iter().enumerate().filter_map(|(i, r)| {
+            let v = [r.1, r.2, r.3][part];
+            (v > 0.0).then(|| {
+                let y = i as f64 + offset;
+                Rectangle::new([(lo, y - half), (v.max(lo), y + half)], colour.filled())
+            })
+        });
+        chart.draw_series(bars).map_err(err)?;
+        if rows.iter().any(|r| [r.1, r.2, r.3][part] > 0.0) {
+            items.push(LegendItem::new(Swatch::Bar(colour), label));
+        }
+    }
+    chart
+        .draw_series(rows.iter().enumerate().map(|(i, r)| {
+            let longest = r.1.max(r.2).max(r.3).max(lo);
+            value_label(
+                longest,
+                i as f64,
+                format!(
+                    "{} in all",
+                    crate::report::story::duration((total(r) * 1e6) as i64)
+                ),
+            )
+        }))
+        .map_err(err)?;
+    legend(&side, &items)
+}
+
+/// A threshold drawn across a chart (ms), named in the legend.
+pub struct Threshold {
+    pub ms: f64,
+    pub colour: RGBColor,
+    pub label: String,
+    /// Which categories it applies to (None: all).
+    pub category: Option<String>,
+}
+
+/// Entry-point durations per entry point (log scale) with each budget over
+/// its own column and the timeouts across; unreturned calls as crosses at
+/// their elapsed time.
+pub fn durations<DB: DrawingBackend>(
+    root: &Area<DB>,
+    points: &[(String, f64, bool)],
+    thresholds: &[Threshold],
+) -> Result<(), String> {
+    let (plot, side) = with_legend(root);
+    let mut cats: Vec<String> = points.iter().map(|p| p.0.clone()).collect();
+    cats.sort();
+    cats.dedup();
+    let (lo, hi) = log_range(
+        points
+            .iter()
+            .map(|p| p.1)
+            .chain(thresholds.iter().map(|t| t.ms)),
+    );
+    let mut chart = ChartBuilder::on(&plot)
+        .caption("Entry-point durations", ("sans-serif", 17))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(80)
+        .build_cartesian_2d(
+            -0.5f64..cats.len().max(1) as f64 - 0.5,
+            (lo..hi).log_scale(),
+        )
+        .map_err(err)?;
+    let names = cats.clone();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(cats.len() + 1)
+        .x_label_formatter(&|x| category(&names, *x))
+        .y_desc("duration (log scale)")
+        .light_line_style(WHITE)
+        .y_labels(8)
+        .y_label_formatter(&|y| short_ms(*y))
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(err)?;
+    let column = |c: &str| cats.iter().position(|x| x == c).unwrap_or(0) as f64;
+    // Points spread sideways (deterministically) so they do not pile up.
+    let x_of = |c: &str, k: usize| column(c) - 0.3 + 0.6 * ((k * 7919) % 100) as f64 / 100.0;
+    let returned = RGBColor(31, 119, 180);
+    chart
+        .draw_series(
+            points
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| !p.2)
+                .map(|(k, p)| Circle::new((x_of(&p.0, k), p.1), 3, returned.mix(0.6).filled())),
+        )
+        .map_err(err)?;
+    chart
+        .draw_series(
+            points
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.2)
+                .map(|(k, p)| Cross::new((x_of(&p.0, k), p.1), 7, FINDING.stroke_width(2))),
+        )
+        .map_err(err)?;
+    let right = cats.len().max(1) as f64 - 0.5;
+    for t in thresholds {
+        let (x0, x1) = match &t.category {
+            Some(c) if cats.contains(c) => (column(c) - 0.45, column(c) + 0.45),
+            Some(_) => continue,
+            None => (-0.5, right),
+        };
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(x0, t.ms), (x1, t.ms)],
+                8,
+                5,
+                t.colour.stroke_width(2),
+            ))
+            .map_err(err)?;
+    }
+    let mut items = vec![LegendItem::new(
+        Swatch::Dot(returned),
+        "a call that returned",
+    )];
+    if points.iter().any(|p| p.2) {
+        items.push(LegendItem::new(
+            Swatch::Cross(FINDING),
+            "never returned (time it had run when the inputs end)",
+        ));
+    }
+    for t in thresholds {
+        let drawn = t.category.as_ref().is_none_or(|c| cats.contains(c));
+        if drawn && !items.iter().any(|i| i.label == t.label) {
+            items.push(LegendItem::new(Swatch::Dashed(t.colour), t.label.clone()));
+        }
+    }
+    legend(&side, &items)
+}
+
+/// Calls that never returned, with how long they had been running when
+/// the inputs end (ms, log scale), and the DeadlockTimeouts (ms) they are
+/// held to.
+pub fn hangs<DB: DrawingBackend>(
+    root: &Area<DB>,
+    rows: &[(String, f64)],
+    caption: &str,
+    deadlocks: &[(f64, String)],
+) -> Result<(), String> {
+    let (plot, side) = with_legend(root);
+    let n = rows.len().max(1);
+    let (lo, hi) = log_range(
+        rows.iter()
+            .map(|r| r.1)
+            .chain(deadlocks.iter().map(|d| d.0)),
+    );
+    let names: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let mut chart = log_bar_frame(
+        &plot,
+        caption,
+        &names,
+        (lo, hi),
+        "time running when the inputs end (log scale)",
+    )?;
+    chart
+        .draw_series(rows.iter().enumerate().map(|(i, r)| {
+            Rectangle::new(
+                [(lo, i as f64 - 0.3), (r.1.max(lo), i as f64 + 0.3)],
+                DO_NOT_USE.filled(),
+            )
+        }))
+        .map_err(err)?;
+    chart
+        .draw_series(rows.iter().enumerate().map(|(i, r)| {
+            value_label(
+                r.1.max(lo),
+                i as f64,
+                crate::report::story::duration((r.1 * 1e6) as i64),
+            )
+        }))
+        .map_err(err)?;
+    let mut items = vec![LegendItem::new(
+        Swatch::Bar(DO_NOT_USE),
+        "a call that never returned",
+    )];
+    for (s, label) in deadlocks {
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(*s, -0.5), (*s, n as f64 - 0.5)],
+                8,
+                5,
+                BLACK.stroke_width(2),
+            ))
+            .map_err(err)?;
+        items.push(LegendItem::new(Swatch::Dashed(BLACK), label.clone()));
+    }
+    legend(&side, &items)
+}
+
+/// Paired horizontal bars per key on a log axis: before (grey) and after
+/// (blue), ms, each with its value.
+pub fn before_after<DB: DrawingBackend>(
+    root: &Area<DB>,
+    title: &str,
+    rows: &[(String, f64, f64)],
+) -> Result<(), String> {
+    let (plot, side) = with_legend(root);
+    let (lo, hi) = log_range(rows.iter().flat_map(|r| [r.1, r.2]));
+    let names: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let mut chart = log_bar_frame(&plot, title, &names, (lo, hi), "total time (log scale)")?;
+    let before = RGBColor(150, 150, 150);
+    let after = RGBColor(40, 100, 200);
+    // Before in the upper half of each row, after in the lower.
+    for (side_of_row, colour, pick) in [(0.02, before, 1usize), (-0.38, after, 2usize)] {
+        let value = |r: &(String, f64, f64)| if pick == 1 { r.1 } else { r.2 };
+        chart
+            .draw_series(
+                rows.iter()
+                    .enumerate()
+                    .filter(|(_, r)| value(r) > 0.0)
+                    .map(|(i, r)| {
+                        Rectangle::new(
+                            [
+                                (lo, i as f64 + side_of_row),
+                                (value(r), i as f64 + side_of_row + 0.36),
+                            ],
+                            colour.filled(),
+                        )
+                    }),
+            )
+            .map_err(err)?;
+        chart
+            .draw_series(
+                rows.iter()
+                    .enumerate()
+                    .filter(|(_, r)| value(r) > 0.0)
+                    .map(|(i, r)| {
+                        value_label(
+                            value(r),
+                            i as f64 + side_of_row + 0.06,
+                            crate::report::story::duration((value(r) * 1e6) as i64),
+                        )
+                    }),
+            )
+            .map_err(err)?;
+    }
+    legend(
+        &side,
+        &[
+            LegendItem::new(Swatch::Bar(before), "before"),
+            LegendItem::new(Swatch::Bar(after), "after"),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Dark pixels of each column of a PNG.
+    fn ink_columns(png: &[u8]) -> Vec<u32> {
+        let decoder = png::Decoder::new(png);
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        let (w, h) = (info.width as usize, info.height as usize);
+        let bpp = info.line_size / w;
+        (0..w)
+            .map(|x| {
+                (0..h)
+                    .filter(|y| buf[y * info.line_size + x * bpp] < 128)
+                    .count() as u32
+            })
+            .collect()
+    }
+
+    fn text_png(text: &str) -> Vec<u8> {
+        let svg = format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="200" height="40"><text x="4" y="28" font-family="sans-serif" font-size="24">{text}</text></svg>"#
+        );
+        rasterise(&svg).unwrap()
+    }
+
+    #[test]
+    fn glyphs_keep_their_spacing() {
+        // "Cl": the C and the l are apart (a blank column between them).
+        let cols = ink_columns(&text_png("Cl"));
+        let inked: Vec<usize> = (0..cols.len()).filter(|&x| cols[x] > 0).collect();
+        let gaps = inked.windows(2).filter(|w| w[1] > w[0] + 1).count();
+        assert!(gaps >= 1, "{cols:?}");
+    }
+
+    #[test]
+    fn cjk_names_are_drawn_not_boxed() {
+        // Two different characters render differently (the same box
+        // otherwise), and with ink.
+        let (a, b) = (ink_columns(&text_png("资")), ink_columns(&text_png("源")));
+        assert!(a.iter().sum::<u32>() > 20 && b.iter().sum::<u32>() > 20);
+        assert_ne!(a, b);
+        let (k, j) = (ink_columns(&text_png("리")), ink_columns(&text_png("ソ")));
+        assert!(k.iter().sum::<u32>() > 10 && j.iter().sum::<u32>() > 10);
+    }
+}
