@@ -185,11 +185,7 @@ impl<'t> Live<'t> {
         for (resource, (state, since, reported)) in self.pending.iter_mut() {
             if !*reported && now_ns.saturating_sub(*since) > self.cfg.pending_timeout_ns {
                 *reported = true;
-                let state_ep = if state.starts_with("Offline") {
-                    EntryPoint::Offline
-                } else {
-                    EntryPoint::Online
-                };
+                let state_ep = EntryPoint::awaited_in(state);
                 let ep = self
                     .last_entry
                     .get(resource)

@@ -508,11 +508,7 @@ impl Context<'_> {
                 if next - s.time_ns <= pending_timeout {
                     continue;
                 }
-                let state_ep = if state.starts_with("Offline") {
-                    EntryPoint::Offline
-                } else {
-                    EntryPoint::Online
-                };
+                let state_ep = EntryPoint::awaited_in(state);
                 // Named as the DLL's entry point that went pending
                 // (OnlineV2 for a V2 DLL), where the timeline has it.
                 let ep = self

@@ -100,6 +100,16 @@ impl EntryPoint {
     pub fn same_call(self, other: EntryPoint) -> bool {
         self.base() == other.base()
     }
+
+    /// The call a resource in a `...Pending` state waits on: Offline for
+    /// OfflinePending, Online for the rest.
+    pub fn awaited_in(pending_state: &str) -> EntryPoint {
+        if pending_state.starts_with("Offline") {
+            EntryPoint::Offline
+        } else {
+            EntryPoint::Online
+        }
+    }
 }
 
 impl fmt::Display for EntryPoint {

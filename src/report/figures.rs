@@ -47,6 +47,11 @@ fn threshold_marks(a: &Analysis, r: &Reported) -> Vec<charts::Mark> {
         label: "the inputs end".into(),
     }];
     let budget = story::budget_of(a, r);
+    let budget_mark = || charts::Mark {
+        x: at(budget),
+        colour: charts::BUDGET,
+        label: format!("budget {} after the call began", story::threshold(budget)),
+    };
     match f.rule {
         Rule::Hang | Rule::DeadlockTimeout => {
             let t = r.incident.as_ref().map_or_else(
@@ -62,17 +67,9 @@ fn threshold_marks(a: &Analysis, r: &Reported) -> Vec<charts::Mark> {
                     t.from
                 ),
             });
-            marks.push(charts::Mark {
-                x: at(budget),
-                colour: charts::BUDGET,
-                label: format!("budget {} after the call began", story::threshold(budget)),
-            });
+            marks.push(budget_mark());
         }
-        Rule::SlowEntryPoint => marks.push(charts::Mark {
-            x: at(budget),
-            colour: charts::BUDGET,
-            label: format!("budget {} after the call began", story::threshold(budget)),
-        }),
+        Rule::SlowEntryPoint => marks.push(budget_mark()),
         Rule::PendingTimeout => {
             let t = a.pending_timeout(f.resource.as_deref());
             marks.push(charts::Mark {
