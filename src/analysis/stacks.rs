@@ -222,6 +222,11 @@ pub fn infer(spans: &mut Spans, table: &UsageTable) -> usize {
             .or_default()
             .push((c.begin_ns, c.end_ns));
     }
+    // Each thread's entry points, in order.
+    let mut entries_of: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, e) in spans.entries.iter().enumerate() {
+        entries_of.entry(e.tid).or_default().push(i);
+    }
     let mut count = 0;
     for mut call in added {
         // Killed while in the call: its thread ended right after the wait.
@@ -239,13 +244,14 @@ pub fn infer(spans: &mut Spans, table: &UsageTable) -> usize {
         if logged {
             continue;
         }
-        call.entry = spans
-            .entries
-            .iter()
+        call.entry = entries_of
+            .get(&call.tid)
+            .into_iter()
+            .flatten()
             .rev()
+            .map(|&i| &spans.entries[i])
             .find(|e| {
-                e.tid == call.tid
-                    && (e.pid == call.pid || call.pid == 0)
+                (e.pid == call.pid || call.pid == 0)
                     && e.begin_ns <= call.begin_ns
                     && e.end_ns
                         .or(e.end_lost_ns)

@@ -5,6 +5,8 @@
 //! become one verdict with a count, first and last time and the range of
 //! their durations. The findings themselves stay as they are.
 
+use std::collections::HashMap;
+
 use crate::model::time::SECOND_NS;
 use crate::model::{EntryPoint, Rule, Severity, Timestamp, UsageCode};
 
@@ -162,18 +164,19 @@ pub fn verdicts(findings: &[Reported]) -> Vec<Verdict> {
             });
         }
     }
-    // The rest, identical ones together.
-    for i in 0..findings.len() {
-        if taken[i] {
-            continue;
-        }
-        let k = key(&findings[i]);
-        let same: Vec<usize> = (i..findings.len())
-            .filter(|&j| !taken[j] && key(&findings[j]) == k)
-            .collect();
-        for &j in &same {
-            taken[j] = true;
-        }
+    // The rest, identical ones together: one pass, groups in the order
+    // each first appears (thousands of identical findings are common).
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut group_of: HashMap<Key, usize> = HashMap::new();
+    for i in (0..findings.len()).filter(|&i| !taken[i]) {
+        let g = *group_of.entry(key(&findings[i])).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[g].push(i);
+    }
+    for same in groups {
+        let i = same[0];
         let members: Vec<&Reported> = same.iter().map(|&j| &findings[j]).collect();
         let durations = members.iter().filter_map(|r| r.finding.duration_ns);
         out.push(Verdict {

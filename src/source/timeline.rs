@@ -11,6 +11,7 @@ use crate::model::spans::{
     ApiSpan, EntrySpan, SeenBy, Spans, ThreadKey, ThreadLife, Wait, WaitStack, Worker,
 };
 use crate::model::{EntryPoint, Record, RecordKind};
+use crate::read::etl::stackwalk::module_name;
 
 #[derive(Default)]
 pub(super) struct ThreadState {
@@ -93,8 +94,7 @@ impl Pairer {
             RecordKind::RhsMessage => self.spans.messages.push(r),
             RecordKind::ProcessStart => {
                 if let (Some(p), Some(image)) = (r.process, r.image.as_deref()) {
-                    let name = image.rsplit(['\\', '/']).next().unwrap_or(image);
-                    self.spans.processes.insert(p, name.to_ascii_lowercase());
+                    self.spans.processes.insert(p, module_name(image));
                 }
             }
             RecordKind::ProcessEnd => {}
@@ -182,8 +182,12 @@ impl Pairer {
     /// next entry point the thread began; calls open inside it too.
     fn close_lost(spans: &mut Spans, state: &ThreadState) {
         for &id in &state.entries {
-            let later: Vec<usize> = state.history.iter().copied().filter(|&j| j > id).collect();
-            let (Some(&next), Some(&last)) = (later.first(), later.last()) else {
+            // The first and the last entry point the thread began after it.
+            let later = |j: &&usize| **j > id;
+            let (Some(&next), Some(&last)) = (
+                state.history.iter().find(later),
+                state.history.iter().rev().find(later),
+            ) else {
                 continue;
             };
             let Some(moved_on) = spans.entries[last].end_ns else {
@@ -428,7 +432,7 @@ impl Pairer {
         }
         for &id in self.by_call.values() {
             let span = &self.spans.entries[id];
-            if span.end_ns.is_none() && span.end_lost_ns.is_none() && !span.end_expected {
+            if span.is_open() && !span.end_expected {
                 self.spans.ends_not_logged += 1;
             }
         }
