@@ -244,7 +244,6 @@ fn blocking_charts(a: &Analysis, dir: &Path, prefix: &str) -> Result<Vec<Chart>,
 /// entry point's own budget (per resource type, `--budget`), and each
 /// resource's PendingTimeout and DeadlockTimeout.
 fn durations_chart(a: &Analysis, dir: &Path, prefix: &str) -> Result<Chart, ReportError> {
-    let end_ns = a.spans.last_ns.unwrap_or(a.spans.first_ns.unwrap_or(0));
     let points: Vec<(String, f64, bool)> = a
         .spans
         .entries
@@ -253,7 +252,7 @@ fn durations_chart(a: &Analysis, dir: &Path, prefix: &str) -> Result<Chart, Repo
         .map(|e| {
             (
                 e.entry_point.to_string(),
-                (e.end_ns.unwrap_or(end_ns) - e.begin_ns).max(1) as f64 / 1e6,
+                a.entry(e).duration.ns.unwrap_or(0).max(1) as f64 / 1e6,
                 e.end_ns.is_none(),
             )
         })
@@ -337,16 +336,15 @@ fn durations_chart(a: &Analysis, dir: &Path, prefix: &str) -> Result<Chart, Repo
 
 /// Calls that never returned, longest first (none: no chart).
 fn hangs_chart(a: &Analysis, dir: &Path, prefix: &str) -> Result<Option<Chart>, ReportError> {
-    let end_ns = a.spans.last_ns.unwrap_or(a.spans.first_ns.unwrap_or(0));
     let mut rows: Vec<(String, f64, Option<&str>)> = a
         .spans
         .entries
         .iter()
-        .filter(|e| e.end_ns.is_none() && !e.end_unknown())
+        .filter(|e| a.entry(e).duration.never_returned())
         .map(|e| {
             (
                 format!("{} {} (thread {})", e.resource, e.entry_point, e.tid),
-                (end_ns - e.begin_ns) as f64 / 1e6,
+                a.entry(e).duration.ns.unwrap_or(0) as f64 / 1e6,
                 Some(e.resource.as_str()),
             )
         })
@@ -354,11 +352,11 @@ fn hangs_chart(a: &Analysis, dir: &Path, prefix: &str) -> Result<Option<Chart>, 
             a.spans
                 .calls
                 .iter()
-                .filter(|c| c.end_ns.is_none() && c.end_lost_ns.is_none())
+                .filter(|c| a.call(c).duration.never_returned())
                 .map(|c| {
                     (
                         format!("{} (thread {})", a.call(c).api, c.tid),
-                        (end_ns - c.begin_ns) as f64 / 1e6,
+                        a.call(c).duration.ns.unwrap_or(0) as f64 / 1e6,
                         None,
                     )
                 }),
