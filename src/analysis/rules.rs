@@ -193,7 +193,7 @@ impl Context<'_> {
             let hang_after = if e.seen_by.dll {
                 self.cfg.hang_after_ns
             } else {
-                self.deadlock_timeout(&e.resource)
+                super::resources::deadlock_timeout(self.resources, Some(&e.resource), self.cfg).ns
             };
             let (rule, severity) = match facts.duration {
                 d if d.never_returned() && end - e.begin_ns > hang_after => {
@@ -227,11 +227,6 @@ impl Context<'_> {
             ));
         }
         out
-    }
-
-    /// A resource's DeadlockTimeout, its own where the inputs say.
-    fn deadlock_timeout(&self, resource: &str) -> i64 {
-        super::resources::deadlock_timeout(self.resources, Some(resource), self.cfg).ns
     }
 
     /// `deadlock-timeout`: the deadlock monitor's reports, tied to the

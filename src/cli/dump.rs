@@ -67,10 +67,7 @@ pub fn run(a: &Args) -> Result<()> {
         strict: a.read.strict,
         at: a.at,
     };
-    let symbols = rhscope::read::symbols::SymbolFiles::scan(&a.symbols)?;
-    for why in &symbols.unreadable {
-        eprintln!("rhscope: warning: skipped symbol file {why}");
-    }
+    let symbols = super::setup::scan_symbols(&a.symbols)?;
     let mut stacks = if a.symbolize {
         Some(rhscope::source::stacks::StackContext::read(
             &trace,
@@ -92,9 +89,7 @@ pub fn run(a: &Args) -> Result<()> {
             |offset| bar.set_position(offset),
         )?;
         bar.finish_and_clear();
-        for why in symbols.failed() {
-            eprintln!("rhscope: warning: could not read the symbols of {why}");
-        }
+        super::setup::say_failed_symbols(&symbols);
         Ok(())
     })
 }

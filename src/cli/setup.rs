@@ -45,13 +45,26 @@ impl Setup {
         let (p, t) = (opts.providers.as_deref(), opts.usage_table.as_deref());
         let mut setup = Setup::load(p, &opts.manifest, t, &opts.budget)?;
         if !opts.symbols.is_empty() {
-            let files = SymbolFiles::scan(&opts.symbols)?;
-            for why in &files.unreadable {
-                eprintln!("rhscope: warning: skipped symbol file {why}");
-            }
-            setup.symbols = Some(files);
+            setup.symbols = Some(scan_symbols(&opts.symbols)?);
         }
         Ok(setup)
+    }
+}
+
+/// The symbol files of `dirs`, the ones skipped said.
+pub fn scan_symbols(dirs: &[PathBuf]) -> Result<SymbolFiles> {
+    let files = SymbolFiles::scan(dirs)?;
+    for why in &files.unreadable {
+        eprintln!("rhscope: warning: skipped symbol file {why}");
+    }
+    Ok(files)
+}
+
+/// Symbol files that turned out unreadable when first used, said once the
+/// command is done with them.
+pub fn say_failed_symbols(files: &SymbolFiles) {
+    for why in files.failed() {
+        eprintln!("rhscope: warning: could not read the symbols of {why}");
     }
 }
 
@@ -111,8 +124,8 @@ pub fn analyses(
         }
         out.push(a);
     }
-    for why in setup.symbols.iter().flat_map(|s| s.failed()) {
-        eprintln!("rhscope: warning: could not read the symbols of {why}");
+    if let Some(files) = &setup.symbols {
+        say_failed_symbols(files);
     }
     Ok(out)
 }

@@ -112,13 +112,7 @@ impl Evidence {
 /// Parses an .etl `at` string (`0x1a000+0x198`, or decimal) into the
 /// buffer offset and the record offset.
 pub fn parse_etl_at(at: &str) -> Option<(u64, u32)> {
-    let num = |s: &str| -> Option<u64> {
-        let s = s.trim();
-        match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-            Some(hex) => u64::from_str_radix(hex, 16).ok(),
-            None => s.parse().ok(),
-        }
-    };
+    let num = crate::read::text::parse_u64;
     let (buffer, record) = at.split_once('+')?;
     Some((num(buffer)?, u32::try_from(num(record)?).ok()?))
 }

@@ -45,6 +45,11 @@ pub struct EntrySpan {
 }
 
 impl EntrySpan {
+    /// Whether it is still open: no end seen, none known lost.
+    pub fn is_open(&self) -> bool {
+        self.end_ns.is_none() && self.end_lost_ns.is_none()
+    }
+
     /// Whether how it ended is unknown: lost, or never logged.
     pub fn end_unknown(&self) -> bool {
         self.end_lost_ns.is_some() || (self.end_ns.is_none() && !self.end_expected)

@@ -249,11 +249,7 @@ fn other_build<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
 }
 
 fn lower_file_name(p: &[u8]) -> String {
-    let s = String::from_utf8_lossy(p);
-    s.rsplit(['\\', '/'])
-        .next()
-        .unwrap_or(&s)
-        .to_ascii_lowercase()
+    super::etl::stackwalk::module_name(&String::from_utf8_lossy(p))
 }
 
 /// A GUID from the 16 bytes of a CodeView record (Data1-3 little-endian).

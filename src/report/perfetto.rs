@@ -7,7 +7,7 @@
 //! Each timeline (node) is its own set of processes: nodes have separate
 //! pid spaces, so a node's pids are moved into a range of its own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
@@ -67,9 +67,9 @@ fn timeline_events(a: &Analysis, node: usize, origin: i64, events: &mut Vec<Valu
     let s = &a.spans;
     let end = s.last_ns.unwrap_or(origin);
     let pid = |p: u32| pid_of(node, p);
-    let mut seen: BTreeMap<(u32, u32), ()> = BTreeMap::new();
+    let mut seen: BTreeSet<(u32, u32)> = BTreeSet::new();
     let mut touch = |p: u32, t: u32| {
-        seen.insert((p, t), ());
+        seen.insert((p, t));
     };
     for e in s.entries.iter().filter(|e| e.thread_known()) {
         touch(e.pid, e.tid);
@@ -154,7 +154,7 @@ fn timeline_events(a: &Analysis, node: usize, origin: i64, events: &mut Vec<Valu
     }
     // Every process and thread that has an event gets a name.
     let names = thread_names(a);
-    let mut pids: Vec<u32> = seen.keys().map(|k| k.0).collect();
+    let mut pids: Vec<u32> = seen.iter().map(|k| k.0).collect();
     pids.dedup();
     let node_name = a.node.as_deref().unwrap_or(&a.trace);
     for p in pids {
@@ -168,7 +168,7 @@ fn timeline_events(a: &Analysis, node: usize, origin: i64, events: &mut Vec<Valu
             json!({"name": "process_name", "ph": "M", "pid": pid(p), "args": {"name": name}}),
         );
     }
-    for &(p, t) in seen.keys() {
+    for &(p, t) in &seen {
         let name = names
             .get(&(p, t))
             .cloned()

@@ -43,20 +43,19 @@ pub fn instant(rule: Rule) -> bool {
 /// returned", "-" where it has none (an instant), "unknown" where the
 /// inputs do not say.
 pub fn blocked_for(f: &Finding) -> String {
-    match f.duration_ns {
-        _ if instant(f.rule) => "-".into(),
-        None => "unknown".into(),
-        Some(ns) if f.never_returned => format!("at least {}, never returned", duration(ns)),
-        Some(ns) => duration(ns),
-    }
+    blocked(f, |d| format!("at least {d}, never returned"))
 }
 
 /// The same, short, for table columns: "≥300.006 s".
 pub fn blocked_for_short(f: &Finding) -> String {
+    blocked(f, |d| format!("≥{d}"))
+}
+
+fn blocked(f: &Finding, never_returned: impl Fn(String) -> String) -> String {
     match f.duration_ns {
         _ if instant(f.rule) => "-".into(),
         None => "unknown".into(),
-        Some(ns) if f.never_returned => format!("≥{}", duration(ns)),
+        Some(ns) if f.never_returned => never_returned(duration(ns)),
         Some(ns) => duration(ns),
     }
 }

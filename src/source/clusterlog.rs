@@ -9,13 +9,18 @@ use super::{EventSource, Observed, SourceError};
 /// Maps one text message (a cluster.log entry, an .evtx event's message)
 /// through the definitions' message patterns. RHS's own lines that no
 /// pattern maps are kept as RHS messages, as the ETW provider's are.
-pub fn map_message(providers: &ProviderSet, component: &str, text: &str, base: Record) -> Observed {
+pub fn map_message(
+    providers: &ProviderSet,
+    component: &str,
+    text: &str,
+    base: &Record,
+) -> Observed {
     let time = base.time_ns;
-    match providers.match_message(text, component, &base) {
+    match providers.match_message(text, component, base) {
         Some(Ok(r)) => Observed::Record(r),
         Some(Err(_)) => Observed::Unmapped(time),
         None if component == "RHS" => {
-            let mut r = base;
+            let mut r = base.clone();
             r.message = Some(text.to_string());
             Observed::Record(r)
         }
@@ -64,7 +69,7 @@ impl EventSource for ClusterLogSource<'_> {
             self.providers,
             &entry.component,
             &entry.text,
-            base,
+            &base,
         )))
     }
 

@@ -46,7 +46,7 @@ pub fn map_event(providers: &ProviderSet, e: &LogEvent, input: u16) -> Observed 
             Some((c, t)) => (c, t),
             None => ("RHS", text.as_str()),
         };
-        let o = map_message(providers, component, text, base.clone());
+        let o = map_message(providers, component, text, &base);
         match &o {
             Observed::Record(r) if r.kind != RecordKind::RhsMessage => return o,
             _ => {

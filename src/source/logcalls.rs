@@ -24,7 +24,7 @@ impl Pairer {
     pub(super) fn joinable(&self, call: &CallKey, key: ThreadKey) -> Option<usize> {
         let &id = self.by_call.get(call)?;
         let s = &self.spans.entries[id];
-        let open = s.end_ns.is_none() && s.end_lost_ns.is_none();
+        let open = s.is_open();
         (open && (s.tid == 0 || (s.pid, s.tid) == key)).then_some(id)
     }
 
@@ -111,7 +111,7 @@ impl Pairer {
         };
         while let Some(id) = queue.pop_front() {
             let s = &mut self.spans.entries[id];
-            if s.end_ns.is_none() && s.end_lost_ns.is_none() {
+            if s.is_open() {
                 if s.pid == 0 {
                     s.pid = pid;
                 }
@@ -186,7 +186,7 @@ impl Pairer {
         }
         if let Some(&id) = self.by_call.get(&call) {
             let s = &mut self.spans.entries[id];
-            if s.end_ns.is_none() && s.end_lost_ns.is_none() && s.begin_ns <= r.time_ns {
+            if s.is_open() && s.begin_ns <= r.time_ns {
                 s.end_ns = Some(r.time_ns);
                 s.status = r.status;
                 s.failed = failed;
@@ -228,7 +228,7 @@ impl Pairer {
             let call = (resource, ep.base());
             if let Some(&id) = self.by_call.get(&call) {
                 let s = &mut self.spans.entries[id];
-                if s.end_ns.is_none() && s.end_lost_ns.is_none() {
+                if s.is_open() {
                     s.end_ns = Some(r.time_ns);
                     s.failed = true;
                     self.forget(id);

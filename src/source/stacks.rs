@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::model::{Frame, Record, RecordKind, Stack};
 use crate::read::etl::stacks::{self, Image, Stacks};
+use crate::read::etl::stackwalk::module_name;
 use crate::read::etl::{EtlError, Trace};
 use crate::read::symbols::{Cache, Identity, SymbolFiles};
 
@@ -45,12 +46,7 @@ impl<'s> StackContext<'s> {
             debug: image.pdb.as_ref().map(|(g, a, _)| (*g, *a)),
             code: (image.time_date_stamp != 0).then_some((image.time_date_stamp, image.size)),
             code_file: Some(image.name.clone()),
-            debug_file: image.pdb.as_ref().map(|(_, _, n)| {
-                n.rsplit(['\\', '/'])
-                    .next()
-                    .unwrap_or(n)
-                    .to_ascii_lowercase()
-            }),
+            debug_file: image.pdb.as_ref().map(|(_, _, n)| module_name(n)),
         }
     }
 
