@@ -143,19 +143,16 @@ fn hand_written_sample_has_exact_counts_and_findings() {
     assert!(c.unparsed[0].reason.contains("bad timestamp"));
     // The multi-line entry, the byte that is not UTF-8, the short form.
     assert_eq!(
-        entries[3].text,
+        entries[3].text(),
         "DB2 Server <TSM1>: db2 output follows:\n    SQL1063N  DB2START processing was successful.\n    SQL1064N  DB2STOP processing was successful."
     );
     assert_eq!(
-        entries[4].text,
+        entries[4].text(),
         "DB2 Server <TSM1>: caf\u{e9} in Latin-1, not UTF-8"
     );
     assert_eq!((entries[7].pid, entries[7].tid), (0xdf4, 0xc04));
     assert_eq!((entries[5].pid, entries[5].tid), (0x1894, 0x18a4));
-    assert_eq!(
-        (entries[5].level.as_str(), entries[5].component.as_str()),
-        ("ERR", "RHS")
-    );
+    assert_eq!((entries[5].level(), entries[5].component()), ("ERR", "RHS"));
 
     let (a, _) = common::log_analysis(&path);
     type Row<'a> = (Rule, Option<&'a str>, Option<EntryPoint>, u32, String);
@@ -281,4 +278,131 @@ fn each_nodes_log_is_its_own_timeline() {
         assert!(findings.iter().all(|f| f["node"] == node));
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A log of `n` entries on three threads, a millisecond apart: each an
+/// entry point the rhscope patterns map, or a line of another component
+/// nothing maps; one broken line and one continuation line among them.
+fn threaded_log(n: u64) -> Vec<u8> {
+    use rhscope::read::clusterlog::format_line;
+    let t0 = 1_700_000_000_000_000_000i64;
+    let mut text = String::from(
+        "[=== Cluster ===]\nCurrent node: name (NODE-T) id (1)\n[=== Cluster Logs ===]\n",
+    );
+    for i in 0..n {
+        let time = t0 + i as i64 * 1_000_000;
+        let tid = 2 + (i % 3) as u32;
+        let line = match i % 4 {
+            0 => format_line(
+                1,
+                tid,
+                time,
+                "INFO",
+                "RES",
+                "App <R1>: rhscope: entry-point-begin IsAlive",
+            ),
+            1 => format_line(
+                1,
+                tid,
+                time,
+                "INFO",
+                "RES",
+                "App <R1>: rhscope: entry-point-end IsAlive status 0x1",
+            ),
+            _ => format_line(1, tid, time, "INFO", "NM", "heartbeat"),
+        };
+        text.push_str(&line);
+        text.push('\n');
+        if i == 1500 {
+            text.push_str("1.2::2020/13/01-00:00:00.000 INFO [NM] a broken time\n");
+            text.push_str("and a continuation line\n");
+        }
+    }
+    text.into_bytes()
+}
+
+/// The source reads and matches on threads of its own: every entry comes
+/// out, in order, across the hand-over's batches; its counts and header
+/// are the reader's once it has ended.
+#[test]
+fn the_threaded_source_hands_on_every_entry_in_order() {
+    let providers = ProviderSet::embedded();
+    let bytes = threaded_log(5000);
+    let size = bytes.len() as u64;
+    let log = ClusterLog::from_reader(std::path::Path::new("t.log"), Cursor::new(bytes)).unwrap();
+    let mut source = ClusterLogSource::new(log, &providers);
+    let (mut records, mut seen, mut last) = (0, 0, i64::MIN);
+    while let Some(o) = source.next_observed() {
+        let o = o.unwrap();
+        assert!(o.time_ns() >= last, "in time order");
+        last = o.time_ns();
+        match o {
+            rhscope::source::Observed::Record(r) => {
+                assert_eq!(r.resource.as_deref(), Some("R1"));
+                records += 1;
+            }
+            rhscope::source::Observed::Seen(_) => seen += 1,
+            rhscope::source::Observed::Unmapped(_) => panic!("nothing fails to map"),
+        }
+    }
+    assert_eq!((records, seen), (2500, 2500));
+    assert_eq!(last, 1_700_000_000_000_000_000 + 4999 * 1_000_000);
+    let counts = source.unparsed().unwrap();
+    assert_eq!(
+        (
+            counts.entries,
+            counts.unparsed_lines,
+            counts.continuation_lines
+        ),
+        (5000, 1, 1)
+    );
+    assert_eq!(counts.lines, 5000 + 3 + 2);
+    assert_eq!(source.header().unwrap().node.as_deref(), Some("NODE-T"));
+    assert_eq!(source.bytes_read(), size);
+    assert!(source.next_observed().is_none(), "ended stays ended");
+}
+
+/// A read error half-way is handed on as one (after the entries before
+/// it); a source dropped half-read stops its threads (the test would hang
+/// if the reader waited on a hand-over nobody takes).
+#[test]
+fn the_threaded_source_hands_on_read_errors_and_stops_when_dropped() {
+    struct Failing(Cursor<Vec<u8>>);
+    impl std::io::Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(std::io::Error::other("the disk went away")),
+                n => Ok(n),
+            }
+        }
+    }
+    let providers = ProviderSet::embedded();
+    let log = ClusterLog::from_reader(
+        std::path::Path::new("t.log"),
+        Failing(Cursor::new(threaded_log(3000))),
+    )
+    .unwrap();
+    let mut source = ClusterLogSource::new(log, &providers);
+    let mut ok = 0;
+    let err = loop {
+        match source.next_observed() {
+            Some(Ok(_)) => ok += 1,
+            Some(Err(e)) => break e.to_string(),
+            None => panic!("the error was lost"),
+        }
+    };
+    // The last entry is held until the next line shows it complete: the
+    // error comes first.
+    assert_eq!(ok, 2999);
+    assert_eq!(err, "t.log: the disk went away");
+    for _ in 0..3 {
+        let log = ClusterLog::from_reader(
+            std::path::Path::new("t.log"),
+            Cursor::new(threaded_log(50_000)),
+        )
+        .unwrap();
+        let mut source = ClusterLogSource::new(log, &providers);
+        assert!(source.next_observed().is_some());
+        drop(source);
+    }
 }

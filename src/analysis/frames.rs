@@ -68,6 +68,11 @@ impl<'a, T> Table<'a, T> {
 }
 
 impl Frames {
+    /// The findings table alone.
+    pub fn findings(a: &Analysis) -> PolarsResult<DataFrame> {
+        findings(a)
+    }
+
     pub fn new(a: &Analysis) -> PolarsResult<Frames> {
         let entry_points = entry_points(a)?;
         let api_calls = api_calls(a)?;
@@ -288,6 +293,63 @@ fn threads(entries: &DataFrame, calls: &DataFrame, workers: &DataFrame) -> Polar
         ])
         .sort(["pid", "tid"], SortMultipleOptions::default())
         .collect()
+}
+
+/// The columns the duration figures of entry points read (resource,
+/// entry point, duration, returned): the aggregates need no more, and a
+/// node's log has millions of spans.
+pub fn entry_point_durations(a: &Analysis) -> PolarsResult<DataFrame> {
+    let spans = &a.spans.entries;
+    let facts = spans.iter().map(|e| a.entry(e));
+    DataFrame::new(
+        spans.len(),
+        vec![
+            Column::new(
+                "resource".into(),
+                spans
+                    .iter()
+                    .map(|e| e.resource.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "entry_point".into(),
+                spans
+                    .iter()
+                    .map(|e| e.entry_point.name())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "duration_ns".into(),
+                facts.clone().map(|f| f.duration.ns).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "returned".into(),
+                facts.map(|f| f.duration.returned).collect::<Vec<_>>(),
+            ),
+        ],
+    )
+}
+
+/// The same for API calls, by the API as the usage table names it.
+pub fn api_call_durations(a: &Analysis) -> PolarsResult<DataFrame> {
+    let facts = a.spans.calls.iter().map(|c| a.call(c));
+    DataFrame::new(
+        a.spans.calls.len(),
+        vec![
+            Column::new(
+                "api".into(),
+                facts.clone().map(|f| f.api.as_str()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "duration_ns".into(),
+                facts.clone().map(|f| f.duration.ns).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "returned".into(),
+                facts.map(|f| f.duration.returned).collect::<Vec<_>>(),
+            ),
+        ],
+    )
 }
 
 /// The duration figures of a span table per `keys` group, as rows.

@@ -525,9 +525,11 @@ pub fn analyze_known(
 /// Computes the per-entry-point and per-API figures with polars.
 #[cfg(feature = "polars")]
 pub fn fill_aggregates(a: &mut Analysis) -> polars::prelude::PolarsResult<()> {
-    let f = frames::Frames::new(a)?;
-    a.by_entry_point = frames::aggregates(&f.entry_points, &["resource", "entry_point"])?;
-    a.by_api = frames::aggregates(&f.api_calls, &["api"])?;
+    a.by_entry_point = frames::aggregates(
+        &frames::entry_point_durations(a)?,
+        &["resource", "entry_point"],
+    )?;
+    a.by_api = frames::aggregates(&frames::api_call_durations(a)?, &["api"])?;
     Ok(())
 }
 

@@ -70,8 +70,15 @@ pub type Resources = BTreeMap<String, ResourceFacts>;
 /// Resources from the headers of the inputs' cluster.logs, the timeline's
 /// spans and the cluster's events (1230 names a resource's type and DLL).
 pub fn facts(headers: &[LogHeader], spans: &Spans, cfg: &Config) -> Resources {
-    let entry = |out: &mut Resources, name: &str| -> ResourceFacts {
-        out.remove(name).unwrap_or_else(|| ResourceFacts {
+    // Looked up before inserting: a timeline names the same few resources
+    // in every one of its spans, and a new key would cost a copy of the
+    // name each time.
+    let update = |out: &mut Resources, name: &str, change: &mut dyn FnMut(&mut ResourceFacts)| {
+        if let Some(f) = out.get_mut(name) {
+            change(f);
+            return;
+        }
+        let mut f = ResourceFacts {
             name: name.to_string(),
             resource_type: None,
             group: None,
@@ -81,20 +88,15 @@ pub fn facts(headers: &[LogHeader], spans: &Spans, cfg: &Config) -> Resources {
             looks_alive_ms: None,
             is_alive_ms: None,
             separate_monitor: None,
-        })
+        };
+        change(&mut f);
+        out.insert(name.to_string(), f);
     };
     let mut out = Resources::new();
     for h in headers {
         for row in &h.resources {
             let t = h.thresholds(&row.name);
             let own = |v: Option<u64>| v.filter(|&x| x != 0xFFFF_FFFF).is_some();
-            let mut f = entry(&mut out, &row.name);
-            f.resource_type.clone_from(&row.resource_type);
-            f.group.clone_from(&row.group);
-            f.dll = h.dll(&row.name).map(str::to_string);
-            f.separate_monitor = row.separate_monitor;
-            f.looks_alive_ms = t.looks_alive_ms;
-            f.is_alive_ms = t.is_alive_ms;
             // The value in force, and whether the resource's own row
             // set it or its type's did.
             let set = |held: Option<u64>, own_row: Option<u64>| {
@@ -103,21 +105,28 @@ pub fn facts(headers: &[LogHeader], spans: &Spans, cfg: &Config) -> Resources {
                     from: if own(own_row) { "resource" } else { "type" },
                 })
             };
-            if let Some(held) = set(t.deadlock_timeout_ms, row.deadlock_timeout_ms) {
-                f.deadlock_timeout = held;
-            }
-            if let Some(held) = set(t.pending_timeout_ms, row.pending_timeout_ms) {
-                f.pending_timeout = held;
-            }
-            out.insert(f.name.clone(), f);
+            update(&mut out, &row.name, &mut |f| {
+                f.resource_type.clone_from(&row.resource_type);
+                f.group.clone_from(&row.group);
+                f.dll = h.dll(&row.name).map(str::to_string);
+                f.separate_monitor = row.separate_monitor;
+                f.looks_alive_ms = t.looks_alive_ms;
+                f.is_alive_ms = t.is_alive_ms;
+                if let Some(held) = set(t.deadlock_timeout_ms, row.deadlock_timeout_ms) {
+                    f.deadlock_timeout = held;
+                }
+                if let Some(held) = set(t.pending_timeout_ms, row.pending_timeout_ms) {
+                    f.pending_timeout = held;
+                }
+            });
         }
     }
     for e in &spans.entries {
-        let mut f = entry(&mut out, &e.resource);
-        if f.resource_type.is_none() {
-            f.resource_type.clone_from(&e.resource_type);
-        }
-        out.insert(f.name.clone(), f);
+        update(&mut out, &e.resource, &mut |f| {
+            if f.resource_type.is_none() {
+                f.resource_type.clone_from(&e.resource_type);
+            }
+        });
     }
     for r in spans
         .events
@@ -127,17 +136,17 @@ pub fn facts(headers: &[LogHeader], spans: &Spans, cfg: &Config) -> Resources {
         let Some(name) = r.resource.as_deref() else {
             continue;
         };
-        let mut f = entry(&mut out, name);
-        if f.resource_type.is_none() {
-            f.resource_type.clone_from(&r.resource_type);
-        }
-        if f.dll.is_none() {
-            f.dll.clone_from(&r.image);
-        }
-        if f.group.is_none() {
-            f.group.clone_from(&r.group);
-        }
-        out.insert(f.name.clone(), f);
+        update(&mut out, name, &mut |f| {
+            if f.resource_type.is_none() {
+                f.resource_type.clone_from(&r.resource_type);
+            }
+            if f.dll.is_none() {
+                f.dll.clone_from(&r.image);
+            }
+            if f.group.is_none() {
+                f.group.clone_from(&r.group);
+            }
+        });
     }
     out
 }

@@ -12,6 +12,7 @@ use crate::model::record::FIELDS;
 use crate::model::{Evidence, Record, RecordKind};
 use crate::providers::config::{self, ConfigError};
 use crate::providers::manifest::ManifestSet;
+use crate::providers::prefilter::MessageIndex;
 use crate::read::etl::cursor::Cursor;
 use crate::read::etl::payload::kernel_event_name;
 use crate::read::etl::tracelogging::Fields;
@@ -158,10 +159,10 @@ pub struct ProviderSet {
     kernel: Option<usize>,
     /// Decode manifest events whose definition gives no [[payload]].
     manifests: Arc<ManifestSet>,
-    /// Every definition's message patterns in one automaton, and which
-    /// (definition, pattern) each is: a log line that matches nothing (most
-    /// do) costs one pass, not one per pattern.
-    messages: Option<(regex::RegexSet, Vec<(usize, usize)>)>,
+    /// Every definition's message patterns indexed by what they must
+    /// contain, and which (definition, pattern) each is: a log line that
+    /// matches nothing (most do) costs one pass, not one per pattern.
+    messages: Option<(MessageIndex, Vec<(usize, usize)>)>,
 }
 
 impl ProviderSet {
@@ -252,11 +253,10 @@ impl ProviderSet {
         for (d, def) in self.defs.iter().enumerate() {
             for (k, p) in def.patterns.iter().enumerate() {
                 which.push((d, k));
-                sources.push(p.regex.as_str().to_string());
+                sources.push(p.regex.as_str());
             }
         }
-        // Each pattern compiled alone already, so the set compiles too.
-        self.messages = regex::RegexSet::new(&sources).ok().map(|set| (set, which));
+        self.messages = MessageIndex::new(&sources).map(|index| (index, which));
         Ok(())
     }
 
@@ -291,7 +291,7 @@ impl ProviderSet {
         base: &Record,
     ) -> Option<Result<Record, String>> {
         match &self.messages {
-            Some((set, which)) => set.matches(message).iter().find_map(|m| {
+            Some((index, which)) => index.candidates(message).find_map(|m| {
                 let (d, k) = which[m];
                 self.defs[d].patterns[k].apply(message, component, base)
             }),

@@ -5,6 +5,7 @@
 pub mod config;
 mod definitions;
 pub mod manifest;
+pub mod prefilter;
 pub mod usage;
 
 pub use definitions::*;

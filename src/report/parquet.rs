@@ -23,7 +23,7 @@ pub fn write_findings(
     };
     let mut frames = Vec::new();
     for a in analyses {
-        frames.push(Frames::new(a).map_err(polars_err)?.findings.lazy());
+        frames.push(Frames::findings(a).map_err(polars_err)?.lazy());
     }
     let mut df = concat(frames, UnionArgs::default())
         .and_then(LazyFrame::collect)

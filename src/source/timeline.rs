@@ -5,7 +5,12 @@
 //! clean. Calls seen only in the cluster's logs pair by resource instead
 //! (see `logcalls.rs`), and join the DLL's own span of the same call.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+// Hashed per record of a node's log (millions): foldhash is several times
+// SipHash's speed and, seeded per process, keeps crafted keys from piling
+// into one bucket.
+use foldhash::{HashMap, HashSet};
 
 use crate::model::spans::{
     ApiSpan, EntrySpan, SeenBy, Spans, ThreadKey, ThreadLife, Wait, WaitStack, Worker,
@@ -38,7 +43,7 @@ pub struct Pairer {
     /// on that CPU.
     running: HashMap<u16, u32>,
     /// Threads seen switching in or out.
-    switched: std::collections::HashSet<u32>,
+    switched: HashSet<u32>,
     /// When each thread's life began: its start, or its first event since
     /// its id was last seen ending.
     born: HashMap<ThreadKey, i64>,

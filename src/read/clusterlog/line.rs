@@ -40,7 +40,9 @@ impl Channel {
     }
 }
 
-/// One log entry (a header line and its continuation lines).
+/// One log entry (a header line and its continuation lines). The line is
+/// kept whole and its parts are ranges of it: a node's log has millions
+/// of entries, and one allocation each is what reading them costs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// 1-based line number of the header line.
@@ -50,14 +52,73 @@ pub struct Entry {
     /// Nanoseconds since 1970-01-01 UTC (millisecond resolution), converted
     /// from local time where the log says it was written in local time.
     pub time_ns: i64,
-    pub level: String,
     pub channel: Channel,
+    /// The header line, then each continuation line after a '\n'.
+    raw: String,
+    level: (usize, usize),
+    function: (usize, usize),
+    component: (usize, usize),
+    /// Where the message starts; it runs to the end of `raw`.
+    text: usize,
+}
+
+impl Entry {
+    /// The level word (INFO, ERR, ...), as written; empty without one.
+    pub fn level(&self) -> &str {
+        &self.raw[self.level.0..self.level.1]
+    }
+
     /// A function name glued before the tag (`rcm::RcmResource::OnlineWorker`).
-    pub function: String,
+    pub fn function(&self) -> &str {
+        &self.raw[self.function.0..self.function.1]
+    }
+
     /// RHS, RES, RCM, ...: empty when the line has none.
-    pub component: String,
+    pub fn component(&self) -> &str {
+        &self.raw[self.component.0..self.component.1]
+    }
+
     /// The message, continuation lines joined with '\n'.
-    pub text: String,
+    pub fn text(&self) -> &str {
+        &self.raw[self.text..]
+    }
+
+    /// Adds a continuation line to the message.
+    pub fn push_line(&mut self, line: &str) {
+        self.raw.push('\n');
+        self.raw.push_str(line);
+    }
+}
+
+/// What [`parse`] found in a line: an entry's fields, as ranges of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parts {
+    pid: u32,
+    tid: u32,
+    time_ns: i64,
+    channel: Channel,
+    level: (usize, usize),
+    function: (usize, usize),
+    component: (usize, usize),
+    text: usize,
+}
+
+impl Parts {
+    /// The entry these parts are of, taking the line they were read from.
+    pub fn entry(self, line: String) -> Entry {
+        Entry {
+            line: 0,
+            pid: self.pid,
+            tid: self.tid,
+            time_ns: self.time_ns,
+            channel: self.channel,
+            raw: line,
+            level: self.level,
+            function: self.function,
+            component: self.component,
+            text: self.text,
+        }
+    }
 }
 
 /// A line that looks like an entry but is not one: a field is impossible.
@@ -66,6 +127,11 @@ pub type LineError = String;
 /// Ok(None): the line is no entry (a continuation, a header line); Err: it
 /// starts like one but a field of it is impossible.
 pub fn parse(line: &str) -> Result<Option<Entry>, LineError> {
+    Ok(parse_parts(line)?.map(|p| p.entry(line.to_string())))
+}
+
+/// [`parse`] without copying the line: where its parts are.
+pub fn parse_parts(line: &str) -> Result<Option<Parts>, LineError> {
     let (channel, rest) = match channel_prefix(line) {
         Some((c, rest)) => (c, rest),
         None => (Channel::Log, line),
@@ -85,16 +151,18 @@ pub fn parse(line: &str) -> Result<Option<Entry>, LineError> {
     let rest = rest[23..].trim_start();
     let (level, rest) = level(rest);
     let (function, component, text) = tag(rest);
-    Ok(Some(Entry {
-        line: 0,
+    // Each part is a slice of `line`: its range is where it lies.
+    let at = |part: &str| part.as_ptr() as usize - line.as_ptr() as usize;
+    let range = |part: &str| (at(part), at(part) + part.len());
+    Ok(Some(Parts {
         pid,
         tid,
         time_ns,
-        level: level.to_string(),
         channel,
-        function: function.to_string(),
-        component: component.to_string(),
-        text: text.to_string(),
+        level: range(level),
+        function: range(function),
+        component: range(component),
+        text: at(text),
     }))
 }
 
@@ -114,12 +182,14 @@ fn hex(s: &str) -> Option<u32> {
 
 const LEVELS: [&str; 6] = ["INFO", "WARN", "ERR", "DBG", "CRIT", "VERB"];
 
-/// The level word, when there is one (padding or not).
+/// The level word, when there is one (padding or not). Every part
+/// returned is a slice of `rest`, empty ones included: their place in the
+/// line is what [`parse_parts`] keeps.
 fn level(rest: &str) -> (&str, &str) {
     for l in LEVELS {
         if let Some(after) = rest.strip_prefix(l) {
             if after.is_empty() || after.starts_with([' ', '\t', '[']) {
-                return (l, after.trim_start());
+                return (&rest[..l.len()], after.trim_start());
             }
         }
     }
@@ -128,20 +198,21 @@ fn level(rest: &str) -> (&str, &str) {
         Some((w, after)) if !w.is_empty() && w.bytes().all(|b| b.is_ascii_uppercase()) => {
             (w, after.trim_start())
         }
-        _ => ("", rest),
+        _ => (&rest[..0], rest),
     }
 }
 
-/// (function glued before the tag, tag, message).
+/// (function glued before the tag, tag, message), each a slice of `rest`.
 fn tag(rest: &str) -> (&str, &str, &str) {
+    let none = (&rest[..0], &rest[..0], rest);
     let open = match rest.find('[') {
         // The tag opens the message, or closes a function name glued to
         // it (no space in between).
         Some(i) if i == 0 || !rest[..i].contains(' ') => i,
-        _ => return ("", "", rest),
+        _ => return none,
     };
     let Some(close) = rest[open..].find(']') else {
-        return ("", "", rest);
+        return none;
     };
     let function = &rest[..open];
     let component = rest[open + 1..open + close].trim();
@@ -217,17 +288,14 @@ mod tests {
     #[test]
     fn every_shape_of_line() {
         let e = entry("00001894.000018a4::2013/03/08-08:13:01.001 ERR   [RHS] RhsCall::DeadlockMonitor: Call ONLINERESOURCE timed out for resource 'TSM-Server-TSM1'.");
-        assert_eq!((e.pid, e.tid, e.level.as_str()), (0x1894, 0x18a4, "ERR"));
-        assert_eq!(
-            (e.channel.clone(), e.component.as_str()),
-            (Channel::Log, "RHS")
-        );
+        assert_eq!((e.pid, e.tid, e.level()), (0x1894, 0x18a4, "ERR"));
+        assert_eq!((e.channel.clone(), e.component()), (Channel::Log, "RHS"));
         assert_eq!(format_time(e.time_ns), "2013/03/08-08:13:01.001");
-        assert!(e.text.starts_with("RhsCall::DeadlockMonitor: Call"));
+        assert!(e.text().starts_with("RhsCall::DeadlockMonitor: Call"));
 
         let e = entry("00000b84.00001f3c::2024/03/12-10:00:00.112 INFO  rcm::RcmResource::OnlineWorker[RCM] Issuing Online(ContosoApp) to RHS.");
         assert_eq!(
-            (e.function.as_str(), e.component.as_str(), e.text.as_str()),
+            (e.function(), e.component(), e.text()),
             (
                 "rcm::RcmResource::OnlineWorker",
                 "RCM",
@@ -237,40 +305,37 @@ mod tests {
         // Collapsed padding, a level glued to the tag, a tag with spaces and
         // colons, a tag followed by a colon, no tag at all.
         assert_eq!(
-            entry("1.2::2020/01/01-00:00:00.000 WARN [RHS] x").component,
+            entry("1.2::2020/01/01-00:00:00.000 WARN [RHS] x").component(),
             "RHS"
         );
         assert_eq!(
-            entry("1.2::2020/01/01-00:00:00.000 ERR[QUORUM] x").component,
+            entry("1.2::2020/01/01-00:00:00.000 ERR[QUORUM] x").component(),
             "QUORUM"
         );
         let e =
             entry("1.2::2020/01/01-00:00:00.000 INFO  [CHANNEL XX.X.1.X13:~49258~] graceful close");
         assert_eq!(
-            (e.component.as_str(), e.text.as_str()),
+            (e.component(), e.text()),
             ("CHANNEL XX.X.1.X13:~49258~", "graceful close")
         );
         let e = entry("1.2::2020/01/01-00:00:00.000 INFO  [DM]: Shutting down");
-        assert_eq!(
-            (e.component.as_str(), e.text.as_str()),
-            ("DM", "Shutting down")
-        );
+        assert_eq!((e.component(), e.text()), ("DM", "Shutting down"));
         let e = entry("1.2::2020/01/01-00:00:00.000 WARN  lost quorum (status = 5925)");
         assert_eq!(
-            (e.component.as_str(), e.text.as_str()),
+            (e.component(), e.text()),
             ("", "lost quorum (status = 5925)")
         );
         let e = entry("1.2::2020/01/01-00:00:00.000 WARN  cxl::ConnectWorker::operator (): GracefulClose(1226)' because of 'x'");
-        assert_eq!(e.component, "");
+        assert_eq!(e.component(), "");
         // Channel prefixes; an event text has no tag.
         let e = entry("[System] 00000b84.00001f3c::2024/03/12-10:05:00.731 DBG   The cluster Resource Hosting Subsystem (RHS) process was terminated and will be restarted.");
         assert_eq!(
-            (e.channel.clone(), e.level.as_str(), e.component.as_str()),
+            (e.channel.clone(), e.level(), e.component()),
             (Channel::System, "DBG", "")
         );
         let e = entry("[Verbose] 00001a40.000024d0::2024/03/12-10:00:12.604 DBG   [RHS] IsAliveCall::CallIntoResource(FS1-FileServer)");
         assert_eq!(
-            (e.channel.clone(), e.component.as_str()),
+            (e.channel.clone(), e.component()),
             (Channel::Verbose, "RHS")
         );
         // Not entries: times inside messages, header lines.
@@ -291,14 +356,11 @@ mod tests {
             "000007d0.00001774::2023/11/14-22:13:20.123 INFO  [RES] x"
         );
         let e = entry(&line);
-        assert_eq!(
-            (e.pid, e.tid, e.time_ns, e.text.as_str()),
-            (2000, 6004, t, "x")
-        );
+        assert_eq!((e.pid, e.tid, e.time_ns, e.text()), (2000, 6004, t, "x"));
         let sys = format!(
             "[System] {}",
             format_line(1, 2, t, "ERR", "", "Cluster resource 'R' failed.")
         );
-        assert_eq!(entry(&sys).text, "Cluster resource 'R' failed.");
+        assert_eq!(entry(&sys).text(), "Cluster resource 'R' failed.");
     }
 }

@@ -194,7 +194,7 @@ impl ClusterLog {
             if line.contains('\0') && !known {
                 return Err(self.not_log(start, "binary data (NUL bytes)"));
             }
-            if self.section.is_none() && line::parse(&line).ok().flatten().is_none() {
+            if self.section.is_none() && line::parse_parts(&line).ok().flatten().is_none() {
                 plain += 1;
             }
             self.take_line(line);
@@ -356,7 +356,7 @@ impl ClusterLog {
             self.section,
             Some(Section::Cluster | Section::Table(_) | Section::Other(_))
         );
-        if header_section && matches!(line::parse(&line), Ok(Some(_))) {
+        if header_section && matches!(line::parse_parts(&line), Ok(Some(_))) {
             self.section = Some(Section::Log);
         }
         match self.section.clone() {
@@ -381,8 +381,9 @@ impl ClusterLog {
 
     /// A line of the log or of a channel section.
     fn log_line(&mut self, line: String) {
-        match line::parse(&line) {
-            Ok(Some(mut entry)) => {
+        match line::parse_parts(&line) {
+            Ok(Some(parts)) => {
+                let mut entry = parts.entry(line);
                 self.finish_pending();
                 entry.line = self.line_no;
                 self.counts.entries += 1;
@@ -396,8 +397,7 @@ impl ClusterLog {
                     self.counts.continuation_lines += 1;
                     if self.pending_continuations < MAX_CONTINUATION {
                         self.pending_continuations += 1;
-                        p.text.push('\n');
-                        p.text.push_str(&line);
+                        p.push_line(&line);
                     } else {
                         self.counts.dropped_continuation_lines += 1;
                     }
@@ -516,7 +516,7 @@ pub fn looks_like(head: &[u8]) -> bool {
     };
     text.lines()
         .take(SNIFF_LINES as usize)
-        .any(|l| matches!(line::parse(l), Ok(Some(_))) || Section::open(l).is_some())
+        .any(|l| matches!(line::parse_parts(l), Ok(Some(_))) || Section::open(l).is_some())
 }
 
 #[cfg(test)]
@@ -541,7 +541,7 @@ mod tests {
             "df4.c04::2009/10/17-19:20:47.093 INFO [CS] caf\u{e9} \u{1F600}\nnext\n",
         ));
         assert_eq!((e[0].pid, e[0].tid), (0xdf4, 0xc04));
-        assert_eq!(e[0].text, "caf\u{e9} \u{1F600}\nnext");
+        assert_eq!(e[0].text(), "caf\u{e9} \u{1F600}\nnext");
         assert_eq!(c.continuation_lines, 1);
     }
 
@@ -560,16 +560,16 @@ mod tests {
         log.push(b'\n');
         let (e, c, _) = read(log);
         assert_eq!(e.len(), 2);
-        assert_eq!(e[0].text.lines().count(), 1 + MAX_CONTINUATION);
+        assert_eq!(e[0].text().lines().count(), 1 + MAX_CONTINUATION);
         assert_eq!(
             (c.continuation_lines, c.dropped_continuation_lines),
             (70, 6)
         );
         assert_eq!(c.cut_lines, 1);
         assert!(
-            e[1].text.ends_with("xx\u{fffd}"),
+            e[1].text().ends_with("xx\u{fffd}"),
             "{:?}",
-            &e[1].text[e[1].text.len() - 8..]
+            &e[1].text()[e[1].text().len() - 8..]
         );
     }
 
@@ -590,7 +590,7 @@ The logs were generated using local time.\r\n\
     #[test]
     fn ansi_lines_read_as_latin1() {
         let (e, _, _) = read(b"1.2::2020/01/01-00:00:00.000 INFO  [RES] caf\xe9\r\n".to_vec());
-        assert_eq!(e[0].text, "caf\u{e9}");
+        assert_eq!(e[0].text(), "caf\u{e9}");
     }
 
     #[test]
@@ -620,7 +620,7 @@ Based on the failure policies for the resource and role, ...\r\n\
             // Merged by time, converted from local time (UTC = local - 60 min).
             let got: Vec<(String, &str)> = e
                 .iter()
-                .map(|e| (format_time(e.time_ns), e.component.as_str()))
+                .map(|e| (format_time(e.time_ns), e.component()))
                 .collect();
             assert_eq!(
                 got,
@@ -633,7 +633,7 @@ Based on the failure policies for the resource and role, ...\r\n\
                 ]
             );
             assert_eq!(e[1].channel, Channel::System);
-            assert!(e[3].text.ends_with(
+            assert!(e[3].text().ends_with(
                 "failed.\nBased on the failure policies for the resource and role, ..."
             ));
             assert_eq!(

@@ -1,0 +1,235 @@
+//! Which message patterns a line can match, found before any pattern runs.
+//!
+//! Most lines of a node's log match no pattern, and a line that matches
+//! one matches one or two of dozens. Nearly every pattern has a literal
+//! every match of it contains (`rhscope: api-call-begin `, `Issuing `,
+//! `timed out`): one Aho-Corasick pass over the line finds which of those
+//! it holds, and only the patterns whose literal is there are tried. The
+//! few patterns without such a literal (case-insensitive ones, say) are
+//! tried through one set of their own.
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use regex::RegexSet;
+use regex_syntax::hir::{Hir, HirKind};
+
+/// Shorter literals (a space, a quote) are in nearly every line: such a
+/// pattern is better tried through the set.
+const MIN_LITERAL: usize = 3;
+
+/// The message patterns of every definition, indexed by what they must
+/// contain.
+#[derive(Debug, Clone)]
+pub struct MessageIndex {
+    /// How many patterns, in the order they are tried.
+    patterns: usize,
+    /// Every pattern's required literal, in one automaton.
+    literals: Option<AhoCorasick>,
+    /// The patterns that require each literal.
+    by_literal: Vec<Vec<usize>>,
+    /// The patterns with no required literal, and a set telling which of
+    /// them a line matches.
+    rest: Option<(RegexSet, Vec<usize>)>,
+}
+
+impl MessageIndex {
+    /// From the patterns' sources, in the order they are tried; None when
+    /// a pattern cannot be read or the automata cannot be built (the
+    /// caller then tries every pattern).
+    pub fn new(sources: &[&str]) -> Option<MessageIndex> {
+        let mut literals: Vec<Vec<u8>> = Vec::new();
+        let mut by_literal: Vec<Vec<usize>> = Vec::new();
+        let (mut rest_sources, mut rest) = (Vec::new(), Vec::new());
+        for (i, source) in sources.iter().enumerate() {
+            let literal = regex_syntax::parse(source)
+                .ok()
+                .and_then(|hir| required(&hir).1)
+                .filter(|l| l.len() >= MIN_LITERAL);
+            match literal {
+                Some(lit) => match literals.iter().position(|l| *l == lit) {
+                    Some(at) => by_literal[at].push(i),
+                    None => {
+                        literals.push(lit);
+                        by_literal.push(vec![i]);
+                    }
+                },
+                None => {
+                    rest_sources.push(*source);
+                    rest.push(i);
+                }
+            }
+        }
+        let literals = match literals.is_empty() {
+            true => None,
+            false => Some(
+                // A full DFA: a few hundred states for dozens of literals,
+                // and one table lookup per byte of every line.
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(&literals)
+                    .ok()?,
+            ),
+        };
+        let rest = match rest.is_empty() {
+            true => None,
+            false => Some((RegexSet::new(&rest_sources).ok()?, rest)),
+        };
+        Some(MessageIndex {
+            patterns: sources.len(),
+            literals,
+            by_literal,
+            rest,
+        })
+    }
+
+    /// The patterns `text` may match, in the order they are tried: a
+    /// superset of those that match (a literal found does not make a
+    /// match), never missing one.
+    pub fn candidates(&self, text: &str) -> impl Iterator<Item = usize> {
+        let mut bits = vec![0u64; self.patterns.div_ceil(64)];
+        let mut mark = |i: usize| bits[i / 64] |= 1 << (i % 64);
+        if let Some(ac) = &self.literals {
+            for m in ac.find_overlapping_iter(text) {
+                for &i in &self.by_literal[m.pattern().as_usize()] {
+                    mark(i);
+                }
+            }
+        }
+        if let Some((set, which)) = &self.rest {
+            for k in set.matches(text).iter() {
+                mark(which[k]);
+            }
+        }
+        bits.into_iter().enumerate().flat_map(|(w, mut word)| {
+            std::iter::from_fn(move || {
+                (word != 0).then(|| {
+                    let bit = word.trailing_zeros() as usize;
+                    word &= word - 1;
+                    w * 64 + bit
+                })
+            })
+        })
+    }
+}
+
+/// Of what `hir` matches: the one string it matches, if it matches only
+/// one; and the longest literal every match of it contains, if any.
+fn required(hir: &Hir) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    match hir.kind() {
+        // Zero-width: the literals on either side stay adjacent.
+        HirKind::Empty | HirKind::Look(_) => (Some(Vec::new()), None),
+        HirKind::Literal(lit) => (Some(lit.0.to_vec()), Some(lit.0.to_vec())),
+        HirKind::Capture(c) => required(&c.sub),
+        HirKind::Repetition(r) => match (r.min, r.max) {
+            (0, _) => (None, None),
+            (1, Some(1)) => required(&r.sub),
+            _ => (None, required(&r.sub).1),
+        },
+        HirKind::Concat(parts) => {
+            let mut run = Some(Vec::new());
+            let mut current = Vec::new();
+            let mut best: Option<Vec<u8>> = None;
+            for part in parts {
+                let (exact, inner) = required(part);
+                best = longer(best, inner);
+                match exact {
+                    Some(e) => {
+                        current.extend_from_slice(&e);
+                        if let Some(r) = run.as_mut() {
+                            r.extend_from_slice(&e);
+                        }
+                    }
+                    None => {
+                        best = longer(best, Some(std::mem::take(&mut current)));
+                        run = None;
+                    }
+                }
+            }
+            (run, longer(best, Some(current)))
+        }
+        // A class of one byte or an alternation could give literals too;
+        // without one the pattern is simply tried through the set.
+        HirKind::Class(_) | HirKind::Alternation(_) => (None, None),
+    }
+}
+
+fn longer(a: Option<Vec<u8>>, b: Option<Vec<u8>>) -> Option<Vec<u8>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.len() > a.len() { b } else { a }),
+        (a, b) => a.or(b).filter(|l| !l.is_empty()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn literal(source: &str) -> Option<String> {
+        let hir = regex_syntax::parse(source).unwrap();
+        required(&hir).1.map(|l| String::from_utf8(l).unwrap())
+    }
+
+    #[test]
+    fn the_longest_literal_every_match_contains() {
+        assert_eq!(
+            literal(r"^(?P<resource_type>[^<]+) <(?P<resource>[^>]+)>: rhscope: entry-point-begin (?P<entry_point>\w+)$")
+                .as_deref(),
+            Some(">: rhscope: entry-point-begin ")
+        );
+        // Inside a group that must match, across anchors.
+        assert_eq!(
+            literal(r"^(?:Issuing )(?P<ep>\w+)").as_deref(),
+            Some("Issuing ")
+        );
+        // A repetition's own literal counts; it ends the run before it.
+        assert_eq!(literal(r"x+ab(?:cdef)+").as_deref(), Some("cdef"));
+        assert_eq!(literal(r"x+abc(?:de)+").as_deref(), Some("abc"));
+        // Optional parts and alternations promise nothing.
+        assert_eq!(literal(r"(?:abc)?\d").as_deref(), None);
+        assert_eq!(literal(r"^abc|^abd").as_deref(), None);
+        // Letters of a case-insensitive pattern are classes: a space is
+        // all it promises, too short to filter by.
+        assert_eq!(literal(r"(?i)^the cluster").as_deref(), Some(" "));
+    }
+
+    #[test]
+    fn candidates_are_every_pattern_that_can_match_in_order() {
+        let sources = [
+            r"^Res (?P<r>.+): \w+ -> (?P<s>\w+)",
+            r"(?i)^the end",
+            r"^Issuing (?P<ep>\w+)",
+            r"rhscope: api-call-begin (?P<api>\S+)",
+            r"rhscope: api-call-end (?P<api>\S+)",
+        ];
+        let index = MessageIndex::new(&sources).unwrap();
+        let c = |t: &str| index.candidates(t).collect::<Vec<_>>();
+        assert_eq!(c("X <Y>: rhscope: api-call-end Foo"), [4]);
+        assert_eq!(c("THE END"), [1]);
+        assert_eq!(c("Res r: a -> b"), [0]);
+        // A literal found is a candidate even where the pattern fails.
+        assert_eq!(c("not Issuing x; rhscope: api-call-begin A"), [2, 3]);
+        assert_eq!(c("nothing at all"), Vec::<usize>::new());
+        for (i, source) in sources.iter().enumerate() {
+            let re = regex::Regex::new(source).unwrap();
+            for t in [
+                "Res r: a -> b",
+                "the end",
+                "Issuing Online",
+                "rhscope: api-call-end A",
+            ] {
+                if re.is_match(t) {
+                    assert!(c(t).contains(&i), "{source} on {t}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn more_patterns_than_a_word_of_bits() {
+        let sources: Vec<String> = (0..130).map(|i| format!("^p{i:03}$")).collect();
+        let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
+        let index = MessageIndex::new(&refs).unwrap();
+        assert_eq!(index.candidates("p129").collect::<Vec<_>>(), [129]);
+        assert_eq!(index.candidates("p064").collect::<Vec<_>>(), [64]);
+    }
+}
