@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use regex::Regex;
 use serde_json::Value as Json;
@@ -151,6 +151,10 @@ pub struct ProviderDef {
     patterns: Vec<Pattern>,
 }
 
+/// The message patterns' index, and the (definition, pattern) each of its
+/// patterns is.
+type Messages = (MessageIndex, Vec<(usize, usize)>);
+
 /// Every provider definition in use, indexed for mapping events.
 #[derive(Debug, Clone, Default)]
 pub struct ProviderSet {
@@ -162,7 +166,9 @@ pub struct ProviderSet {
     /// Every definition's message patterns indexed by what they must
     /// contain, and which (definition, pattern) each is: a log line that
     /// matches nothing (most do) costs one pass, not one per pattern.
-    messages: Option<(MessageIndex, Vec<(usize, usize)>)>,
+    /// Built when a first message is matched (its automaton takes
+    /// milliseconds, which a trace without messages need not wait for).
+    messages: OnceLock<Option<Messages>>,
 }
 
 impl ProviderSet {
@@ -248,16 +254,25 @@ impl ProviderSet {
             self.by_guid.insert(def.guid, i);
         }
         self.defs.push(def);
-        let mut which = Vec::new();
-        let mut sources = Vec::new();
-        for (d, def) in self.defs.iter().enumerate() {
-            for (k, p) in def.patterns.iter().enumerate() {
-                which.push((d, k));
-                sources.push(p.regex.as_str());
-            }
-        }
-        self.messages = MessageIndex::new(&sources).map(|index| (index, which));
+        self.messages = OnceLock::new();
         Ok(())
+    }
+
+    /// The message index over every definition's patterns, built once.
+    fn message_index(&self) -> Option<&Messages> {
+        self.messages
+            .get_or_init(|| {
+                let mut which = Vec::new();
+                let mut sources = Vec::new();
+                for (d, def) in self.defs.iter().enumerate() {
+                    for (k, source) in def.pattern_sources().enumerate() {
+                        which.push((d, k));
+                        sources.push(source);
+                    }
+                }
+                MessageIndex::new(&sources).map(|index| (index, which))
+            })
+            .as_ref()
     }
 
     pub fn definitions(&self) -> &[ProviderDef] {
@@ -290,8 +305,8 @@ impl ProviderSet {
         component: &str,
         base: &Record,
     ) -> Option<Result<Record, String>> {
-        match &self.messages {
-            Some((index, which)) => index.candidates(message).find_map(|m| {
+        match self.message_index() {
+            Some((index, which)) => index.find_map(message, |m| {
                 let (d, k) = which[m];
                 self.defs[d].patterns[k].apply(message, component, base)
             }),
@@ -304,6 +319,11 @@ impl ProviderSet {
 }
 
 impl ProviderDef {
+    /// Its message patterns' sources, in the order they are tried.
+    pub fn pattern_sources(&self) -> impl Iterator<Item = &str> {
+        self.patterns.iter().map(|p| p.regex.as_str())
+    }
+
     pub fn parse(text: &str, path: &Path) -> Result<ProviderDef, ConfigError> {
         let file: ProviderFile = config::parse_toml(text, path)?;
         let at = |needle: &str| text.find(needle);

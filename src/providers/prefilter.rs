@@ -82,11 +82,22 @@ impl MessageIndex {
         })
     }
 
-    /// The patterns `text` may match, in the order they are tried: a
-    /// superset of those that match (a literal found does not make a
-    /// match), never missing one.
-    pub fn candidates(&self, text: &str) -> impl Iterator<Item = usize> {
-        let mut bits = vec![0u64; self.patterns.div_ceil(64)];
+    /// `f` of each pattern `text` may match, in the order they are
+    /// tried, until one gives an answer: the candidates are a superset of
+    /// the patterns that match (a literal found does not make a match),
+    /// never missing one.
+    pub fn find_map<R>(&self, text: &str, mut f: impl FnMut(usize) -> Option<R>) -> Option<R> {
+        // One bit per pattern, on the stack for any likely number of them.
+        let mut inline = [0u64; 4];
+        let mut spilled = Vec::new();
+        let words = self.patterns.div_ceil(64);
+        let bits: &mut [u64] = match inline.get_mut(..words) {
+            Some(bits) => bits,
+            None => {
+                spilled.resize(words, 0);
+                &mut spilled
+            }
+        };
         let mut mark = |i: usize| bits[i / 64] |= 1 << (i % 64);
         if let Some(ac) = &self.literals {
             for m in ac.find_overlapping_iter(text) {
@@ -100,15 +111,28 @@ impl MessageIndex {
                 mark(which[k]);
             }
         }
-        bits.into_iter().enumerate().flat_map(|(w, mut word)| {
-            std::iter::from_fn(move || {
-                (word != 0).then(|| {
-                    let bit = word.trailing_zeros() as usize;
-                    word &= word - 1;
-                    w * 64 + bit
-                })
-            })
-        })
+        for (w, &word) in bits.iter().enumerate() {
+            let mut word = word;
+            while word != 0 {
+                let bit = word.trailing_zeros() as usize;
+                word &= word - 1;
+                if let Some(r) = f(w * 64 + bit) {
+                    return Some(r);
+                }
+            }
+        }
+        None
+    }
+
+    /// Every candidate for `text`, in order (for tests).
+    #[cfg(test)]
+    fn candidates(&self, text: &str) -> Vec<usize> {
+        let mut all = Vec::new();
+        self.find_map(text, |i| {
+            all.push(i);
+            None::<()>
+        });
+        all
     }
 }
 
@@ -202,7 +226,7 @@ mod tests {
             r"rhscope: api-call-end (?P<api>\S+)",
         ];
         let index = MessageIndex::new(&sources).unwrap();
-        let c = |t: &str| index.candidates(t).collect::<Vec<_>>();
+        let c = |t: &str| index.candidates(t);
         assert_eq!(c("X <Y>: rhscope: api-call-end Foo"), [4]);
         assert_eq!(c("THE END"), [1]);
         assert_eq!(c("Res r: a -> b"), [0]);
@@ -225,11 +249,34 @@ mod tests {
     }
 
     #[test]
+    fn built_in_patterns_all_but_one_have_a_literal() {
+        // Loading them compiles every built-in pattern, in any build of
+        // the features (a build without polars once could not).
+        let set = crate::providers::ProviderSet::embedded();
+        let sources: Vec<&str> = set
+            .definitions()
+            .iter()
+            .flat_map(|d| d.pattern_sources())
+            .collect();
+        let index = MessageIndex::new(&sources).unwrap();
+        let rest = index.rest.as_ref().map(|(_, which)| which.clone());
+        // The case-insensitive "RHS process was terminated" pattern.
+        let case_insensitive = sources.iter().position(|s| s.starts_with("(?i)"));
+        assert_eq!(rest, case_insensitive.map(|i| vec![i]));
+        assert_eq!(
+            index.by_literal.iter().map(Vec::len).sum::<usize>(),
+            sources.len() - 1
+        );
+    }
+
+    #[test]
     fn more_patterns_than_a_word_of_bits() {
-        let sources: Vec<String> = (0..130).map(|i| format!("^p{i:03}$")).collect();
+        // Past the 256 kept on the stack, too.
+        let sources: Vec<String> = (0..300).map(|i| format!("^p{i:03}$")).collect();
         let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
         let index = MessageIndex::new(&refs).unwrap();
-        assert_eq!(index.candidates("p129").collect::<Vec<_>>(), [129]);
-        assert_eq!(index.candidates("p064").collect::<Vec<_>>(), [64]);
+        assert_eq!(index.candidates("p129"), [129]);
+        assert_eq!(index.candidates("p064"), [64]);
+        assert_eq!(index.candidates("p299 p000"), [0, 299]);
     }
 }

@@ -5,12 +5,47 @@
 /// UTF-16LE bytes to a String; an odd trailing byte is ignored and unpaired
 /// surrogates become U+FFFD.
 pub fn utf16_lossy(bytes: &[u8]) -> String {
-    let units = bytes
+    let bytes = &bytes[..bytes.len() & !1];
+    // Nearly every string a node writes is ASCII: those units are copied
+    // as bytes, eight at a time where they can be, and only the rest goes
+    // through the decoder.
+    let mut out = String::with_capacity(bytes.len() / 2);
+    let mut ascii = Vec::with_capacity(bytes.len() / 2);
+    let mut rest = bytes;
+    while let Some((chunk, after)) = rest.split_first_chunk::<16>() {
+        let word = |i: usize| {
+            u64::from_le_bytes([
+                chunk[i],
+                chunk[i + 1],
+                chunk[i + 2],
+                chunk[i + 3],
+                chunk[i + 4],
+                chunk[i + 5],
+                chunk[i + 6],
+                chunk[i + 7],
+            ])
+        };
+        // Eight units are ASCII when no bit above the low seven of any is set.
+        if (word(0) | word(8)) & 0xFF80_FF80_FF80_FF80 != 0 {
+            break;
+        }
+        ascii.extend(chunk.iter().step_by(2));
+        rest = after;
+    }
+    while let [lo, 0, after @ ..] = rest {
+        if *lo >= 0x80 {
+            break;
+        }
+        ascii.push(*lo);
+        rest = after;
+    }
+    // Only ASCII bytes were pushed: always valid UTF-8.
+    out.push_str(std::str::from_utf8(&ascii).unwrap_or_default());
+    let units = rest
         .chunks_exact(2)
         .map(|c| u16::from_le_bytes([c[0], c[1]]));
-    char::decode_utf16(units)
-        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
-        .collect()
+    out.extend(char::decode_utf16(units).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)));
+    out
 }
 
 /// 8-bit text as Windows writes it (mostly ASCII); invalid UTF-8 is replaced.
@@ -31,4 +66,31 @@ pub fn parse_u64(s: &str) -> Option<u64> {
 /// nanosecond.
 pub fn rfc3339(ns: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utf16(text: &str) -> Vec<u8> {
+        text.encode_utf16().flat_map(u16::to_le_bytes).collect()
+    }
+
+    #[test]
+    fn utf16_ascii_runs_and_the_rest() {
+        for text in [
+            "",
+            "x",
+            "exactly 8 units!",
+            "a run of ASCII longer than sixteen units, then caf\u{e9} \u{1F600} and more ASCII after",
+            "\u{e9}t\u{e9} first",
+            "\u{100}", // a unit whose low byte is ASCII but high byte is not
+        ] {
+            assert_eq!(utf16_lossy(&utf16(text)), text);
+        }
+        // A lone surrogate after ASCII, an odd trailing byte.
+        let mut b = utf16("abcdefghijklmnopq");
+        b.extend([0x00, 0xD8, b'z', 0, 7]);
+        assert_eq!(utf16_lossy(&b), "abcdefghijklmnopq\u{fffd}z");
+    }
 }
