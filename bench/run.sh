@@ -43,7 +43,7 @@ machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /pro
   echo "# Benchmark results"
   echo
   echo "Machine: $machine. Date: $(date -u +%Y-%m-%d). rhscope built with: $features."
-  echo "Command: \`bench/run.sh $mode\`. Times are wall-clock seconds of one run; RSS is peak resident memory (the mapped trace's pages count in it). Where the time goes, and what the targets below would take: bench/README.md."
+  echo "Command: \`bench/run.sh $mode\`. Times are wall-clock seconds, the fastest of three runs for commands under 5 s; RSS is peak resident memory (the mapped trace's pages count in it). Where the time goes, and what the targets below would take: bench/README.md."
   echo
   echo "| file | MB | records | rhscope stats s | MB/s | records/s | RSS MiB | dump jsonl s | dump RSS MiB | rhscope analyze s | analyze RSS MiB | dissect.etl s | dissect / rhscope |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"

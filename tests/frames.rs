@@ -75,7 +75,8 @@ fn duration_figures_match_the_spans() {
             .entries
             .iter()
             .filter(|e| {
-                e.resource == "AppRes-1" && e.entry_point == rhscope::model::EntryPoint::LooksAlive
+                &*e.resource == "AppRes-1"
+                    && e.entry_point == rhscope::model::EntryPoint::LooksAlive
             })
             .map(|e| e.end_ns.unwrap() - e.begin_ns)
             .collect();

@@ -148,8 +148,10 @@ fn entry_points(a: &Analysis) -> PolarsResult<DataFrame> {
     Table::new(a, a.spans.entries.iter().collect())
         .column("pid", |e| e.pid)
         .column("tid", |e| e.tid)
-        .text("resource", |e| Some(e.resource.clone()))
-        .text("resource_type", |e| e.resource_type.clone())
+        .text("resource", |e| Some(e.resource.to_string()))
+        .text("resource_type", |e| {
+            e.resource_type.as_deref().map(str::to_string)
+        })
         .text("entry_point", |e| Some(e.entry_point.to_string()))
         .time("begin", |e| Some(e.begin_ns))
         .time("end", |e| e.end_ns)
@@ -179,7 +181,7 @@ fn api_calls(a: &Analysis) -> PolarsResult<DataFrame> {
         .text("entry_point", |c| {
             entry(c).map(|e| e.entry_point.to_string())
         })
-        .text("resource", |c| entry(c).map(|e| e.resource.clone()))
+        .text("resource", |c| entry(c).map(|e| e.resource.to_string()))
         .text("thread_kind", |c| Some(label(&a.call(c).thread_kind)))
         .build()
 }
@@ -306,10 +308,7 @@ pub fn entry_point_durations(a: &Analysis) -> PolarsResult<DataFrame> {
         vec![
             Column::new(
                 "resource".into(),
-                spans
-                    .iter()
-                    .map(|e| e.resource.as_str())
-                    .collect::<Vec<_>>(),
+                spans.iter().map(|e| &*e.resource).collect::<Vec<_>>(),
             ),
             Column::new(
                 "entry_point".into(),

@@ -62,7 +62,7 @@ pub fn deadlocked_span<'s>(spans: &'s Spans, d: &Record) -> Option<&'s EntrySpan
     let open_at = |s: &EntrySpan| s.begin_ns <= d.time_ns && s.end_ns.is_none_or(|x| x > d.time_ns);
     spans.entries.iter().rev().find(|s| {
         open_at(s)
-            && d.resource.as_ref().is_none_or(|r| *r == s.resource)
+            && d.resource.as_deref().is_none_or(|r| r == &*s.resource)
             && d.entry_point.is_none_or(|ep| ep.same_call(s.entry_point))
     })
 }
@@ -115,7 +115,7 @@ fn incident(spans: &Spans, resources: &Resources, cfg: &Config, d: &Record) -> I
     let resource = d
         .resource
         .clone()
-        .or_else(|| span.map(|s| s.resource.clone()));
+        .or_else(|| span.map(|s| s.resource.to_string()));
     let offender = resource.as_deref();
     let facts = offender.and_then(|r| resources.get(r));
     let threshold = super::resources::deadlock_timeout(resources, offender, cfg);

@@ -29,7 +29,7 @@ use crate::read::clusterlog::{LogCounts, LogHeader};
 use crate::read::etl::Trace;
 use crate::source::{EtlSource, EventSource, Merge, Observed, Pairer, SourceError};
 
-pub use blocking::{Blocking, WaitIndex};
+pub use blocking::{Blocked, Blocking, WaitIndex};
 pub use incidents::Incident;
 pub use resources::{ResourceFacts, Resources, Threshold};
 pub use rules::misuse_verdict;
@@ -151,7 +151,7 @@ pub struct CallFacts {
     /// How long it ran: see [`Duration`].
     pub duration: Duration,
     /// How long it blocked, to its end or the trace's.
-    pub blocking: Blocking,
+    pub blocking: Blocked,
 }
 
 /// How long a call ran, as far as the inputs show it.
@@ -198,7 +198,7 @@ pub struct EntryFacts {
     /// How long it ran: see [`Duration`].
     pub duration: Duration,
     /// How long it blocked, to its end or the trace's.
-    pub blocking: Blocking,
+    pub blocking: Blocked,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -456,7 +456,11 @@ pub fn analyze_known(
         .map(|e| EntryFacts {
             budget_ns: cfg.budget(e.resource_type.as_deref(), e.entry_point),
             duration: Duration::of(e.begin_ns, e.end_ns, e.end_unknown(), end),
-            blocking: waits.blocking(e.tid, e.begin_ns, e.end_ns.or(e.end_lost_ns).unwrap_or(end)),
+            blocking: Blocked::new(waits.blocking(
+                e.tid,
+                e.begin_ns,
+                e.end_ns.or(e.end_lost_ns).unwrap_or(end),
+            )),
         })
         .collect();
     let found = rules::Context {

@@ -124,7 +124,7 @@ pub fn facts(headers: &[LogHeader], spans: &Spans, cfg: &Config) -> Resources {
     for e in &spans.entries {
         update(&mut out, &e.resource, &mut |f| {
             if f.resource_type.is_none() {
-                f.resource_type.clone_from(&e.resource_type);
+                f.resource_type = e.resource_type.as_deref().map(str::to_string);
             }
         });
     }

@@ -34,11 +34,11 @@ pub(super) fn call_facts(
         usage: row.map(|r| r.usage),
         thread_kind,
         duration: Duration::of(call.begin_ns, call.end_ns, call.end_lost_ns.is_some(), end),
-        blocking: waits.blocking(
+        blocking: super::Blocked::new(waits.blocking(
             call.tid,
             call.begin_ns,
             call.end_ns.or(call.end_lost_ns).unwrap_or(end),
-        ),
+        )),
     }
 }
 
@@ -145,7 +145,7 @@ impl Context<'_> {
                     .find(|w| w.is(call.pid, call.tid, call.begin_ns))
             };
             let resource = entry
-                .map(|e| e.resource.clone())
+                .map(|e| e.resource.to_string())
                 .or_else(|| worker().and_then(|w| w.resource.clone()));
             let mut evidence = vec![call.evidence];
             evidence.extend(entry.map(|e| e.evidence));
@@ -166,7 +166,7 @@ impl Context<'_> {
                     status: None,
                     group: None,
                 },
-                Some(facts.blocking.clone()),
+                Some(facts.blocking.get().into_owned()),
                 evidence,
             ));
             if let Some(r) = out.last_mut() {
@@ -209,7 +209,7 @@ impl Context<'_> {
                 Finding {
                     rule,
                     severity,
-                    resource: Some(e.resource.clone()),
+                    resource: Some(e.resource.to_string()),
                     entry_point: Some(e.entry_point),
                     api: None,
                     usage: None,
@@ -222,7 +222,7 @@ impl Context<'_> {
                     status: None,
                     group: None,
                 },
-                Some(facts.blocking.clone()),
+                Some(facts.blocking.get().into_owned()),
                 vec![e.evidence],
             ));
         }
@@ -371,11 +371,9 @@ impl Context<'_> {
             f.finding.status = r.status;
             f.finding.api = self.control_code(r);
             // The span it ended, for when the call began.
-            if let Some(s) =
-                self.spans.entries.iter().rev().find(|s| {
-                    s.end_ns == Some(r.time_ns) && Some(&s.resource) == r.resource.as_ref()
-                })
-            {
+            if let Some(s) = self.spans.entries.iter().rev().find(|s| {
+                s.end_ns == Some(r.time_ns) && Some(&*s.resource) == r.resource.as_deref()
+            }) {
                 f.finding.begin = Timestamp(s.begin_ns);
                 f.finding.duration_ns = Some(r.time_ns - s.begin_ns);
                 (f.finding.pid, f.finding.tid) = (s.pid, s.tid);
@@ -512,7 +510,7 @@ impl Context<'_> {
                     .iter()
                     .rev()
                     .find(|e| {
-                        Some(e.resource.as_str()) == s.resource.as_deref()
+                        Some(&*e.resource) == s.resource.as_deref()
                             && e.entry_point.same_call(state_ep)
                             && e.begin_ns <= s.time_ns
                     })

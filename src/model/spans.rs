@@ -2,6 +2,8 @@
 //! threads and waits, as paired from its records, plus the records the
 //! rules read directly (deadlock reports, restarts, states, messages).
 
+use std::sync::Arc;
+
 use super::{EntryPoint, Evidence, Record};
 
 pub type ThreadKey = (u32, u32);
@@ -19,8 +21,9 @@ pub struct EntrySpan {
     pub id: usize,
     pub pid: u32,
     pub tid: u32,
-    pub resource: String,
-    pub resource_type: Option<String>,
+    /// Shared by every span of the resource (a node's log has millions).
+    pub resource: Arc<str>,
+    pub resource_type: Option<Arc<str>>,
     pub entry_point: EntryPoint,
     pub begin_ns: i64,
     /// None: it never returned within the trace (or its end was lost).

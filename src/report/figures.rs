@@ -204,11 +204,15 @@ fn blocking_charts(a: &Analysis, dir: &Path, prefix: &str) -> Result<Vec<Chart>,
     let mut by_api = Parts::new();
     for c in &a.spans.calls {
         let facts = a.call(c);
-        add(&mut by_api, facts.api.clone(), &facts.blocking);
+        add(&mut by_api, facts.api.clone(), &facts.blocking.get());
     }
     let mut by_ep = Parts::new();
     for e in &a.spans.entries {
-        add(&mut by_ep, e.entry_point.to_string(), &a.entry(e).blocking);
+        add(
+            &mut by_ep,
+            e.entry_point.to_string(),
+            &a.entry(e).blocking.get(),
+        );
     }
     let wall_clock_only = a.spans.context_switches == 0;
     let mut out = Vec::new();
@@ -345,7 +349,7 @@ fn hangs_chart(a: &Analysis, dir: &Path, prefix: &str) -> Result<Option<Chart>, 
             (
                 format!("{} {} (thread {})", e.resource, e.entry_point, e.tid),
                 a.entry(e).duration.ns.unwrap_or(0) as f64 / 1e6,
-                Some(e.resource.as_str()),
+                Some(&*e.resource),
             )
         })
         .chain(

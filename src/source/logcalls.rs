@@ -69,9 +69,10 @@ impl Pairer {
 
     /// RCM issues a call: a span with no thread yet.
     pub(super) fn call_issued(&mut self, r: Record) {
-        let (Some(ep), Some(resource)) = (r.entry_point, r.resource) else {
+        let (Some(ep), Some(resource)) = (r.entry_point, r.resource.as_deref()) else {
             return;
         };
+        let resource = self.name(resource);
         let call = (resource.clone(), ep.base());
         self.supersede(&call, r.time_ns);
         // RCM sends a resource one call at a time: an earlier one it issued
@@ -124,9 +125,10 @@ impl Pairer {
     /// RHS calls into the DLL on this thread: the call RCM issued (or one
     /// RHS makes on its own, a health check).
     pub(super) fn call_entered(&mut self, key: ThreadKey, r: Record) {
-        let (Some(ep), Some(resource)) = (r.entry_point, r.resource) else {
+        let (Some(ep), Some(resource)) = (r.entry_point, r.resource.as_deref()) else {
             return;
         };
+        let resource = self.name(resource);
         let call = (resource.clone(), ep.base());
         if let Some(id) = self.joinable(&call, key) {
             let s = &mut self.spans.entries[id];
@@ -150,7 +152,7 @@ impl Pairer {
         };
         let mut latest: Option<usize> = None;
         for (call, &id) in &self.by_call {
-            if call.0 != resource {
+            if &*call.0 != resource {
                 continue;
             }
             let s = &self.spans.entries[id];
@@ -159,10 +161,11 @@ impl Pairer {
                 latest = Some(id);
             }
         }
+        let resource_type = r.resource_type.as_deref().map(|t| self.name(t));
         for &id in self.by_call.values() {
             let s = &mut self.spans.entries[id];
-            if s.resource == resource && s.resource_type.is_none() {
-                s.resource_type.clone_from(&r.resource_type);
+            if &*s.resource == resource && s.resource_type.is_none() {
+                s.resource_type.clone_from(&resource_type);
             }
         }
         if let Some(id) = latest {
@@ -175,9 +178,10 @@ impl Pairer {
     /// RHS or RCM logs how a call ended. The first of the two closes the
     /// span; the second adds what the first did not say (RCM's status).
     pub(super) fn call_returned(&mut self, r: Record) {
-        let (Some(ep), Some(resource)) = (r.entry_point, r.resource.clone()) else {
+        let (Some(ep), Some(resource)) = (r.entry_point, r.resource.as_deref()) else {
             return;
         };
+        let resource = self.name(resource);
         let failed = r.state.as_deref() == Some("failed")
             || r.status.is_some_and(|s| s != 0 && s != ERROR_IO_PENDING);
         let call = (resource, ep.base());
@@ -224,8 +228,8 @@ impl Pairer {
     /// IsAlive or LooksAlive said the resource is not healthy: the check
     /// ended, failed.
     pub(super) fn health_check_failed(&mut self, r: Record) {
-        if let (Some(ep), Some(resource)) = (r.entry_point, r.resource.clone()) {
-            let call = (resource, ep.base());
+        if let (Some(ep), Some(resource)) = (r.entry_point, r.resource.as_deref()) {
+            let call = (self.name(resource), ep.base());
             if let Some(&id) = self.by_call.get(&call) {
                 let s = &mut self.spans.entries[id];
                 if s.is_open() {

@@ -6,6 +6,7 @@
 //! (see `logcalls.rs`), and join the DLL's own span of the same call.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 // Hashed per record of a node's log (millions): foldhash is several times
 // SipHash's speed and, seeded per process, keeps crafted keys from piling
@@ -29,7 +30,7 @@ pub(super) struct ThreadState {
 
 /// A call as resource and entry point name it (V2 forms under their V1
 /// name, as RHS and RCM name them).
-pub(super) type CallKey = (String, EntryPoint);
+pub(super) type CallKey = (Arc<str>, EntryPoint);
 
 /// Builds spans from records in time order.
 #[derive(Default)]
@@ -55,6 +56,9 @@ pub struct Pairer {
     /// The last call of each key that ended, for the other side's note of
     /// the same end.
     pub(super) closed: HashMap<CallKey, usize>,
+    /// Resource and type names, one copy each: every span of a resource
+    /// shares it.
+    names: HashSet<Arc<str>>,
 }
 
 impl Pairer {
@@ -118,9 +122,11 @@ impl Pairer {
     }
 
     fn entry_begin(&mut self, key: ThreadKey, r: Record) {
-        let (Some(ep), Some(resource)) = (r.entry_point, r.resource) else {
+        let (Some(ep), Some(resource)) = (r.entry_point, r.resource.as_deref()) else {
             return;
         };
+        let resource = self.name(resource);
+        let resource_type = r.resource_type.as_deref().map(|t| self.name(t));
         let call = (resource.clone(), ep.base());
         // The same call as the cluster's logs showed it: one span.
         let id = match self.joinable(&call, key) {
@@ -130,7 +136,7 @@ impl Pairer {
                 span.begin_ns = r.time_ns;
                 (span.pid, span.tid) = key;
                 span.entry_point = ep;
-                span.resource_type = span.resource_type.take().or(r.resource_type);
+                span.resource_type = span.resource_type.take().or(resource_type);
                 span.seen_by.dll = true;
                 span.end_expected = true;
                 id
@@ -138,7 +144,7 @@ impl Pairer {
             None => {
                 let id = self.new_span(resource, ep, key, r.time_ns, r.evidence);
                 let span = &mut self.spans.entries[id];
-                span.resource_type = r.resource_type;
+                span.resource_type = resource_type;
                 span.seen_by.dll = true;
                 span.end_expected = true;
                 id
@@ -152,9 +158,19 @@ impl Pairer {
 
     /// A new span of `ep` on `resource`, begun at `time_ns` on thread `key`
     /// ((0, 0) where not known).
+    /// The shared copy of a resource or type name.
+    pub(super) fn name(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.names.get(name) {
+            return Arc::clone(n);
+        }
+        let n: Arc<str> = Arc::from(name);
+        self.names.insert(Arc::clone(&n));
+        n
+    }
+
     pub(super) fn new_span(
         &mut self,
-        resource: String,
+        resource: Arc<str>,
         ep: EntryPoint,
         key: ThreadKey,
         time_ns: i64,
@@ -224,8 +240,8 @@ impl Pairer {
         let at = state.entries.iter().rposition(|&i| {
             Some(entries[i].entry_point) == r.entry_point
                 && r.resource
-                    .as_ref()
-                    .is_none_or(|x| *x == entries[i].resource)
+                    .as_deref()
+                    .is_none_or(|x| x == &*entries[i].resource)
         });
         match at {
             Some(pos) => {
@@ -441,6 +457,17 @@ impl Pairer {
                 self.spans.ends_not_logged += 1;
             }
         }
+        // The vectors grew by doubling: up to half of each is spare, and
+        // on a node's log that is tens of megabytes the analysis then
+        // allocates on top of (large blocks shrink in place).
+        let s = &mut self.spans;
+        s.entries.shrink_to_fit();
+        s.calls.shrink_to_fit();
+        s.workers.shrink_to_fit();
+        s.waits.shrink_to_fit();
+        s.statuses.shrink_to_fit();
+        s.messages.shrink_to_fit();
+        s.events.shrink_to_fit();
         self.spans
     }
 }

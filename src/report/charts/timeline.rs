@@ -47,7 +47,7 @@ pub fn lanes(a: &Analysis, cap: usize) -> (Vec<Lane>, usize) {
             .entries
             .iter()
             .filter(|e| (e.pid, e.tid) == *k)
-            .map(|e| e.resource.as_str())
+            .map(|e| &*e.resource)
             .chain(
                 s.workers
                     .iter()
