@@ -363,8 +363,8 @@ fn the_threaded_source_hands_on_every_entry_in_order() {
 }
 
 /// A read error half-way is handed on as one (after the entries before
-/// it); a source dropped half-read stops its threads (the test would hang
-/// if the reader waited on a hand-over nobody takes).
+/// it); a source dropped half-read stops its threads and waits for them
+/// (the test would hang if the reader waited on a hand-over nobody takes).
 #[test]
 fn the_threaded_source_hands_on_read_errors_and_stops_when_dropped() {
     struct Failing(Cursor<Vec<u8>>);

@@ -469,6 +469,63 @@ fn every_line_shape_of_the_reference_maps() {
     assert!(map("GUM", "Node 1: Executing locally gumId: 1204, updates: 1").is_none());
 }
 
+/// The built-in patterns were rewritten for speed (ASCII classes, one-pass
+/// forms): what they map, and what they leave, is as before.
+#[test]
+fn rewritten_patterns_map_as_before() {
+    // The type's capture keeps RHS's space before `<name>`; the model
+    // trims it.
+    let r = map(
+        "RES",
+        "Contoso App <AppRes-1>: rhscope: entry-point-begin Online",
+    )
+    .unwrap();
+    assert_eq!(
+        (r.kind, r.resource_type.as_deref(), r.resource.as_deref()),
+        (
+            RecordKind::EntryPointBegin,
+            Some("Contoso App"),
+            Some("AppRes-1")
+        )
+    );
+    let r = map("RES", "Physical Disk <Cluster Disk 1>: Online request").unwrap();
+    assert_eq!(
+        (r.kind, r.resource_type.as_deref(), r.resource.as_deref()),
+        (
+            RecordKind::ResourceLine,
+            Some("Physical Disk"),
+            Some("Cluster Disk 1")
+        )
+    );
+    let r = map(
+        "RES",
+        "App <R>: rhscope: api-call-end ClusterRegSetValue status 0x0 target Parameters\\X",
+    )
+    .unwrap();
+    assert_eq!(
+        (r.kind, r.api.as_deref(), r.status, r.target.as_deref()),
+        (
+            RecordKind::ApiCallEnd,
+            Some("ClusterRegSetValue"),
+            Some(0),
+            Some("Parameters\\X")
+        )
+    );
+    // A call line with a continuation line is no call (the API name
+    // stops at white space, the line end included): only a DLL's line.
+    let r = map("RES", "App <R>: rhscope: api-call-begin Foo\nmore").unwrap();
+    assert_eq!(r.kind, RecordKind::ResourceLine);
+    // Non-ASCII digits are no thread id (under `\d` they matched, then
+    // failed as a number: an unmappable line); a state is a state.
+    let r = map("RES", "App <R>: rhscope: worker-create \u{0663}").unwrap();
+    assert_eq!(r.kind, RecordKind::ResourceLine);
+    let r = map("RES", "App <R>: rhscope: resource-status OnlinePending").unwrap();
+    assert_eq!(
+        (r.kind, r.state.as_deref()),
+        (RecordKind::ResourceState, Some("OnlinePending"))
+    );
+}
+
 #[test]
 fn failover_clustering_events_of_an_evtx() {
     use evtx_writer::{filetime_from_unix_ns, write_evtx, Event};

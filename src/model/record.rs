@@ -170,8 +170,9 @@ impl Record {
             || parse_u64(value).ok_or_else(|| format!("{field} {value:?} is not a number"));
         match field {
             "resource" => self.resource = Some(value.to_string()),
-            // Log patterns may keep the space RHS writes before
-            // `<name>` (they stay one-pass: see providers/README.md).
+            // Trailing white space trimmed, from any input: log patterns
+            // may keep the space RHS writes before `<name>` (they stay
+            // one-pass that way: see providers/README.md).
             "resource-type" => self.resource_type = Some(value.trim_end().to_string()),
             "entry-point" => {
                 self.entry_point = Some(

@@ -137,7 +137,8 @@ impl MessageIndex {
 }
 
 /// Of what `hir` matches: the one string it matches, if it matches only
-/// one; and the longest literal every match of it contains, if any.
+/// one; and a literal every match of it contains (the longest this walk
+/// finds: alternations and classes are not looked into), if any.
 fn required(hir: &Hir) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
     match hir.kind() {
         // Zero-width: the literals on either side stay adjacent.

@@ -33,11 +33,14 @@ pub fn map_message(
     }
 }
 
-/// Entries mapped per batch the reader thread hands over: large enough
-/// that the hand-over costs nothing per entry, small enough that the
-/// batches in flight stay a few megabytes.
+/// Entries per batch handed from one thread to the next: enough that the
+/// hand-over costs nothing per entry.
 const BATCH: usize = 1024;
-/// Batches the reader may run ahead of the timeline.
+/// Bytes of text per batch at most, whatever the count: lines run to 64
+/// KiB each, and entries to 64 continuation lines.
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches each hand-over holds: with one batch in each of the three
+/// stages, at most 2 x 8 + 3 batches (a few megabytes) are in flight.
 const AHEAD: usize = 8;
 
 type Batch = Vec<Result<Observed, ClusterLogError>>;
@@ -107,6 +110,8 @@ impl ClusterLogSource {
         }
     }
 
+    /// What the reader counted: as of the header until the source has
+    /// ended, then the whole file's (as `header` and `unparsed`).
     pub fn counts(&self) -> &LogCounts {
         &self.counts
     }
@@ -141,7 +146,15 @@ fn read_entries(
     progress: &AtomicU64,
 ) -> ClusterLog {
     loop {
-        let batch: Vec<EntryResult> = log.by_ref().take(BATCH).collect();
+        let mut batch: Vec<EntryResult> = Vec::with_capacity(BATCH);
+        let mut bytes = 0;
+        while batch.len() < BATCH && bytes < BATCH_BYTES {
+            let Some(entry) = log.next_entry() else {
+                break;
+            };
+            bytes += entry.as_ref().map_or(0, |e| e.raw_len());
+            batch.push(entry);
+        }
         progress.store(log.bytes_read(), Ordering::Relaxed);
         if batch.is_empty() || send.send(batch).is_err() {
             return log;
@@ -180,6 +193,22 @@ fn map_entry(providers: &ProviderSet, entry: &Entry) -> Observed {
     base.pid = Some(entry.pid);
     base.tid = Some(entry.tid);
     map_message(providers, entry.component(), entry.text(), &base)
+}
+
+/// A source dropped before its end stops its threads and closes the file
+/// now, not when the process ends: the mapper's hand-over closes, so it
+/// stops, and then the reader's.
+impl Drop for ClusterLogSource {
+    fn drop(&mut self) {
+        let (_, closed) = mpsc::sync_channel(0);
+        drop(std::mem::replace(&mut self.batches, closed));
+        if let Some((reader, mapper)) = self.threads.take() {
+            // Their panics were reported as they happened; a drop that
+            // panics again would abort.
+            let _ = mapper.join();
+            let _ = reader.join();
+        }
+    }
 }
 
 impl EventSource for ClusterLogSource {

@@ -156,8 +156,6 @@ impl Pairer {
         state.history.push(id);
     }
 
-    /// A new span of `ep` on `resource`, begun at `time_ns` on thread `key`
-    /// ((0, 0) where not known).
     /// The shared copy of a resource or type name.
     pub(super) fn name(&mut self, name: &str) -> Arc<str> {
         if let Some(n) = self.names.get(name) {
@@ -168,6 +166,8 @@ impl Pairer {
         n
     }
 
+    /// A new span of `ep` on `resource`, begun at `time_ns` on thread `key`
+    /// ((0, 0) where not known).
     pub(super) fn new_span(
         &mut self,
         resource: Arc<str>,

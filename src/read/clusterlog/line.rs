@@ -83,6 +83,11 @@ impl Entry {
         &self.raw[self.text..]
     }
 
+    /// Bytes of text it holds (its line and continuation lines).
+    pub fn raw_len(&self) -> usize {
+        self.raw.len()
+    }
+
     /// Adds a continuation line to the message.
     pub fn push_line(&mut self, line: &str) {
         self.raw.push('\n');
@@ -92,7 +97,7 @@ impl Entry {
 
 /// What [`parse`] found in a line: an entry's fields, as ranges of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Parts {
+pub(crate) struct Parts {
     pid: u32,
     tid: u32,
     time_ns: i64,
@@ -104,8 +109,9 @@ pub struct Parts {
 }
 
 impl Parts {
-    /// The entry these parts are of, taking the line they were read from.
-    pub fn entry(self, line: String) -> Entry {
+    /// The entry these parts are of, taking the line they were read from
+    /// (and no other: the parts are ranges of it).
+    pub(crate) fn entry(self, line: String) -> Entry {
         Entry {
             line: 0,
             pid: self.pid,
@@ -131,7 +137,7 @@ pub fn parse(line: &str) -> Result<Option<Entry>, LineError> {
 }
 
 /// [`parse`] without copying the line: where its parts are.
-pub fn parse_parts(line: &str) -> Result<Option<Parts>, LineError> {
+pub(crate) fn parse_parts(line: &str) -> Result<Option<Parts>, LineError> {
     let (channel, rest) = match channel_prefix(line) {
         Some((c, rest)) => (c, rest),
         None => (Channel::Log, line),
