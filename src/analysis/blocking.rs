@@ -233,5 +233,23 @@ mod tests {
             (b.waiting_ns, b.ready_ns, b.running_ns),
             (Some(2_470), Some(30), Some(500))
         );
+        // Kept per span as it is: the split boxed, whole.
+        assert_eq!(*Blocked::new(b.clone()).get(), b);
+    }
+
+    /// Without context switches only the total is kept, and given back as
+    /// the same wall-clock figure.
+    #[test]
+    fn wall_clock_blocking_keeps_its_total_alone() {
+        let b = WaitIndex::new(&[], &[], false).blocking(7, 1_000, 4_500);
+        assert_eq!(b, Blocking::wall_clock(3_500));
+        let kept = Blocked::new(b.clone());
+        assert!(kept.split.is_none());
+        assert_eq!(*kept.get(), b);
+        // A stop before the begin (a corrupt time) is no negative total.
+        assert_eq!(
+            WaitIndex::new(&[], &[], false).blocking(7, 10, 5).total_ns,
+            0
+        );
     }
 }

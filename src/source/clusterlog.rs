@@ -48,11 +48,12 @@ type EntryResult = Result<Entry, ClusterLogError>;
 
 /// A cluster.log, mapped by the definitions' message patterns.
 ///
-/// Reading and decoding the lines runs on a thread of its own, matching
+/// Reading and splitting the lines runs on a thread of its own, matching
 /// them to the definitions' patterns on another, both ahead of the
-/// timeline that pairs what they map: on a node's log, where every stage
-/// costs about the same, the stages share the machine's cores; they share
-/// nothing else but the entries and records they hand on.
+/// timeline that pairs what they map: on a node's log those two are most
+/// of the work (matching about half), so the stages share the machine's
+/// cores; they share nothing else but the entries and records they hand
+/// on.
 pub struct ClusterLogSource {
     name: String,
     /// What the header said when the log's first entry was reached; the
