@@ -5,13 +5,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use regex::Regex;
 use serde_json::Value as Json;
 
 use crate::model::record::FIELDS;
 use crate::model::{Evidence, Record, RecordKind};
 use crate::providers::config::{self, ConfigError};
 use crate::providers::manifest::ManifestSet;
+use crate::providers::patterns::{split_tag, Pattern, PatternDef};
 use crate::providers::prefilter::MessageIndex;
 use crate::read::etl::cursor::Cursor;
 use crate::read::etl::payload::kernel_event_name;
@@ -105,20 +105,6 @@ struct EventDef {
 
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PatternDef {
-    regex: String,
-    record: RecordKind,
-    /// Only for lines of this component (the `[TAG]` of a cluster.log
-    /// line; "" for lines without one); any when absent.
-    #[serde(default)]
-    component: Option<String>,
-    /// model field -> constant value, for fields the pattern does not capture.
-    #[serde(default)]
-    fields: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ProviderFile {
     provider: ProviderHeader,
     #[serde(default)]
@@ -127,17 +113,6 @@ struct ProviderFile {
     event: Vec<EventDef>,
     #[serde(default)]
     pattern: Vec<PatternDef>,
-}
-
-/// A message pattern, compiled.
-#[derive(Debug, Clone)]
-pub struct Pattern {
-    regex: Regex,
-    record: RecordKind,
-    component: Option<String>,
-    fields: BTreeMap<String, String>,
-    /// Capture group index -> the model field it fills.
-    groups: Vec<(usize, String)>,
 }
 
 /// One loaded provider definition.
@@ -321,7 +296,7 @@ impl ProviderSet {
 impl ProviderDef {
     /// Its message patterns' sources, in the order they are tried.
     pub fn pattern_sources(&self) -> impl Iterator<Item = &str> {
-        self.patterns.iter().map(|p| p.regex.as_str())
+        self.patterns.iter().map(Pattern::source)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<ProviderDef, ConfigError> {
@@ -381,49 +356,11 @@ impl ProviderDef {
                 }
             }
         }
-        let mut patterns = Vec::new();
-        for p in &file.pattern {
-            let regex = Regex::new(&p.regex).map_err(|e| {
-                // Regex errors draw a caret under the pattern on extra lines.
-                let text: Vec<String> = e
-                    .to_string()
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('^'))
-                    .map(String::from)
-                    .collect();
-                err(&p.regex, format!("bad regex: {}", text.join(" ")))
-            })?;
-            for name in regex.capture_names().flatten() {
-                let field = name.replace('_', "-");
-                if !FIELDS.contains(&field.as_str()) {
-                    return Err(err(
-                        &p.regex,
-                        format!("capture group {name:?} names no model field"),
-                    ));
-                }
-            }
-            for model_field in p.fields.keys() {
-                if !FIELDS.contains(&model_field.as_str()) {
-                    return Err(err(
-                        &format!("{model_field} ="),
-                        format!("unknown model field {model_field:?}"),
-                    ));
-                }
-            }
-            let groups = regex
-                .capture_names()
-                .enumerate()
-                .filter_map(|(i, n)| Some((i, n?.replace('_', "-"))))
-                .collect();
-            patterns.push(Pattern {
-                regex,
-                record: p.record,
-                component: p.component.clone(),
-                fields: p.fields.clone(),
-                groups,
-            });
-        }
+        let patterns = file
+            .pattern
+            .iter()
+            .map(|p| Pattern::compile(p, &err))
+            .collect::<Result<_, _>>()?;
         Ok(ProviderDef {
             path: path.to_path_buf(),
             guid,
@@ -603,50 +540,6 @@ impl ProviderDef {
         self.patterns
             .iter()
             .find_map(|p| p.apply(message, component, base))
-    }
-}
-
-impl Pattern {
-    /// The record a message stands for, if this pattern matches it.
-    /// `base` is cloned only when the pattern matches: most lines try
-    /// several patterns.
-    fn apply(
-        &self,
-        message: &str,
-        component: &str,
-        base: &Record,
-    ) -> Option<Result<Record, String>> {
-        if self
-            .component
-            .as_deref()
-            .is_some_and(|c| !c.eq_ignore_ascii_case(component))
-        {
-            return None;
-        }
-        let caps = self.regex.captures(message)?;
-        let mut r = base.clone();
-        r.kind = self.record;
-        r.message = Some(message.to_string());
-        let mut set = || -> Result<(), String> {
-            for (field, value) in &self.fields {
-                r.set(field, value)?;
-            }
-            for (i, field) in &self.groups {
-                if let Some(m) = caps.get(*i) {
-                    r.set(field, m.as_str())?;
-                }
-            }
-            Ok(())
-        };
-        Some(set().map(|()| r))
-    }
-}
-
-/// `[TAG] text` as (TAG, text); ("", text) without a tag.
-pub fn split_tag(message: &str) -> (&str, &str) {
-    match message.strip_prefix('[').and_then(|t| t.split_once("] ")) {
-        Some((tag, text)) if !tag.contains('[') => (tag, text),
-        _ => ("", message),
     }
 }
 

@@ -5,10 +5,12 @@
 pub mod config;
 mod definitions;
 pub mod manifest;
+mod patterns;
 pub mod prefilter;
 pub mod usage;
 
 pub use definitions::*;
+pub use patterns::{split_tag, Pattern};
 
 use std::path::{Path, PathBuf};
 
