@@ -302,53 +302,47 @@ fn threads(entries: &DataFrame, calls: &DataFrame, workers: &DataFrame) -> Polar
 /// node's log has millions of spans.
 pub fn entry_point_durations(a: &Analysis) -> PolarsResult<DataFrame> {
     let spans = &a.spans.entries;
-    let facts = spans.iter().map(|e| a.entry(e));
-    DataFrame::new(
-        spans.len(),
-        vec![
-            Column::new(
-                "resource".into(),
-                spans.iter().map(|e| &*e.resource).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "entry_point".into(),
-                spans
-                    .iter()
-                    .map(|e| e.entry_point.name())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "duration_ns".into(),
-                facts.clone().map(|f| f.duration.ns).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "returned".into(),
-                facts.map(|f| f.duration.returned).collect::<Vec<_>>(),
-            ),
-        ],
-    )
+    let keys = vec![
+        Column::new(
+            "resource".into(),
+            spans.iter().map(|e| &*e.resource).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "entry_point".into(),
+            spans
+                .iter()
+                .map(|e| e.entry_point.name())
+                .collect::<Vec<_>>(),
+        ),
+    ];
+    with_durations(keys, spans.iter().map(|e| a.entry(e).duration))
 }
 
 /// The same for API calls, by the API as the usage table names it.
 pub fn api_call_durations(a: &Analysis) -> PolarsResult<DataFrame> {
     let facts = a.spans.calls.iter().map(|c| a.call(c));
-    DataFrame::new(
-        a.spans.calls.len(),
-        vec![
-            Column::new(
-                "api".into(),
-                facts.clone().map(|f| f.api.as_str()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "duration_ns".into(),
-                facts.clone().map(|f| f.duration.ns).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "returned".into(),
-                facts.map(|f| f.duration.returned).collect::<Vec<_>>(),
-            ),
-        ],
-    )
+    let keys = vec![Column::new(
+        "api".into(),
+        facts.clone().map(|f| f.api.as_str()).collect::<Vec<_>>(),
+    )];
+    with_durations(keys, facts.map(|f| f.duration))
+}
+
+/// Key columns, then `duration_ns` and `returned` of each row's duration.
+fn with_durations(
+    mut columns: Vec<Column>,
+    durations: impl ExactSizeIterator<Item = super::Duration> + Clone,
+) -> PolarsResult<DataFrame> {
+    let height = durations.len();
+    columns.push(Column::new(
+        "duration_ns".into(),
+        durations.clone().map(|d| d.ns).collect::<Vec<_>>(),
+    ));
+    columns.push(Column::new(
+        "returned".into(),
+        durations.map(|d| d.returned).collect::<Vec<_>>(),
+    ));
+    DataFrame::new(height, columns)
 }
 
 /// The duration figures of a span table per `keys` group, as rows.

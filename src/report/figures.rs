@@ -52,35 +52,40 @@ fn threshold_marks(a: &Analysis, r: &Reported) -> Vec<charts::Mark> {
         colour: charts::BUDGET,
         label: format!("budget {} after the call began", story::threshold(budget)),
     };
+    // A resource's timeout: where it comes from, and what it counts from.
+    let timeout_mark =
+        |t: crate::analysis::Threshold, colour, name: &str, from: &str| charts::Mark {
+            x: at(t.ns),
+            colour,
+            label: format!(
+                "{name} {} ({}) after {from}",
+                story::threshold(t.ns),
+                t.from
+            ),
+        };
     match f.rule {
         Rule::Hang | Rule::DeadlockTimeout => {
             let t = r.incident.as_ref().map_or_else(
                 || a.deadlock_timeout(f.resource.as_deref()),
                 |i| i.threshold,
             );
-            marks.push(charts::Mark {
-                x: at(t.ns),
-                colour: charts::DEADLOCK,
-                label: format!(
-                    "DeadlockTimeout {} ({}) after the call began",
-                    story::threshold(t.ns),
-                    t.from
-                ),
-            });
+            marks.push(timeout_mark(
+                t,
+                charts::DEADLOCK,
+                "DeadlockTimeout",
+                "the call began",
+            ));
             marks.push(budget_mark());
         }
         Rule::SlowEntryPoint => marks.push(budget_mark()),
         Rule::PendingTimeout => {
             let t = a.pending_timeout(f.resource.as_deref());
-            marks.push(charts::Mark {
-                x: at(t.ns),
-                colour: charts::PENDING,
-                label: format!(
-                    "PendingTimeout {} ({}) after the last status",
-                    story::threshold(t.ns),
-                    t.from
-                ),
-            });
+            marks.push(timeout_mark(
+                t,
+                charts::PENDING,
+                "PendingTimeout",
+                "the last status",
+            ));
         }
         _ => {}
     }

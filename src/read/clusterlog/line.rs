@@ -55,32 +55,38 @@ pub struct Entry {
     pub channel: Channel,
     /// The header line, then each continuation line after a '\n'.
     raw: String,
+    at: Ranges,
+}
+
+/// Where a line's parts lie in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ranges {
     level: (usize, usize),
     function: (usize, usize),
     component: (usize, usize),
-    /// Where the message starts; it runs to the end of `raw`.
+    /// Where the message starts; it runs to the end of the entry's text.
     text: usize,
 }
 
 impl Entry {
     /// The level word (INFO, ERR, ...), as written; empty without one.
     pub fn level(&self) -> &str {
-        &self.raw[self.level.0..self.level.1]
+        &self.raw[self.at.level.0..self.at.level.1]
     }
 
     /// A function name glued before the tag (`rcm::RcmResource::OnlineWorker`).
     pub fn function(&self) -> &str {
-        &self.raw[self.function.0..self.function.1]
+        &self.raw[self.at.function.0..self.at.function.1]
     }
 
     /// RHS, RES, RCM, ...: empty when the line has none.
     pub fn component(&self) -> &str {
-        &self.raw[self.component.0..self.component.1]
+        &self.raw[self.at.component.0..self.at.component.1]
     }
 
     /// The message, continuation lines joined with '\n'.
     pub fn text(&self) -> &str {
-        &self.raw[self.text..]
+        &self.raw[self.at.text..]
     }
 
     /// Bytes of text it holds (its line and continuation lines).
@@ -102,10 +108,7 @@ pub(crate) struct Parts {
     tid: u32,
     time_ns: i64,
     channel: Channel,
-    level: (usize, usize),
-    function: (usize, usize),
-    component: (usize, usize),
-    text: usize,
+    at: Ranges,
 }
 
 impl Parts {
@@ -119,10 +122,7 @@ impl Parts {
             time_ns: self.time_ns,
             channel: self.channel,
             raw: line,
-            level: self.level,
-            function: self.function,
-            component: self.component,
-            text: self.text,
+            at: self.at,
         }
     }
 }
@@ -165,10 +165,12 @@ pub(crate) fn parse_parts(line: &str) -> Result<Option<Parts>, LineError> {
         tid,
         time_ns,
         channel,
-        level: range(level),
-        function: range(function),
-        component: range(component),
-        text: at(text),
+        at: Ranges {
+            level: range(level),
+            function: range(function),
+            component: range(component),
+            text: at(text),
+        },
     }))
 }
 

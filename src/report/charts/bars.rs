@@ -320,36 +320,28 @@ pub fn before_after<DB: DrawingBackend>(
     let after = RGBColor(40, 100, 200);
     // Before in the upper half of each row, after in the lower.
     for (side_of_row, colour, pick) in [(0.02, before, 1usize), (-0.38, after, 2usize)] {
-        let value = |r: &(String, f64, f64)| if pick == 1 { r.1 } else { r.2 };
+        // The rows with a value on this side, each with its value.
+        let shown: Vec<(f64, f64)> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i as f64 + side_of_row, if pick == 1 { r.1 } else { r.2 }))
+            .filter(|&(_, v)| v > 0.0)
+            .collect();
         chart
             .draw_series(
-                rows.iter()
-                    .enumerate()
-                    .filter(|(_, r)| value(r) > 0.0)
-                    .map(|(i, r)| {
-                        Rectangle::new(
-                            [
-                                (lo, i as f64 + side_of_row),
-                                (value(r), i as f64 + side_of_row + 0.36),
-                            ],
-                            colour.filled(),
-                        )
-                    }),
+                shown
+                    .iter()
+                    .map(|&(y, v)| Rectangle::new([(lo, y), (v, y + 0.36)], colour.filled())),
             )
             .map_err(err)?;
         chart
-            .draw_series(
-                rows.iter()
-                    .enumerate()
-                    .filter(|(_, r)| value(r) > 0.0)
-                    .map(|(i, r)| {
-                        value_label(
-                            value(r),
-                            i as f64 + side_of_row + 0.06,
-                            crate::report::story::duration((value(r) * 1e6) as i64),
-                        )
-                    }),
-            )
+            .draw_series(shown.iter().map(|&(y, v)| {
+                value_label(
+                    v,
+                    y + 0.06,
+                    crate::report::story::duration((v * 1e6) as i64),
+                )
+            }))
             .map_err(err)?;
     }
     legend(
