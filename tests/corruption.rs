@@ -334,3 +334,53 @@ fn one_flipped_size_bit_in_a_long_trace_costs_nothing_else() {
         "{problems:?}"
     );
 }
+
+/// A record's (buffer offset, offset in its buffer, timestamp), or a
+/// problem's (offset, message).
+type Item = Result<(u64, u32, i64), (u64, String)>;
+
+/// Every item a read yields, problems included, in order.
+fn items(trace: &Trace, workers: usize) -> Vec<Item> {
+    let mut out = Vec::new();
+    let mut events = trace.events_with_workers(Some(workers));
+    while let Some(item) = events.next_event() {
+        out.push(match item {
+            Ok(ev) => Ok((
+                ev.location.buffer_offset,
+                ev.location.record_offset,
+                ev.timestamp,
+            )),
+            Err(e) => Err((e.offset(), e.to_string())),
+        });
+    }
+    out
+}
+
+#[test]
+fn damaged_traces_read_the_same_on_any_number_of_threads() {
+    for file in common::FIXTURES {
+        let full = std::fs::read(common::data(file)).unwrap();
+        let trace = Trace::from_bytes(full.clone(), file).unwrap();
+        // Every third buffer zeroed, and the stream of the second broken
+        // where it is compressed.
+        let mut bytes = full.clone();
+        for b in trace.buffers().iter().skip(1).step_by(3) {
+            let at = b.offset as usize;
+            bytes[at..at + b.size as usize].fill(0);
+        }
+        if let Some(b) = trace.buffers().get(2).filter(|b| b.compressed) {
+            let at = b.offset as usize + 0x48;
+            bytes[at..at + 8].fill(0xff);
+        }
+        let damaged = Trace::from_bytes(bytes, file).unwrap();
+        let alone = items(&damaged, 0);
+        let problems = alone.iter().filter(|i| i.is_err()).count();
+        if trace.buffers().len() > 2 {
+            assert!(problems > 0, "{file}");
+        }
+        assert!(alone.len() > problems, "{file}: no record survived");
+        for workers in [1, 3] {
+            assert_eq!(items(&damaged, workers), alone, "{file}, {workers} workers");
+        }
+    }
+}

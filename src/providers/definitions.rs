@@ -15,7 +15,7 @@ use crate::providers::patterns::{split_tag, Pattern, PatternDef};
 use crate::providers::prefilter::MessageIndex;
 use crate::read::etl::cursor::Cursor;
 use crate::read::etl::payload::kernel_event_name;
-use crate::read::etl::tracelogging::Fields;
+use crate::read::etl::tracelogging::{Field, Fields};
 use crate::read::etl::{Event, Guid, Payload};
 use crate::read::text::ansi_lossy;
 
@@ -372,23 +372,16 @@ impl ProviderDef {
     }
 
     /// The event's fields, by the decoder this provider uses.
-    fn fields(
+    fn fields<'a>(
         &self,
-        ev: &Event<'_>,
+        ev: &Event<'a>,
         manifests: &ManifestSet,
-    ) -> Result<(Option<String>, EventFields), String> {
+    ) -> Result<(Option<String>, EventFields<'a>), String> {
         match self.header.decoder {
             Decoder::Tracelogging | Decoder::Kernel => {
                 match ev.decode_payload().map_err(|e| e.to_string())? {
                     Payload::TraceLogging(tl) => {
-                        let fields = tl
-                            .fields
-                            .into_iter()
-                            .map(|f| (f.name.into_owned(), serde_json::to_value(&f.value)))
-                            .map(|(n, v)| v.map(|v| (n, v)))
-                            .collect::<Result<Vec<_>, _>>()
-                            .map_err(|e| e.to_string())?;
-                        Ok((Some(tl.name.into_owned()), EventFields::List(fields)))
+                        Ok((Some(tl.name.into_owned()), EventFields::List(tl.fields)))
                     }
                     Payload::Kernel(k) => Ok((Some(kernel_event_name(&k)), EventFields::Kernel(k))),
                     Payload::Raw => Ok((None, EventFields::Json(Json::Null))),
@@ -482,7 +475,11 @@ impl ProviderDef {
                 Some(f) => (f, true),
                 None => (event_field.as_str(), false),
             };
-            let Some(v) = fields.get(event_field) else {
+            let v = match fields.get(event_field) {
+                Ok(v) => v,
+                Err(e) => return Some(Err(e)),
+            };
+            let Some(v) = v else {
                 if optional {
                     continue;
                 }
@@ -499,9 +496,9 @@ impl ProviderDef {
                 return Some(Err(e));
             }
         }
-        if let Some(message) = record.message.clone() {
+        if let Some(message) = record.message.as_deref() {
             // A diagnostic event's text may carry its line's `[TAG] `.
-            let (component, text) = split_tag(&message);
+            let (component, text) = split_tag(message);
             if let Some(mapped) = self.apply_patterns(text, component, &record) {
                 return Some(mapped);
             }
@@ -565,20 +562,25 @@ fn insertion_strings(payload: &[u8]) -> Vec<String> {
 /// An event's decoded fields: JSON, or a kernel event read field by field
 /// (the kernel's context switches are most of a big trace's events: no
 /// JSON object is built for them).
-enum EventFields {
+enum EventFields<'a> {
     Json(Json),
     /// Top-level fields in order (a TraceLogging event's): a few, found by
-    /// a scan rather than through a map built per event.
-    List(Vec<(String, Json)>),
+    /// a scan rather than through a map built per event, and made JSON
+    /// only when a definition reads them (converting every field of every
+    /// event was a tenth of analysing a trace).
+    List(Vec<Field<'a>>),
     Kernel(crate::read::etl::kernel::KernelEvent),
 }
 
-impl EventFields {
-    fn get(&self, name: &str) -> Option<Json> {
+impl EventFields<'_> {
+    fn get(&self, name: &str) -> Result<Option<Json>, String> {
         use crate::read::etl::kernel::KernelEvent as K;
-        match self {
+        Ok(match self {
             EventFields::Json(v) => v.get(name).cloned(),
-            EventFields::List(l) => l.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
+            EventFields::List(l) => match l.iter().find(|f| f.name == name) {
+                Some(f) => Some(serde_json::to_value(&f.value).map_err(|e| e.to_string())?),
+                None => None,
+            },
             EventFields::Kernel(k) => {
                 let direct = match (k, name) {
                     (K::CSwitch { new_thread_id, .. }, "new_thread_id") => {
@@ -598,10 +600,14 @@ impl EventFields {
                     (K::Thread { thread_id, .. }, "thread_id") => Json::from(*thread_id),
                     (K::Thread { process_id, .. }, "process_id") => Json::from(*process_id),
                     // Anything else, as its JSON form names it.
-                    _ => return serde_json::to_value(k).ok()?.get(name).cloned(),
+                    _ => {
+                        return Ok(serde_json::to_value(k)
+                            .ok()
+                            .and_then(|v| v.get(name).cloned()))
+                    }
                 };
                 Some(direct)
             }
-        }
+        })
     }
 }

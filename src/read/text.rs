@@ -9,7 +9,6 @@ pub fn utf16_lossy(bytes: &[u8]) -> String {
     // Nearly every string a node writes is ASCII: those units are copied
     // as bytes, eight at a time where they can be, and only the rest goes
     // through the decoder.
-    let mut out = String::with_capacity(bytes.len() / 2);
     let mut ascii = Vec::with_capacity(bytes.len() / 2);
     let mut rest = bytes;
     while let Some((chunk, after)) = rest.split_first_chunk::<16>() {
@@ -39,6 +38,11 @@ pub fn utf16_lossy(bytes: &[u8]) -> String {
         ascii.push(*lo);
         rest = after;
     }
+    if rest.is_empty() {
+        // All ASCII (nearly every string): the bytes are the string.
+        return String::from_utf8(ascii).unwrap_or_default();
+    }
+    let mut out = String::with_capacity(bytes.len() / 2);
     // Only ASCII bytes were pushed: always valid UTF-8.
     out.push_str(std::str::from_utf8(&ascii).unwrap_or_default());
     let units = rest

@@ -126,21 +126,37 @@ impl BufferInfo {
     /// The buffer's bytes as records see them: header followed by the used
     /// part of the payload, decompressed when the buffer is compressed.
     pub fn contents<'m>(&self, file: &'m [u8]) -> Result<BufferBytes<'m>> {
+        match self.in_file(file) {
+            Some(bytes) => Ok(BufferBytes::Mapped(bytes)),
+            None => {
+                let mut out = Vec::new();
+                self.decompress(file, &mut out)?;
+                Ok(BufferBytes::Decompressed(out))
+            }
+        }
+    }
+
+    /// The bytes of an uncompressed buffer, where they lie in the file;
+    /// None for a compressed one.
+    pub fn in_file<'m>(&self, file: &'m [u8]) -> Option<&'m [u8]> {
+        let start = self.offset as usize;
+        (!self.compressed).then(|| &file[start..start + self.filled.min(self.size) as usize])
+    }
+
+    /// Decompresses a compressed buffer (header included) into `out`,
+    /// replacing what it held: a reader reuses one vector for many buffers.
+    pub fn decompress(&self, file: &[u8], out: &mut Vec<u8>) -> Result<()> {
         let start = self.offset as usize;
         let raw = &file[start..start + self.size as usize];
-        if !self.compressed {
-            return Ok(BufferBytes::Mapped(
-                &raw[..self.filled.min(self.size) as usize],
-            ));
-        }
+        out.clear();
         // Grow towards `filled` only as the data really decompresses: a
         // corrupt header must not make every attempt allocate 16 MiB.
         let guess = (self.size as usize)
             .saturating_mul(4)
             .min(self.filled as usize);
-        let mut out = Vec::with_capacity(guess);
+        out.reserve(guess);
         out.extend_from_slice(&raw[..BUFFER_HEADER_SIZE]);
-        lz77::decompress_into(&raw[BUFFER_HEADER_SIZE..], &mut out, self.filled as usize).map_err(
+        lz77::decompress_into(&raw[BUFFER_HEADER_SIZE..], out, self.filled as usize).map_err(
             |e| EtlError::Decompress {
                 offset: self.offset,
                 detail: e.to_string(),
@@ -152,7 +168,7 @@ impl BufferInfo {
                 detail: format!("gives {} bytes, header says {}", out.len(), self.filled),
             });
         }
-        Ok(BufferBytes::Decompressed(out))
+        Ok(())
     }
 }
 

@@ -139,8 +139,7 @@ impl<'a> Cursor<'a> {
     /// A NUL-terminated UTF-16LE string, decoded lossily.
     pub fn utf16z(&mut self, what: &'static str) -> Result<String> {
         let rest = self.rest();
-        let units = rest.len() / 2;
-        match (0..units).find(|&i| rest[2 * i] == 0 && rest[2 * i + 1] == 0) {
+        match rest.chunks_exact(2).position(|unit| unit == [0, 0]) {
             Some(n) => {
                 self.pos += 2 * n + 2;
                 Ok(utf16_lossy(&rest[..2 * n]))

@@ -39,6 +39,7 @@ pub mod write;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use memmap2::Mmap;
 
@@ -70,9 +71,10 @@ impl std::ops::Deref for Data {
 /// An opened .etl file: its header, its buffer table and its events.
 pub struct Trace {
     path: PathBuf,
-    data: Data,
+    /// Shared with the threads that decode buffers ahead of the merge.
+    data: Arc<Data>,
     header: TraceHeader,
-    buffers: Vec<BufferInfo>,
+    buffers: Arc<[BufferInfo]>,
     walk_problems: Vec<EtlError>,
 }
 
@@ -127,9 +129,9 @@ impl Trace {
         };
         Ok(Trace {
             path,
-            data,
+            data: Arc::new(data),
             header,
-            buffers: walk.buffers,
+            buffers: walk.buffers.into(),
             walk_problems: walk.problems,
         })
     }
@@ -161,18 +163,22 @@ impl Trace {
         &self.walk_problems
     }
 
-    /// Events of all CPUs merged in time order.
+    /// Events of all CPUs merged in time order, with buffers decoded ahead
+    /// on other threads when the machine has cores to spare.
     pub fn events(&self) -> Events<'_> {
-        let mapping = match &self.data {
-            Data::Mapped(m) => Some(m),
-            Data::Owned(_) => None,
-        };
+        self.events_with_workers(None)
+    }
+
+    /// [`Trace::events`] with `workers` decoding threads (0: all on the
+    /// caller's); None chooses by the machine and the trace's size. The
+    /// events, and the problems between them, come in the same order.
+    pub fn events_with_workers(&self, workers: Option<usize>) -> Events<'_> {
         Events::new(
             &self.data,
-            mapping,
             &self.buffers,
             self.header.clock,
             &self.walk_problems,
+            workers,
         )
     }
 }
@@ -185,8 +191,10 @@ pub(crate) fn release(map: &Mmap, offset: usize, len: usize) {
     {
         // SAFETY: the mapping is a read-only view of a file; MADV_DONTNEED
         // only unmaps the pages from this process, and a later read faults
-        // the same file contents back in. Nothing borrows these bytes
-        // across the call. A failure only costs memory.
+        // the same file contents back in. So bytes still borrowed (madvise
+        // works on whole pages: the page of the next unfinished buffer can
+        // be among them, and decoding threads read ahead) read the same
+        // after the call. A failure only costs memory.
         #[allow(unsafe_code)]
         let _ =
             unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };

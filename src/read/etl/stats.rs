@@ -103,6 +103,17 @@ type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 pub use crate::read::text::rfc3339;
 
+// Kinds are counted at `kind as usize`: that must be their place in ALL,
+// and ALL must hold every kind.
+const _: () = {
+    assert!(HeaderKind::Wpp as usize + 1 == HeaderKind::ALL.len());
+    let mut i = 0;
+    while i < HeaderKind::ALL.len() {
+        assert!(HeaderKind::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
 impl TraceStats {
     /// Reads every event once. With `strict`, the first problem is the
     /// result; otherwise problems are counted in `skipped`.
@@ -111,8 +122,9 @@ impl TraceStats {
         strict: bool,
         mut progress: impl FnMut(usize, u64),
     ) -> Result<TraceStats, EtlError> {
-        let mut kinds: BTreeMap<&'static str, u64> =
-            HeaderKind::ALL.iter().map(|k| (k.name(), 0)).collect();
+        // Counted by the kind's place in HeaderKind::ALL: a map lookup
+        // per record was 4% of reading a trace.
+        let mut kind_counts = [0u64; HeaderKind::ALL.len()];
         let mut threads: FastSet<u32> = FastSet::default();
         let mut processes: FastSet<u32> = FastSet::default();
         let mut provider_index: FastMap<(Guid, Option<u8>), usize> = FastMap::default();
@@ -135,7 +147,9 @@ impl TraceStats {
                 }
             };
             records += 1;
-            *kinds.entry(ev.kind.name()).or_default() += 1;
+            if let Some(n) = kind_counts.get_mut(ev.kind as usize) {
+                *n += 1;
+            }
             threads.extend(ev.thread_id);
             processes.extend(ev.process_id);
             first = first.min(ev.time_ns);
@@ -167,6 +181,11 @@ impl TraceStats {
                 progress(buffers, bytes);
             }
         }
+        let kinds = HeaderKind::ALL
+            .iter()
+            .zip(kind_counts)
+            .map(|(k, n)| (k.name(), n))
+            .collect();
         let mut providers = provider_counts;
         providers.sort_by(|a, b| {
             b.records
