@@ -27,7 +27,7 @@ use crate::providers::usage::UsageTable;
 use crate::providers::ProviderSet;
 use crate::read::clusterlog::{LogCounts, LogHeader};
 use crate::read::etl::Trace;
-use crate::source::{EtlSource, EventSource, Merge, Observed, Pairer, SourceError};
+use crate::source::{EtlSource, EventSource, Merge, Observed, Pairer, ReadAhead, SourceError};
 
 pub use blocking::{Blocked, Blocking, WaitIndex};
 pub use incidents::Incident;
@@ -325,7 +325,32 @@ pub fn analyze_sources(
 
 /// [`analyze_sources`], telling `progress` now and then how many bytes of
 /// the inputs have been read.
+///
+/// Each source is read on a thread of its own, ahead of the merge, the
+/// pairing and the rules on this one; the result is the same as reading
+/// them here.
 pub fn analyze_sources_with(
+    sources: Vec<&mut dyn EventSource>,
+    table: &UsageTable,
+    cfg: &Config,
+    strict: bool,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Analysis, AnalysisError> {
+    std::thread::scope(|scope| {
+        let mut readers: Vec<ReadAhead> = sources
+            .into_iter()
+            .map(|source| ReadAhead::spawn(scope, source))
+            .collect();
+        let sources = readers
+            .iter_mut()
+            .map(|r| r as &mut dyn EventSource)
+            .collect();
+        analyze_read(sources, table, cfg, strict, progress)
+    })
+}
+
+/// [`analyze_sources_with`] on the caller's thread.
+fn analyze_read(
     sources: Vec<&mut dyn EventSource>,
     table: &UsageTable,
     cfg: &Config,

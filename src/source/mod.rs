@@ -4,6 +4,7 @@
 //! same node are merged on one timeline, dropping events two of them both
 //! recorded.
 
+pub mod ahead;
 pub mod clusterlog;
 pub mod etl;
 #[cfg(feature = "evtx")]
@@ -16,6 +17,7 @@ pub mod timeline;
 
 use crate::model::Record;
 
+pub use ahead::ReadAhead;
 pub use clusterlog::{map_message, ClusterLogSource};
 pub use etl::EtlSource;
 #[cfg(feature = "evtx")]
@@ -79,7 +81,8 @@ impl Observed {
 }
 
 /// A stream of observations in time order.
-pub trait EventSource {
+/// Send: sources are read on threads of their own ([`ReadAhead`]).
+pub trait EventSource: Send {
     /// The input's name (a file path, a session name).
     fn name(&self) -> String;
     /// The next observation; an error is a problem in the input, after
