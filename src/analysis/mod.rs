@@ -328,7 +328,7 @@ pub fn analyze_sources(
 ///
 /// Each source is read on a thread of its own, ahead of the merge, the
 /// pairing and the rules on this one; the result is the same as reading
-/// them here.
+/// them here (a source that panics does so when the merge reaches it).
 pub fn analyze_sources_with(
     sources: Vec<&mut dyn EventSource>,
     table: &UsageTable,

@@ -15,7 +15,7 @@ use crate::providers::patterns::{split_tag, Pattern, PatternDef};
 use crate::providers::prefilter::MessageIndex;
 use crate::read::etl::cursor::Cursor;
 use crate::read::etl::payload::kernel_event_name;
-use crate::read::etl::tracelogging::{Field, Fields};
+use crate::read::etl::tracelogging::{self, Field, Fields, Schema, SchemaCache, Value};
 use crate::read::etl::{Event, Guid, Payload};
 use crate::read::text::ansi_lossy;
 
@@ -269,7 +269,18 @@ impl ProviderSet {
     /// The model record an event stands for, if a definition maps it.
     /// Errors name what in the event did not fit the definition.
     pub fn map(&self, ev: &Event<'_>) -> Option<Result<Record, String>> {
-        self.definition_for(ev)?.map(ev, &self.manifests)
+        self.definition_for(ev)?.map(ev, &self.manifests, None)
+    }
+
+    /// [`ProviderSet::map`], parsing each TraceLogging schema once, in
+    /// `schemas`: what a reader of many events of one trace calls.
+    pub fn map_with(
+        &self,
+        ev: &Event<'_>,
+        schemas: &mut SchemaCache,
+    ) -> Option<Result<Record, String>> {
+        self.definition_for(ev)?
+            .map(ev, &self.manifests, Some(schemas))
     }
 
     /// Applies message patterns of every definition to a text line (as
@@ -376,9 +387,18 @@ impl ProviderDef {
         &self,
         ev: &Event<'a>,
         manifests: &ManifestSet,
+        schemas: Option<&mut SchemaCache>,
     ) -> Result<(Option<String>, EventFields<'a>), String> {
         match self.header.decoder {
             Decoder::Tracelogging | Decoder::Kernel => {
+                if let (Some(cache), Some((bytes, base))) = (schemas, tracelogging::schema_of(ev)) {
+                    let schema = cache.get(bytes, base).map_err(|e| e.to_string())?;
+                    let values = schema
+                        .decode_values(ev.payload, ev.pointer_size, base)
+                        .map_err(|e| e.to_string())?;
+                    let name = schema.event_name.to_string();
+                    return Ok((Some(name), EventFields::Values(schema, values)));
+                }
                 match ev.decode_payload().map_err(|e| e.to_string())? {
                     Payload::TraceLogging(tl) => {
                         Ok((Some(tl.name.into_owned()), EventFields::List(tl.fields)))
@@ -428,14 +448,19 @@ impl ProviderDef {
         Ok(Json::Object(obj))
     }
 
-    fn map(&self, ev: &Event<'_>, manifests: &ManifestSet) -> Option<Result<Record, String>> {
+    fn map(
+        &self,
+        ev: &Event<'_>,
+        manifests: &ManifestSet,
+        schemas: Option<&mut SchemaCache>,
+    ) -> Option<Result<Record, String>> {
         let id = ev.descriptor.id;
         // Decode only events a definition could match.
         let wants_name = self.events.iter().any(|e| e.name.is_some());
         if !wants_name && !self.events.iter().any(|e| e.any || e.id == Some(id)) {
             return None;
         }
-        let (name, fields) = match self.fields(ev, manifests) {
+        let (name, fields) = match self.fields(ev, manifests, schemas) {
             Ok(x) => x,
             Err(e) => return Some(Err(e)),
         };
@@ -569,6 +594,8 @@ enum EventFields<'a> {
     /// only when a definition reads them (converting every field of every
     /// event was a tenth of analysing a trace).
     List(Vec<Field<'a>>),
+    /// The same from a cached schema: values in its fields' order.
+    Values(Arc<Schema<'static>>, Vec<Value<'a>>),
     Kernel(crate::read::etl::kernel::KernelEvent),
 }
 
@@ -581,6 +608,16 @@ impl EventFields<'_> {
                 Some(f) => Some(serde_json::to_value(&f.value).map_err(|e| e.to_string())?),
                 None => None,
             },
+            EventFields::Values(schema, values) => {
+                match schema.fields.iter().position(|f| f.name == name) {
+                    Some(i) => values
+                        .get(i)
+                        .map(serde_json::to_value)
+                        .transpose()
+                        .map_err(|e| e.to_string())?,
+                    None => None,
+                }
+            }
             EventFields::Kernel(k) => {
                 let direct = match (k, name) {
                     (K::CSwitch { new_thread_id, .. }, "new_thread_id") => {

@@ -14,8 +14,9 @@ use super::{EventSource, Observed, SourceError};
 /// each observation.
 const BATCH: usize = 1024;
 
-/// Batches a reader may be ahead: bounds memory (a record is a few hundred
-/// bytes) while smoothing the two threads' uneven pace.
+/// Batches a reader may be ahead: bounds memory (an event's record is a
+/// few hundred bytes; an RHS message line, rare, up to 64 KiB) while
+/// smoothing the two threads' uneven pace.
 const AHEAD: usize = 8;
 
 type Item = Result<Observed, SourceError>;
@@ -46,14 +47,33 @@ pub struct ReadAhead {
 impl ReadAhead {
     /// Starts reading `source` on a thread of `scope`. Dropping the
     /// ReadAhead stops that thread at its next hand-over (the scope waits
-    /// for it), so a strict read that stops at a problem does not read on.
+    /// for it), so a strict read that stops at a problem reads on by at
+    /// most the batches handed over, not to the end.
     pub fn spawn<'scope, 'env>(
         scope: &'scope Scope<'scope, 'env>,
         source: &'env mut dyn EventSource,
     ) -> ReadAhead {
         let name = source.name();
-        let (tx, rx) = sync_channel(AHEAD);
-        scope.spawn(move || read(source, &tx));
+        let (tx, mut rx) = sync_channel(AHEAD);
+        let spawned = std::thread::Builder::new()
+            .name("source read".into())
+            .spawn_scoped(scope, move || read(source, &tx));
+        if let Err(e) = spawned {
+            // The OS gave no thread: the input ends in an error naming it.
+            let (tx, failed) = sync_channel(1);
+            let _ = tx.send(Batch {
+                items: vec![Err(SourceError::Open {
+                    path: name.clone().into(),
+                    source: e,
+                })],
+                bytes_read: 0,
+                end: Some(End {
+                    header: None,
+                    unparsed: None,
+                }),
+            });
+            rx = failed;
+        }
         ReadAhead {
             name,
             batches: rx,
@@ -108,11 +128,10 @@ impl EventSource for ReadAhead {
             if self.done {
                 return None;
             }
-            // A closed channel without an end: the thread panicked, and
-            // the scope passes that panic on when it closes.
+            // A closed channel without an end: the thread panicked. Say so
+            // now, naming the input, not after reading every other one.
             let Ok(batch) = self.batches.recv() else {
-                self.done = true;
-                return None;
+                panic!("{}: the thread reading it panicked", self.name);
             };
             self.items = batch.items.into_iter();
             self.bytes_read = batch.bytes_read;
@@ -227,16 +246,39 @@ mod tests {
 
     #[test]
     fn a_dropped_reader_stops_its_thread() {
-        // The scope returns only once the thread has: an endless source
-        // whose reader is dropped must not keep it running.
-        let mut source = Counting::new(None);
+        let mut source = Counting::new(Some(1_000_000));
         std::thread::scope(|scope| {
             let mut ahead = ReadAhead::spawn(scope, &mut source);
             for _ in 0..5_000 {
                 assert!(ahead.next_observed().is_some());
             }
         });
-        // The thread read at most its bounded hand-over ahead.
-        assert!(source.next <= 5_000 + ((AHEAD + 2) * BATCH) as u64);
+        // The thread read at most the batches taken (5), those in the
+        // channel (AHEAD) and one it was handing over, not to the end.
+        assert!(source.next <= ((5 + AHEAD + 1) * BATCH) as u64);
+    }
+
+    /// A source that panics half-way.
+    struct Failing(u64);
+
+    impl EventSource for Failing {
+        fn name(&self) -> String {
+            "failing.etl".into()
+        }
+        fn next_observed(&mut self) -> Option<Result<Observed, SourceError>> {
+            self.0 += 1;
+            assert!(self.0 < 3_000, "a bug in a source");
+            Some(Ok(Observed::Seen(self.0 as i64)))
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "failing.etl: the thread reading it panicked")]
+    fn a_panicking_source_is_named_when_reached() {
+        let mut source = Failing(0);
+        std::thread::scope(|scope| {
+            let mut ahead = ReadAhead::spawn(scope, &mut source);
+            while ahead.next_observed().is_some() {}
+        });
     }
 }

@@ -2,6 +2,7 @@
 //! definitions.
 
 use crate::providers::ProviderSet;
+use crate::read::etl::tracelogging::SchemaCache;
 use crate::read::etl::{Events, Trace};
 
 use super::stacks::StackContext;
@@ -12,6 +13,7 @@ pub struct EtlSource<'t> {
     trace: &'t Trace,
     events: Events<'t>,
     providers: &'t ProviderSet,
+    schemas: SchemaCache,
     /// The trace's stacks, where they are wanted.
     stacks: Option<StackContext<'t>>,
     /// The furthest buffer reached (buffers are read in time order, so
@@ -25,6 +27,7 @@ impl<'t> EtlSource<'t> {
             trace,
             events: trace.events(),
             providers,
+            schemas: SchemaCache::default(),
             stacks: None,
             furthest: 0,
         }
@@ -54,7 +57,7 @@ impl EventSource for EtlSource<'_> {
             }
         };
         self.furthest = self.furthest.max(ev.location.buffer_offset);
-        Some(Ok(match self.providers.map(&ev) {
+        Some(Ok(match self.providers.map_with(&ev, &mut self.schemas) {
             Some(Ok(mut r)) => {
                 if let Some(s) = self.stacks.as_mut() {
                     s.attach(&mut r, ev.timestamp);

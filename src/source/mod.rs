@@ -93,7 +93,7 @@ pub trait EventSource: Send {
         None
     }
     /// For a cluster.log: what its header says (resources, thresholds,
-    /// the node, the clock).
+    /// the node, the clock); sure only once the source has ended.
     fn header(&self) -> Option<&crate::read::clusterlog::LogHeader> {
         None
     }

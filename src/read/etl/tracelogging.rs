@@ -3,6 +3,8 @@
 //! values with no padding. Provider names come from provider traits.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -222,12 +224,75 @@ impl<'a> Schema<'a> {
 
     /// Decodes a payload against this schema.
     pub fn decode(&self, payload: &'a [u8], pointer_size: u8, base: u64) -> Result<Vec<Field<'a>>> {
-        let mut d = Decoder {
-            c: Cursor::new(payload, base),
-            pointer_size,
-            budget: MAX_VALUES,
-        };
-        d.fields(&self.fields)
+        Decoder::new(payload, pointer_size, base).fields(&self.fields)
+    }
+
+    /// Decodes a payload's top-level values, one per `self.fields` (whose
+    /// names they go by): what a schema shared by many events, from a
+    /// [`SchemaCache`], decodes to without naming every value again.
+    pub fn decode_values<'p>(
+        &self,
+        payload: &'p [u8],
+        pointer_size: u8,
+        base: u64,
+    ) -> Result<Vec<Value<'p>>>
+    where
+        'a: 'p,
+    {
+        let mut d = Decoder::new(payload, pointer_size, base);
+        self.fields.iter().map(|def| d.field(def)).collect()
+    }
+
+    /// The same schema owning its names, to outlive the event it came in.
+    pub fn into_owned(self) -> Schema<'static> {
+        Schema {
+            event_name: Cow::Owned(self.event_name.into_owned()),
+            tags: self.tags,
+            fields: self.fields.into_iter().map(FieldDef::into_owned).collect(),
+        }
+    }
+}
+
+impl FieldDef<'_> {
+    fn into_owned(self) -> FieldDef<'static> {
+        FieldDef {
+            name: Cow::Owned(self.name.into_owned()),
+            in_type: self.in_type,
+            out_type: self.out_type,
+            count: self.count,
+            children: self
+                .children
+                .into_iter()
+                .map(FieldDef::into_owned)
+                .collect(),
+        }
+    }
+}
+
+/// Parsed schemas by their bytes. Every event of a TraceLogging event
+/// carries its schema, and a trace has few: parsing each event's again
+/// was a tenth of analysing a trace.
+#[derive(Default)]
+pub struct SchemaCache {
+    schemas: HashMap<Box<[u8]>, Arc<Schema<'static>>, foldhash::fast::RandomState>,
+}
+
+impl SchemaCache {
+    /// Schemas kept at most: a damaged or hostile trace can have a new one
+    /// in every event; past this they are parsed each time.
+    const MAX: usize = 4096;
+
+    /// The schema in `bytes` (an event's schema item; `base` its offset,
+    /// for errors), parsed once. A schema that does not parse is not kept.
+    pub fn get(&mut self, bytes: &[u8], base: u64) -> Result<Arc<Schema<'static>>> {
+        if let Some(schema) = self.schemas.get(bytes) {
+            return Ok(Arc::clone(schema));
+        }
+        let schema = Arc::new(Schema::parse(bytes, base)?.into_owned());
+        if self.schemas.len() < Self::MAX {
+            self.schemas.insert(bytes.into(), Arc::clone(&schema));
+        }
+        Ok(schema)
     }
 }
 
@@ -288,7 +353,17 @@ struct Decoder<'a> {
 }
 
 impl<'a> Decoder<'a> {
-    fn fields(&mut self, defs: &[FieldDef<'a>]) -> Result<Vec<Field<'a>>> {
+    fn new(payload: &'a [u8], pointer_size: u8, base: u64) -> Self {
+        Decoder {
+            c: Cursor::new(payload, base),
+            pointer_size,
+            budget: MAX_VALUES,
+        }
+    }
+
+    /// Names come from the schema: borrowed from the event where the schema
+    /// is, copied where it is cached (nested structs only).
+    fn fields<'d: 'a>(&mut self, defs: &[FieldDef<'d>]) -> Result<Vec<Field<'a>>> {
         defs.iter()
             .map(|def| {
                 Ok(Field {
@@ -299,7 +374,7 @@ impl<'a> Decoder<'a> {
             .collect()
     }
 
-    fn field(&mut self, def: &FieldDef<'a>) -> Result<Value<'a>> {
+    fn field<'d: 'a>(&mut self, def: &FieldDef<'d>) -> Result<Value<'a>> {
         let n = match def.count {
             Count::One => return self.scalar(def),
             Count::Const(n) => n,
@@ -330,7 +405,7 @@ impl<'a> Decoder<'a> {
             .map(Value::Array)
     }
 
-    fn scalar(&mut self, def: &FieldDef<'a>) -> Result<Value<'a>> {
+    fn scalar<'d: 'a>(&mut self, def: &FieldDef<'d>) -> Result<Value<'a>> {
         if self.budget == 0 {
             return Err(EtlError::corrupt(
                 "TraceLogging payload",
@@ -465,13 +540,20 @@ pub(crate) fn systemtime(b: [u8; 16]) -> Value<'static> {
         )
 }
 
-/// Decodes a TraceLogging event: None when the event carries no schema.
-pub fn decode<'a>(event: &Event<'a>) -> Option<Result<TlEvent<'a>>> {
-    let schema_bytes = event.extended.tracelogging_schema()?;
+/// A TraceLogging event's schema item and the offset its errors name;
+/// None when the event carries no schema.
+pub fn schema_of<'a>(event: &Event<'a>) -> Option<(&'a [u8], u64)> {
+    let bytes = event.extended.tracelogging_schema()?;
     let base = event
         .location
         .file_offset()
         .unwrap_or(event.location.buffer_offset);
+    Some((bytes, base))
+}
+
+/// Decodes a TraceLogging event: None when the event carries no schema.
+pub fn decode<'a>(event: &Event<'a>) -> Option<Result<TlEvent<'a>>> {
+    let (schema_bytes, base) = schema_of(event)?;
     Some(Schema::parse(schema_bytes, base).and_then(|schema| {
         let fields = schema.decode(event.payload, event.pointer_size, base)?;
         Ok(TlEvent {
@@ -525,6 +607,39 @@ mod tests {
             r#"{"pt":{"x":-5,"y":"0xbeef"},"list":[7,9],"fixed":[1,-1],"name":"hi"}"#
         );
         assert!(schema.decode(&p[..p.len() - 1], 8, 0).is_err());
+    }
+
+    #[test]
+    fn a_cached_schema_decodes_the_same_values() {
+        let s = schema(&[
+            ("pt", &[IN_STRUCT | CHAIN, 2]),
+            ("x", &[IN_INT32]),
+            ("y", &[IN_UINT16 | CHAIN, OUT_HEX]),
+            ("name", &[IN_UNICODESTRING]),
+        ]);
+        let mut p = Vec::new();
+        p.extend_from_slice(&(-5i32).to_le_bytes());
+        p.extend_from_slice(&0xbeefu16.to_le_bytes());
+        p.extend_from_slice(&[b'h', 0, b'i', 0, 0, 0]);
+        let direct = Schema::parse(&s, 0).unwrap().decode(&p, 8, 0).unwrap();
+        let mut cache = SchemaCache::default();
+        let first = cache.get(&s, 0).unwrap();
+        // The same bytes at another place (another event): parsed once.
+        let again = cache.get(&s.clone(), 512).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(first.event_name, "Ev");
+        let values = again.decode_values(&p, 8, 0).unwrap();
+        let named: Vec<_> = again.fields.iter().map(|f| f.name.as_ref()).collect();
+        assert_eq!(named, ["pt", "name"]);
+        let direct_values: Vec<_> = direct.into_iter().map(|f| f.value).collect();
+        assert_eq!(values, direct_values);
+        assert_eq!(values[1], Value::Str("hi".into()));
+        // A schema that does not parse is the same error each time, never kept.
+        let mut bad = s.clone();
+        bad[..2].copy_from_slice(&500u16.to_le_bytes());
+        let e = cache.get(&bad, 77).unwrap_err().to_string();
+        assert_eq!(e, Schema::parse(&bad, 77).unwrap_err().to_string());
+        assert_eq!(cache.schemas.len(), 1);
     }
 
     #[test]
