@@ -14,9 +14,10 @@ use crate::providers::manifest::ManifestSet;
 use crate::providers::patterns::{split_tag, Pattern, PatternDef};
 use crate::providers::prefilter::MessageIndex;
 use crate::read::etl::cursor::Cursor;
+use crate::read::etl::kernel;
 use crate::read::etl::payload::kernel_event_name;
-use crate::read::etl::tracelogging::{self, Field, Fields, Schema, SchemaCache, Value};
-use crate::read::etl::{Event, Guid, Payload};
+use crate::read::etl::tracelogging::{self, Fields, Schema, SchemaCache, Value};
+use crate::read::etl::{Event, Guid};
 use crate::read::text::ansi_lossy;
 
 /// The definitions rhscope ships, built into the binary.
@@ -391,20 +392,23 @@ impl ProviderDef {
     ) -> Result<(Option<String>, EventFields<'a>), String> {
         match self.header.decoder {
             Decoder::Tracelogging | Decoder::Kernel => {
-                if let (Some(cache), Some((bytes, base))) = (schemas, tracelogging::schema_of(ev)) {
-                    let schema = cache.get(bytes, base).map_err(|e| e.to_string())?;
+                // The decoders as `Event::decode_payload` tries them:
+                // TraceLogging where the event has a schema, then kernel.
+                if let Some((bytes, base)) = tracelogging::schema_of(ev) {
+                    let schema = match schemas {
+                        Some(cache) => cache.get(bytes, base),
+                        None => Schema::parse(bytes, base).map(Arc::new),
+                    }
+                    .map_err(|e| e.to_string())?;
                     let values = schema
                         .decode_values(ev.payload, ev.pointer_size, base)
                         .map_err(|e| e.to_string())?;
                     let name = schema.event_name.to_string();
-                    return Ok((Some(name), EventFields::Values(schema, values)));
+                    return Ok((Some(name), EventFields::TraceLogging(schema, values)));
                 }
-                match ev.decode_payload().map_err(|e| e.to_string())? {
-                    Payload::TraceLogging(tl) => {
-                        Ok((Some(tl.name.into_owned()), EventFields::List(tl.fields)))
-                    }
-                    Payload::Kernel(k) => Ok((Some(kernel_event_name(&k)), EventFields::Kernel(k))),
-                    Payload::Raw => Ok((None, EventFields::Json(Json::Null))),
+                match kernel::decode(ev).transpose().map_err(|e| e.to_string())? {
+                    Some(k) => Ok((Some(kernel_event_name(&k)), EventFields::Kernel(k))),
+                    None => Ok((None, EventFields::Json(Json::Null))),
                 }
             }
             Decoder::Manifest if !self.payload.is_empty() => {
@@ -589,13 +593,13 @@ fn insertion_strings(payload: &[u8]) -> Vec<String> {
 /// JSON object is built for them).
 enum EventFields<'a> {
     Json(Json),
-    /// Top-level fields in order (a TraceLogging event's): a few, found by
-    /// a scan rather than through a map built per event, and made JSON
-    /// only when a definition reads them (converting every field of every
-    /// event was a tenth of analysing a trace).
-    List(Vec<Field<'a>>),
-    /// The same from a cached schema: values in its fields' order.
-    Values(Arc<Schema<'static>>, Vec<Value<'a>>),
+    /// A TraceLogging event's top-level values, in its schema's field
+    /// order: a few, found by a scan of the schema rather than through a
+    /// map built per event, and made JSON only when a definition reads
+    /// them (converting every field of every event was a tenth of
+    /// analysing a trace). The schema is shared when it comes from a
+    /// [`SchemaCache`].
+    TraceLogging(Arc<Schema<'a>>, Vec<Value<'a>>),
     Kernel(crate::read::etl::kernel::KernelEvent),
 }
 
@@ -604,11 +608,7 @@ impl EventFields<'_> {
         use crate::read::etl::kernel::KernelEvent as K;
         Ok(match self {
             EventFields::Json(v) => v.get(name).cloned(),
-            EventFields::List(l) => match l.iter().find(|f| f.name == name) {
-                Some(f) => Some(serde_json::to_value(&f.value).map_err(|e| e.to_string())?),
-                None => None,
-            },
-            EventFields::Values(schema, values) => {
+            EventFields::TraceLogging(schema, values) => {
                 match schema.fields.iter().position(|f| f.name == name) {
                     Some(i) => values
                         .get(i)
