@@ -321,8 +321,8 @@ fn threaded_log(n: u64) -> Vec<u8> {
     text.into_bytes()
 }
 
-/// The source reads and matches on threads of its own: every entry comes
-/// out, in order, across the hand-over's batches; its counts and header
+/// The source reads on a thread of its own: every entry comes out, in
+/// order, across the hand-over's batches; its counts and header
 /// are the reader's once it has ended.
 #[test]
 fn the_threaded_source_hands_on_every_entry_in_order() {
@@ -363,7 +363,7 @@ fn the_threaded_source_hands_on_every_entry_in_order() {
 }
 
 /// A read error half-way is handed on as one (after the entries before
-/// it); a source dropped half-read stops its threads and waits for them
+/// it); a source dropped half-read stops its reader and waits for it
 /// (the test would hang if the reader waited on a hand-over nobody takes).
 #[test]
 fn the_threaded_source_hands_on_read_errors_and_stops_when_dropped() {

@@ -39,21 +39,20 @@ const BATCH: usize = 1024;
 /// Bytes of text per batch at most, whatever the count: lines run to 64
 /// KiB each, and entries to 64 continuation lines.
 const BATCH_BYTES: usize = 1 << 20;
-/// Batches each hand-over holds: with one batch in each of the three
-/// stages, at most 2 x 8 + 3 batches (a few megabytes) are in flight.
+/// Batches the hand-over holds: a few megabytes at most in flight.
 const AHEAD: usize = 8;
 
-type Batch = Vec<Result<Observed, ClusterLogError>>;
 type EntryResult = Result<Entry, ClusterLogError>;
 
 /// A cluster.log, mapped by the definitions' message patterns.
 ///
-/// Reading and splitting the lines runs on a thread of its own, matching
-/// them to the definitions' patterns on another, both ahead of the
-/// timeline that pairs what they map: on a node's log those two are most
-/// of the work (matching about half), so the stages share the machine's
-/// cores; they share nothing else but the entries and records they hand
-/// on.
+/// Reading and splitting the lines runs on a thread of its own, ahead of
+/// matching them to the definitions' patterns, which runs where the
+/// source is read: the analysis reads every source on a thread of its
+/// own too ([`super::ReadAhead`]), ahead of the timeline that pairs what
+/// they map. On a node's log reading and matching are most of the work
+/// (matching about half), so the stages share the machine's cores; they
+/// share nothing else but the entries and records they hand on.
 pub struct ClusterLogSource {
     name: String,
     /// What the header said when the log's first entry was reached; the
@@ -61,10 +60,11 @@ pub struct ClusterLogSource {
     header: LogHeader,
     counts: LogCounts,
     bytes_read: Arc<AtomicU64>,
-    batches: Receiver<Batch>,
-    batch: std::vec::IntoIter<Result<Observed, ClusterLogError>>,
-    /// The reader and the mapper, until they have finished.
-    threads: Option<(JoinHandle<ClusterLog>, JoinHandle<()>)>,
+    providers: ProviderSet,
+    batches: Receiver<Vec<EntryResult>>,
+    batch: std::vec::IntoIter<EntryResult>,
+    /// The reader, until it has finished.
+    reader: Option<JoinHandle<ClusterLog>>,
 }
 
 impl ClusterLogSource {
@@ -74,23 +74,13 @@ impl ClusterLogSource {
         let counts = log.counts().clone();
         let bytes_read = Arc::new(AtomicU64::new(log.bytes_read()));
         let progress = Arc::clone(&bytes_read);
-        let (send_entries, entries) = mpsc::sync_channel(AHEAD);
-        let (send_mapped, batches) = mpsc::sync_channel(AHEAD);
-        let providers = providers.clone();
+        let (send_entries, batches) = mpsc::sync_channel(AHEAD);
         let spawned = std::thread::Builder::new()
             .name("cluster.log read".into())
-            .spawn(move || read_entries(log, &send_entries, &progress))
-            .and_then(|reader| {
-                std::thread::Builder::new()
-                    .name("cluster.log map".into())
-                    .spawn(move || map_entries(&providers, &entries, &send_mapped))
-                    .map(|mapper| (reader, mapper))
-            });
-        let (threads, batches) = match spawned {
-            Ok(threads) => (Some(threads), batches),
-            // The OS gave no thread: say so, as a log that cannot be read
-            // (a reader spawned before the mapper failed stops when its
-            // channel closes).
+            .spawn(move || read_entries(log, &send_entries, &progress));
+        let (reader, batches) = match spawned {
+            Ok(reader) => (Some(reader), batches),
+            // The OS gave no thread: say so, as a log that cannot be read.
             Err(e) => {
                 let (send, batches) = mpsc::sync_channel(1);
                 let _ = send.send(vec![Err(ClusterLogError::Io {
@@ -105,9 +95,10 @@ impl ClusterLogSource {
             header,
             counts,
             bytes_read,
+            providers: providers.clone(),
             batches,
             batch: Vec::new().into_iter(),
-            threads,
+            reader,
         }
     }
 
@@ -117,17 +108,13 @@ impl ClusterLogSource {
         &self.counts
     }
 
-    /// The threads have sent their last batch: take what the reader
-    /// counted and what the header said in the end.
+    /// The reader has sent its last batch: take what it counted and what
+    /// the header said in the end.
     fn finish(&mut self) {
-        let Some((reader, mapper)) = self.threads.take() else {
+        let Some(reader) = self.reader.take() else {
             return;
         };
-        // A panic in either is a bug: it surfaces as it would have
-        // without threads.
-        if let Err(panic) = mapper.join() {
-            std::panic::resume_unwind(panic);
-        }
+        // A panic is a bug: it surfaces as it would have without a thread.
         match reader.join() {
             Ok(log) => {
                 self.counts = log.counts().clone();
@@ -140,7 +127,7 @@ impl ClusterLogSource {
 }
 
 /// The reader thread: entries in order, in batches, until the log ends or
-/// the mapper stops listening; the log back with its counts.
+/// the source stops listening; the log back with its counts.
 fn read_entries(
     mut log: ClusterLog,
     send: &SyncSender<Vec<EntryResult>>,
@@ -163,23 +150,6 @@ fn read_entries(
     }
 }
 
-/// The mapper thread: each batch of entries as what they say, in order.
-fn map_entries(
-    providers: &ProviderSet,
-    entries: &Receiver<Vec<EntryResult>>,
-    send: &SyncSender<Batch>,
-) {
-    for batch in entries {
-        let mapped = batch
-            .into_iter()
-            .map(|e| e.map(|e| map_entry(providers, &e)))
-            .collect();
-        if send.send(mapped).is_err() {
-            return;
-        }
-    }
-}
-
 /// One entry as what it says: a record, or only a time.
 fn map_entry(providers: &ProviderSet, entry: &Entry) -> Observed {
     let mut base = Record::new(
@@ -196,17 +166,16 @@ fn map_entry(providers: &ProviderSet, entry: &Entry) -> Observed {
     map_message(providers, entry.component(), entry.text(), &base)
 }
 
-/// A source dropped before its end stops its threads and closes the file
-/// now, not when the process ends: the mapper's hand-over closes, so it
-/// stops, and then the reader's.
+/// A source dropped before its end stops its reader and closes the file
+/// now, not when the process ends: the reader's hand-over closes, so it
+/// stops.
 impl Drop for ClusterLogSource {
     fn drop(&mut self) {
         let (_, closed) = mpsc::sync_channel(0);
         drop(std::mem::replace(&mut self.batches, closed));
-        if let Some((reader, mapper)) = self.threads.take() {
-            // Their panics were reported as they happened; a drop that
-            // panics again would abort.
-            let _ = mapper.join();
+        if let Some(reader) = self.reader.take() {
+            // Its panic was reported as it happened; a drop that panics
+            // again would abort.
             let _ = reader.join();
         }
     }
@@ -219,8 +188,12 @@ impl EventSource for ClusterLogSource {
 
     fn next_observed(&mut self) -> Option<Result<Observed, SourceError>> {
         loop {
-            if let Some(o) = self.batch.next() {
-                return Some(o.map_err(SourceError::ClusterLog));
+            if let Some(entry) = self.batch.next() {
+                return Some(
+                    entry
+                        .map(|e| map_entry(&self.providers, &e))
+                        .map_err(SourceError::ClusterLog),
+                );
             }
             match self.batches.recv() {
                 Ok(batch) => self.batch = batch.into_iter(),
