@@ -166,37 +166,200 @@ impl Record {
 
     /// Sets a model field from text; `field` is one of [`FIELDS`].
     pub fn set(&mut self, field: &str, value: &str) -> Result<(), String> {
-        let number =
-            || parse_u64(value).ok_or_else(|| format!("{field} {value:?} is not a number"));
+        let field =
+            ModelField::from_name(field).ok_or_else(|| format!("unknown model field {field:?}"))?;
+        self.set_field(field, FieldValue::Text(value.into()))
+    }
+
+    /// Sets a model field: text as [`Record::set`] reads it, or a number
+    /// (a decoded event's integer field) as its decimal text would read.
+    pub fn set_field(&mut self, field: ModelField, value: FieldValue<'_>) -> Result<(), String> {
+        use ModelField as F;
+        let number = || value.number(field);
         match field {
-            "resource" => self.resource = Some(value.to_string()),
-            // Trailing white space trimmed, from any input: log patterns
-            // may keep the space RHS writes before `<name>` (they stay
-            // one-pass that way: see providers/README.md).
-            "resource-type" => self.resource_type = Some(value.trim_end().to_string()),
-            "entry-point" => {
+            F::Status => self.status = Some(number()?),
+            F::Thread => self.thread = Some(number()? as u32),
+            F::OldThread => self.old_thread = Some(number()? as u32),
+            F::WaitReason => self.wait_reason = Some(number()? as u8),
+            F::Process => self.process = Some(number()? as u32),
+            F::Event => self.event = Some(number()? as u32),
+            F::Address => self.address = Some(number()?),
+            F::EntryPoint => {
                 self.entry_point = Some(
                     value
+                        .into_text()
                         .parse()
                         .map_err(|e: super::UnknownEntryPoint| e.to_string())?,
                 )
             }
-            "api" => self.api = Some(value.to_string()),
-            "target" => self.target = Some(value.to_string()),
-            "status" => self.status = Some(number()?),
-            "thread" => self.thread = Some(number()? as u32),
-            "old-thread" => self.old_thread = Some(number()? as u32),
-            "wait-reason" => self.wait_reason = Some(number()? as u8),
-            "state" => self.state = Some(value.to_string()),
-            "message" => self.message = Some(value.to_string()),
-            "process" => self.process = Some(number()? as u32),
-            "image" => self.image = Some(value.to_string()),
-            "event" => self.event = Some(number()? as u32),
-            "group" => self.group = Some(value.to_string()),
-            "node" => self.node = Some(value.to_string()),
-            "address" => self.address = Some(number()?),
-            other => return Err(format!("unknown model field {other:?}")),
+            // Trailing white space trimmed, from any input: log patterns
+            // may keep the space RHS writes before `<name>` (they stay
+            // one-pass that way: see providers/README.md).
+            F::ResourceType => {
+                let text = value.into_text();
+                self.resource_type = Some(match text.trim_end().len() {
+                    n if n == text.len() => text.into_owned(),
+                    n => text[..n].to_string(),
+                })
+            }
+            F::Resource => self.resource = Some(value.into_text().into_owned()),
+            F::Api => self.api = Some(value.into_text().into_owned()),
+            F::Target => self.target = Some(value.into_text().into_owned()),
+            F::State => self.state = Some(value.into_text().into_owned()),
+            F::Message => self.message = Some(value.into_text().into_owned()),
+            F::Image => self.image = Some(value.into_text().into_owned()),
+            F::Group => self.group = Some(value.into_text().into_owned()),
+            F::Node => self.node = Some(value.into_text().into_owned()),
         }
         Ok(())
+    }
+}
+
+/// A model field, as [`FIELDS`] names it: definitions name their fields
+/// once, when they are loaded, not for every event or line they map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelField {
+    Resource,
+    ResourceType,
+    EntryPoint,
+    Api,
+    Target,
+    Status,
+    Thread,
+    OldThread,
+    WaitReason,
+    State,
+    Message,
+    Process,
+    Image,
+    Event,
+    Group,
+    Node,
+    Address,
+}
+
+impl ModelField {
+    /// In [`FIELDS`]' order.
+    pub const ALL: [ModelField; 17] = [
+        ModelField::Resource,
+        ModelField::ResourceType,
+        ModelField::EntryPoint,
+        ModelField::Api,
+        ModelField::Target,
+        ModelField::Status,
+        ModelField::Thread,
+        ModelField::OldThread,
+        ModelField::WaitReason,
+        ModelField::State,
+        ModelField::Message,
+        ModelField::Process,
+        ModelField::Image,
+        ModelField::Event,
+        ModelField::Group,
+        ModelField::Node,
+        ModelField::Address,
+    ];
+
+    pub fn name(self) -> &'static str {
+        FIELDS[self as usize]
+    }
+
+    pub fn from_name(name: &str) -> Option<ModelField> {
+        FIELDS
+            .iter()
+            .position(|f| *f == name)
+            .map(|i| ModelField::ALL[i])
+    }
+}
+
+/// A value for a model field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldValue<'v> {
+    Text(std::borrow::Cow<'v, str>),
+    Number(u64),
+}
+
+impl<'v> FieldValue<'v> {
+    fn number(&self, field: ModelField) -> Result<u64, String> {
+        match self {
+            FieldValue::Number(n) => Ok(*n),
+            FieldValue::Text(t) => {
+                parse_u64(t).ok_or_else(|| format!("{} {:?} is not a number", field.name(), &**t))
+            }
+        }
+    }
+
+    fn into_text(self) -> std::borrow::Cow<'v, str> {
+        match self {
+            FieldValue::Text(t) => t,
+            FieldValue::Number(n) => n.to_string().into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Record {
+        Record::new(RecordKind::ApiCallEnd, 5, Evidence::Live { sequence: 1 })
+    }
+
+    #[test]
+    fn model_fields_are_named_in_fields_order() {
+        for (i, f) in ModelField::ALL.iter().enumerate() {
+            assert_eq!(*f as usize, i);
+            assert_eq!(f.name(), FIELDS[i]);
+            assert_eq!(ModelField::from_name(FIELDS[i]), Some(*f));
+        }
+        assert_eq!(ModelField::from_name("resource_type"), None);
+        assert_eq!(ModelField::from_name(""), None);
+    }
+
+    #[test]
+    fn numbers_and_text_set_a_field_alike() {
+        let mut by_text = record();
+        let mut by_value = record();
+        for (field, text, number) in [
+            ("status", "0x80070005", 0x8007_0005u64),
+            ("thread", "4242", 4242),
+            ("address", "0X10", 16),
+            ("resource", "17", 17),
+        ] {
+            by_text.set(field, text).unwrap();
+            let f = ModelField::from_name(field).unwrap();
+            by_value.set_field(f, FieldValue::Number(number)).unwrap();
+        }
+        assert_eq!(by_text.status, Some(0x8007_0005));
+        assert_eq!(by_text.thread, Some(4242));
+        assert_eq!(by_text.address, Some(16));
+        assert_eq!(by_text.resource.as_deref(), Some("17"));
+        assert_eq!(by_value, by_text);
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let mut r = record();
+        assert_eq!(
+            r.set("status", "E_FAIL").unwrap_err(),
+            "status \"E_FAIL\" is not a number"
+        );
+        assert_eq!(
+            r.set("colour", "red").unwrap_err(),
+            "unknown model field \"colour\""
+        );
+        assert!(r.set("entry-point", "Reboot").is_err());
+        assert_eq!(r.status, None);
+        assert_eq!(r.entry_point, None);
+    }
+
+    #[test]
+    fn resource_types_lose_trailing_space_only() {
+        let mut r = record();
+        r.set("resource-type", " Physical Disk  ").unwrap();
+        assert_eq!(r.resource_type.as_deref(), Some(" Physical Disk"));
+        r.set_field(ModelField::EntryPoint, FieldValue::Text("Online".into()))
+            .unwrap();
+        assert_eq!(r.entry_point, Some(EntryPoint::Online));
     }
 }

@@ -1,13 +1,14 @@
 //! Provider definitions (providers/*.toml): declarative mappings from ETW
 //! events to model records, so supporting a new source is data, not code.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value as Json;
 
-use crate::model::record::FIELDS;
+use crate::model::record::{FieldValue, ModelField, FIELDS};
 use crate::model::{Evidence, Record, RecordKind};
 use crate::providers::config::{self, ConfigError};
 use crate::providers::manifest::ManifestSet;
@@ -116,6 +117,45 @@ struct ProviderFile {
     pattern: Vec<PatternDef>,
 }
 
+/// An `[[event]]` as mapping reads it: its fields named once, when the
+/// definition is loaded, not for every event.
+#[derive(Debug, Clone)]
+struct EventMap {
+    name: Option<String>,
+    id: Option<u16>,
+    any: bool,
+    record: RecordKind,
+    /// In the definition's order (by model field name).
+    fields: Vec<(ModelField, EventField)>,
+    /// Some field is an insertion string.
+    insertion_strings: bool,
+}
+
+/// Where a model field's value is in an event.
+#[derive(Debug, Clone)]
+enum EventField {
+    /// `%N`: the N-th insertion string (from 1).
+    Insertion(usize),
+    /// A decoded field by name; `optional` (`name?`): some versions of the
+    /// event lack it.
+    Named { name: String, optional: bool },
+}
+
+impl EventMap {
+    fn new(def: &EventDef, fields: Vec<(ModelField, EventField)>) -> EventMap {
+        EventMap {
+            name: def.name.clone(),
+            id: def.id,
+            any: def.any,
+            record: def.record,
+            insertion_strings: fields
+                .iter()
+                .any(|(_, f)| matches!(f, EventField::Insertion(_))),
+            fields,
+        }
+    }
+}
+
 /// One loaded provider definition.
 #[derive(Debug, Clone)]
 pub struct ProviderDef {
@@ -123,7 +163,10 @@ pub struct ProviderDef {
     pub header: ProviderHeader,
     pub guid: Guid,
     payload: Vec<PayloadField>,
-    events: Vec<EventDef>,
+    events: Vec<EventMap>,
+    /// Some event is matched by name (so every event is decoded to learn
+    /// its name).
+    wants_name: bool,
     patterns: Vec<Pattern>,
 }
 
@@ -326,6 +369,7 @@ impl ProviderDef {
                 ))
             }
         };
+        let mut events = Vec::with_capacity(file.event.len());
         for ev in &file.event {
             let key = ev
                 .name
@@ -356,8 +400,9 @@ impl ProviderDef {
                 }
                 _ => {}
             }
-            for model_field in ev.fields.keys() {
-                if !FIELDS.contains(&model_field.as_str()) {
+            let mut fields = Vec::with_capacity(ev.fields.len());
+            for (model_field, event_field) in &ev.fields {
+                let Some(model_field) = ModelField::from_name(model_field) else {
                     return Err(err(
                         &format!("{model_field} ="),
                         format!(
@@ -365,8 +410,23 @@ impl ProviderDef {
                             FIELDS.join(", ")
                         ),
                     ));
-                }
+                };
+                let source = match positional(event_field) {
+                    Some(n) => EventField::Insertion(n),
+                    None => match event_field.strip_suffix('?') {
+                        Some(name) => EventField::Named {
+                            name: name.to_string(),
+                            optional: true,
+                        },
+                        None => EventField::Named {
+                            name: event_field.clone(),
+                            optional: false,
+                        },
+                    },
+                };
+                fields.push((model_field, source));
             }
+            events.push(EventMap::new(ev, fields));
         }
         let patterns = file
             .pattern
@@ -378,7 +438,8 @@ impl ProviderDef {
             guid,
             header: file.provider,
             payload: file.payload,
-            events: file.event,
+            wants_name: events.iter().any(|e| e.name.is_some()),
+            events,
             patterns,
         })
     }
@@ -389,7 +450,7 @@ impl ProviderDef {
         ev: &Event<'a>,
         manifests: &ManifestSet,
         schemas: Option<&mut SchemaCache>,
-    ) -> Result<(Option<String>, EventFields<'a>), String> {
+    ) -> Result<EventFields<'a>, String> {
         match self.header.decoder {
             Decoder::Tracelogging | Decoder::Kernel => {
                 // The decoders as `Event::decode_payload` tries them:
@@ -403,21 +464,20 @@ impl ProviderDef {
                     let values = schema
                         .decode_values(ev.payload, ev.pointer_size, base)
                         .map_err(|e| e.to_string())?;
-                    let name = schema.event_name.to_string();
-                    return Ok((Some(name), EventFields::TraceLogging(schema, values)));
+                    return Ok(EventFields::TraceLogging(schema, values));
                 }
                 match kernel::decode(ev).transpose().map_err(|e| e.to_string())? {
-                    Some(k) => Ok((Some(kernel_event_name(&k)), EventFields::Kernel(k))),
-                    None => Ok((None, EventFields::Json(Json::Null))),
+                    Some(k) => Ok(EventFields::Kernel(k)),
+                    None => Ok(EventFields::Json(None, Json::Null)),
                 }
             }
             Decoder::Manifest if !self.payload.is_empty() => {
-                self.read_payload(ev).map(|v| (None, EventFields::Json(v)))
+                self.read_payload(ev).map(|v| EventFields::Json(None, v))
             }
             Decoder::Manifest => match manifests.decode(ev) {
                 Some(Ok(m)) => {
                     let v = serde_json::to_value(Fields(&m.fields)).map_err(|e| e.to_string())?;
-                    Ok((Some(m.name), EventFields::Json(v)))
+                    Ok(EventFields::Json(Some(m.name), v))
                 }
                 Some(Err(e)) => Err(e.to_string()),
                 None => Err(format!(
@@ -460,18 +520,18 @@ impl ProviderDef {
     ) -> Option<Result<Record, String>> {
         let id = ev.descriptor.id;
         // Decode only events a definition could match.
-        let wants_name = self.events.iter().any(|e| e.name.is_some());
-        if !wants_name && !self.events.iter().any(|e| e.any || e.id == Some(id)) {
+        if !self.wants_name && !self.events.iter().any(|e| e.any || e.id == Some(id)) {
             return None;
         }
-        let (name, fields) = match self.fields(ev, manifests, schemas) {
+        let fields = match self.fields(ev, manifests, schemas) {
             Ok(x) => x,
             Err(e) => return Some(Err(e)),
         };
+        let name = fields.name();
         let def = self.events.iter().find(|e| {
             e.any
                 || e.id == Some(id) && ev.kernel_group.is_none()
-                || (e.name.is_some() && e.name == name)
+                || (e.name.is_some() && e.name.as_deref() == name.as_deref())
         })?;
         let mut record = Record::new(
             def.record,
@@ -481,30 +541,26 @@ impl ProviderDef {
         record.pid = ev.process_id;
         record.tid = ev.thread_id;
         record.cpu = ev.cpu;
-        let strings = def
-            .fields
-            .values()
-            .any(|f| positional(f).is_some())
-            .then(|| insertion_strings(ev.payload));
+        let strings = def.insertion_strings.then(|| insertion_strings(ev.payload));
         if def.id.is_some() {
             record.event = Some(u32::from(id));
         }
         for (model_field, event_field) in &def.fields {
-            if let Some(n) = positional(event_field) {
-                // Insertion strings vary by the event's variant: one that
-                // is not there is no field, not an error.
-                let value = strings.as_ref().and_then(|s| s.get(n - 1));
-                if let Some(Err(e)) = value.map(|v| record.set(model_field, v)) {
-                    return Some(Err(e));
+            let (name, optional) = match event_field {
+                EventField::Insertion(n) => {
+                    // Insertion strings vary by the event's variant: one
+                    // that is not there is no field, not an error.
+                    let value = strings.as_ref().and_then(|s| s.get(n - 1));
+                    if let Some(v) = value {
+                        if let Err(e) = record.set_field(*model_field, FieldValue::Text(v.into())) {
+                            return Some(Err(e));
+                        }
+                    }
+                    continue;
                 }
-                continue;
-            }
-            // `name?`: a field some versions of the event lack.
-            let (event_field, optional) = match event_field.strip_suffix('?') {
-                Some(f) => (f, true),
-                None => (event_field.as_str(), false),
+                EventField::Named { name, optional } => (name, *optional),
             };
-            let v = match fields.get(event_field) {
+            let v = match fields.get(name) {
                 Ok(v) => v,
                 Err(e) => return Some(Err(e)),
             };
@@ -513,15 +569,13 @@ impl ProviderDef {
                     continue;
                 }
                 return Some(Err(format!(
-                    "event has no field {event_field:?} for {model_field}"
+                    "event has no field {name:?} for {}",
+                    model_field.name()
                 )));
             };
-            let text = match v {
-                Json::String(s) => s,
-                Json::Null => continue,
-                other => other.to_string(),
-            };
-            if let Err(e) = record.set(model_field, &text) {
+            // A null value is no value.
+            let Some(v) = v else { continue };
+            if let Err(e) = record.set_field(*model_field, v) {
                 return Some(Err(e));
             }
         }
@@ -549,8 +603,13 @@ impl ProviderDef {
         r.kind = def.record;
         r.event = Some(u32::from(id));
         for (model_field, event_field) in &def.fields {
-            let value = positional(event_field).and_then(|n| strings.get(n - 1));
-            if let Some(Err(e)) = value.map(|v| r.set(model_field, v)) {
+            let EventField::Insertion(n) = event_field else {
+                continue;
+            };
+            if let Some(Err(e)) = strings
+                .get(n - 1)
+                .map(|v| r.set_field(*model_field, FieldValue::Text(v.into())))
+            {
                 return Some(Err(e));
             }
         }
@@ -592,59 +651,105 @@ fn insertion_strings(payload: &[u8]) -> Vec<String> {
 /// (the kernel's context switches are most of a big trace's events: no
 /// JSON object is built for them).
 enum EventFields<'a> {
-    Json(Json),
+    /// Its fields as JSON, and its name where its decoder gives one.
+    Json(Option<String>, Json),
     /// A TraceLogging event's top-level values, in its schema's field
     /// order: a few, found by a scan of the schema rather than through a
-    /// map built per event, and made JSON only when a definition reads
-    /// them (converting every field of every event was a tenth of
-    /// analysing a trace). The schema is shared when it comes from a
-    /// [`SchemaCache`].
+    /// map built per event, and made model values only when a definition
+    /// reads them (converting every field of every event to JSON was a
+    /// tenth of analysing a trace). The schema is shared when it comes
+    /// from a [`SchemaCache`].
     TraceLogging(Arc<Schema<'a>>, Vec<Value<'a>>),
     Kernel(crate::read::etl::kernel::KernelEvent),
 }
 
 impl EventFields<'_> {
-    fn get(&self, name: &str) -> Result<Option<Json>, String> {
+    /// The event's name, as definitions match it.
+    fn name(&self) -> Option<Cow<'_, str>> {
+        match self {
+            EventFields::Json(name, _) => name.as_deref().map(Cow::Borrowed),
+            EventFields::TraceLogging(schema, _) => Some(Cow::Borrowed(&schema.event_name)),
+            EventFields::Kernel(k) => Some(Cow::Owned(kernel_event_name(k))),
+        }
+    }
+
+    /// The field `name`: None if the event has no such field, Some(None)
+    /// if it is null. A value is the text its JSON form has (a number
+    /// kept as one), so a definition maps the same whichever decoder read
+    /// the event.
+    fn get(&self, name: &str) -> Result<Option<Option<FieldValue<'_>>>, String> {
         use crate::read::etl::kernel::KernelEvent as K;
         Ok(match self {
-            EventFields::Json(v) => v.get(name).cloned(),
+            EventFields::Json(_, v) => v.get(name).map(json_value),
             EventFields::TraceLogging(schema, values) => {
                 match schema.fields.iter().position(|f| f.name == name) {
-                    Some(i) => values
-                        .get(i)
-                        .map(serde_json::to_value)
-                        .transpose()
-                        .map_err(|e| e.to_string())?,
+                    Some(i) => match values.get(i) {
+                        Some(v) => Some(tracelogging_value(v)?),
+                        None => None,
+                    },
                     None => None,
                 }
             }
             EventFields::Kernel(k) => {
                 let direct = match (k, name) {
-                    (K::CSwitch { new_thread_id, .. }, "new_thread_id") => {
-                        Json::from(*new_thread_id)
-                    }
-                    (K::CSwitch { old_thread_id, .. }, "old_thread_id") => {
-                        Json::from(*old_thread_id)
-                    }
+                    (K::CSwitch { new_thread_id, .. }, "new_thread_id") => *new_thread_id,
+                    (K::CSwitch { old_thread_id, .. }, "old_thread_id") => *old_thread_id,
                     (
                         K::CSwitch {
                             old_thread_wait_reason,
                             ..
                         },
                         "old_thread_wait_reason",
-                    ) => Json::from(*old_thread_wait_reason),
-                    (K::ReadyThread { thread_id, .. }, "thread_id") => Json::from(*thread_id),
-                    (K::Thread { thread_id, .. }, "thread_id") => Json::from(*thread_id),
-                    (K::Thread { process_id, .. }, "process_id") => Json::from(*process_id),
+                    ) => u32::from(*old_thread_wait_reason),
+                    (K::ReadyThread { thread_id, .. }, "thread_id") => *thread_id,
+                    (K::Thread { thread_id, .. }, "thread_id") => *thread_id,
+                    (K::Thread { process_id, .. }, "process_id") => *process_id,
                     // Anything else, as its JSON form names it.
                     _ => {
                         return Ok(serde_json::to_value(k)
                             .ok()
-                            .and_then(|v| v.get(name).cloned()))
+                            .and_then(|v| v.get(name).map(|j| json_value(j).map(owned))))
                     }
                 };
-                Some(direct)
+                Some(Some(FieldValue::Number(u64::from(direct))))
             }
         })
+    }
+}
+
+/// A JSON value as a model value: null is none, a string its text, an
+/// unsigned integer a number, anything else its JSON text.
+fn json_value(v: &Json) -> Option<FieldValue<'_>> {
+    match v {
+        Json::Null => None,
+        Json::String(s) => Some(FieldValue::Text(Cow::Borrowed(s))),
+        Json::Number(n) => Some(match n.as_u64() {
+            Some(n) => FieldValue::Number(n),
+            None => FieldValue::Text(Cow::Owned(n.to_string())),
+        }),
+        other => Some(FieldValue::Text(Cow::Owned(other.to_string()))),
+    }
+}
+
+/// A decoded TraceLogging value as a model value, as its JSON form reads
+/// (strings, integers and hex integers without building JSON).
+fn tracelogging_value<'v>(v: &'v Value<'_>) -> Result<Option<FieldValue<'v>>, String> {
+    Ok(match v {
+        Value::Null => None,
+        Value::Str(s) => Some(FieldValue::Text(Cow::Borrowed(s))),
+        Value::U64(n) => Some(FieldValue::Number(*n)),
+        Value::Hex(n) => Some(FieldValue::Text(Cow::Owned(format!("{n:#x}")))),
+        other => {
+            let json = serde_json::to_value(other).map_err(|e| e.to_string())?;
+            json_value(&json).map(owned)
+        }
+    })
+}
+
+/// The value, owning its text.
+fn owned(v: FieldValue<'_>) -> FieldValue<'static> {
+    match v {
+        FieldValue::Text(t) => FieldValue::Text(Cow::Owned(t.into_owned())),
+        FieldValue::Number(n) => FieldValue::Number(n),
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use regex::Regex;
 
-use crate::model::record::FIELDS;
+use crate::model::record::{FieldValue, ModelField};
 use crate::model::{Record, RecordKind};
 use crate::providers::config::ConfigError;
 
@@ -29,9 +29,10 @@ pub struct Pattern {
     regex: Regex,
     record: RecordKind,
     component: Option<String>,
-    fields: BTreeMap<String, String>,
+    /// Constant model fields, in their names' order.
+    fields: Vec<(ModelField, String)>,
     /// Capture group index -> the model field it fills.
-    groups: Vec<(usize, String)>,
+    groups: Vec<(usize, ModelField)>,
 }
 
 impl Pattern {
@@ -53,33 +54,36 @@ impl Pattern {
                 .collect();
             err(&p.regex, format!("bad regex: {}", text.join(" ")))
         })?;
-        for name in regex.capture_names().flatten() {
-            let field = name.replace('_', "-");
-            if !FIELDS.contains(&field.as_str()) {
-                return Err(err(
-                    &p.regex,
-                    format!("capture group {name:?} names no model field"),
-                ));
+        let mut groups = Vec::new();
+        for (i, name) in regex.capture_names().enumerate() {
+            let Some(name) = name else { continue };
+            match ModelField::from_name(&name.replace('_', "-")) {
+                Some(field) => groups.push((i, field)),
+                None => {
+                    return Err(err(
+                        &p.regex,
+                        format!("capture group {name:?} names no model field"),
+                    ))
+                }
             }
         }
-        for model_field in p.fields.keys() {
-            if !FIELDS.contains(&model_field.as_str()) {
-                return Err(err(
-                    &format!("{model_field} ="),
-                    format!("unknown model field {model_field:?}"),
-                ));
+        let mut fields = Vec::new();
+        for (model_field, value) in &p.fields {
+            match ModelField::from_name(model_field) {
+                Some(field) => fields.push((field, value.clone())),
+                None => {
+                    return Err(err(
+                        &format!("{model_field} ="),
+                        format!("unknown model field {model_field:?}"),
+                    ))
+                }
             }
         }
-        let groups = regex
-            .capture_names()
-            .enumerate()
-            .filter_map(|(i, n)| Some((i, n?.replace('_', "-"))))
-            .collect();
         Ok(Pattern {
             regex,
             record: p.record,
             component: p.component.clone(),
-            fields: p.fields.clone(),
+            fields,
             groups,
         })
     }
@@ -111,11 +115,11 @@ impl Pattern {
         r.message = Some(message.to_string());
         let mut set = || -> Result<(), String> {
             for (field, value) in &self.fields {
-                r.set(field, value)?;
+                r.set_field(*field, FieldValue::Text(value.into()))?;
             }
-            for (i, field) in &self.groups {
-                if let Some(m) = caps.get(*i) {
-                    r.set(field, m.as_str())?;
+            for &(i, field) in &self.groups {
+                if let Some(m) = caps.get(i) {
+                    r.set_field(field, FieldValue::Text(m.as_str().into()))?;
                 }
             }
             Ok(())
