@@ -116,6 +116,38 @@ fn duration_figures_match_the_spans() {
 }
 
 #[test]
+fn groups_are_keyed_by_name_not_by_copy_of_the_name() {
+    let mut a = analysis("mixed");
+    fill_aggregates(&mut a).unwrap();
+    let once = a.by_entry_point.clone();
+    // Every other span of each resource gets a copy of its name of its own,
+    // as a timeline merged from several pairers could hold.
+    let mut b = analysis("mixed");
+    for e in b.spans.entries.iter_mut().step_by(2) {
+        e.resource = std::sync::Arc::from(&*e.resource);
+    }
+    fill_aggregates(&mut b).unwrap();
+    assert_eq!(b.by_entry_point, once);
+    // Longest total first, ties by name.
+    assert!(once.len() > 3, "{} groups", once.len());
+    for w in once.windows(2) {
+        assert!(
+            w[0].total_ns > w[1].total_ns || w[0].total_ns == w[1].total_ns && w[0].key < w[1].key,
+            "{} before {}",
+            w[0].key,
+            w[1].key
+        );
+    }
+    let keys: std::collections::BTreeSet<&str> = once.iter().map(|g| g.key.as_str()).collect();
+    assert_eq!(
+        keys.len(),
+        once.len(),
+        "one group per resource and entry point"
+    );
+    assert!(keys.contains("AppRes-1 LooksAlive") && keys.contains("AppRes-2 Online"));
+}
+
+#[test]
 fn parquet_export_reads_back() {
     let a = analysis("pending-timeout");
     let mut f = Frames::new(&a).unwrap();

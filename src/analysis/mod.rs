@@ -554,11 +554,10 @@ pub fn analyze_known(
 /// Computes the per-entry-point and per-API figures with polars.
 #[cfg(feature = "polars")]
 pub fn fill_aggregates(a: &mut Analysis) -> polars::prelude::PolarsResult<()> {
-    a.by_entry_point = frames::aggregates(
-        &frames::entry_point_durations(a)?,
-        &["resource", "entry_point"],
-    )?;
-    a.by_api = frames::aggregates(&frames::api_call_durations(a)?, &["api"])?;
+    let (entry_points, names) = frames::entry_point_durations(a)?;
+    a.by_entry_point = frames::aggregates(&entry_points, &["resource", "entry_point"], &names)?;
+    drop(entry_points);
+    a.by_api = frames::aggregates(&frames::api_call_durations(a)?, &["api"], &Vec::new())?;
     Ok(())
 }
 
