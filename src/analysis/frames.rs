@@ -301,7 +301,7 @@ fn threads(entries: &DataFrame, calls: &DataFrame, workers: &DataFrame) -> Polar
 /// `entry_point` as ranks, the names they stand for beside (so groups sort
 /// as their names do), then `duration_ns` and `returned`. A node's log has
 /// hundreds of thousands of calls on a few thousand resources: names per
-/// row took 17-20 MB more peak memory on the bench's 180 MB log.
+/// row took 17-20 MiB more peak memory on the bench's 180 MB log.
 pub fn entry_point_durations(a: &Analysis) -> PolarsResult<(DataFrame, KeyNames)> {
     use crate::model::EntryPoint;
     let spans = &a.spans.entries;

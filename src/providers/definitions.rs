@@ -717,8 +717,8 @@ impl EventFields<'_> {
     }
 }
 
-/// A JSON value as a model value: null is none, a string its text, an
-/// unsigned integer a number, anything else its JSON text.
+/// A JSON value as a model value: null is none, a string its text, a
+/// non-negative integer a number, anything else its JSON text.
 fn json_value(v: &Json) -> Option<FieldValue<'_>> {
     match v {
         Json::Null => None,
