@@ -4,6 +4,7 @@
 
 pub mod config;
 mod definitions;
+mod fields;
 pub mod manifest;
 mod patterns;
 pub mod prefilter;
