@@ -393,11 +393,12 @@ fn with_durations(
     DataFrame::new(height, columns)
 }
 
-/// The duration figures of a span table per `keys` group, as rows.
+/// The duration figures of a span table per `keys` group, as rows; a
+/// key column with `names` (by position, see [`KeyNames`]) holds ranks.
 pub fn aggregates(
     spans: &DataFrame,
     keys: &[&str],
-    names: &KeyNames,
+    names: &[Option<Vec<String>>],
 ) -> PolarsResult<Vec<Aggregate>> {
     let df = Frames::durations(spans, keys)?;
     let key_cols: Vec<Column> = keys

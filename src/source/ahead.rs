@@ -40,8 +40,8 @@ pub struct ReadAhead {
     batches: Receiver<Batch>,
     items: std::vec::IntoIter<Item>,
     bytes_read: u64,
+    /// What the source's last batch brought: once here, nothing follows.
     end: Option<End>,
-    done: bool,
 }
 
 impl ReadAhead {
@@ -80,7 +80,6 @@ impl ReadAhead {
             items: Vec::new().into_iter(),
             bytes_read: 0,
             end: None,
-            done: false,
         }
     }
 }
@@ -125,7 +124,7 @@ impl EventSource for ReadAhead {
             if let Some(item) = self.items.next() {
                 return Some(item);
             }
-            if self.done {
+            if self.end.is_some() {
                 return None;
             }
             // A closed channel without an end: the thread panicked. Say so
@@ -135,10 +134,7 @@ impl EventSource for ReadAhead {
             };
             self.items = batch.items.into_iter();
             self.bytes_read = batch.bytes_read;
-            if batch.end.is_some() {
-                self.end = batch.end;
-                self.done = true;
-            }
+            self.end = batch.end;
         }
     }
 
