@@ -3,13 +3,13 @@
 //! against their budgets, and hangs against their thresholds, each drawn
 //! with the thresholds the analysis held its resources to.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::charts::{self, secs};
 use super::{story, ReportError};
 use crate::analysis::{Analysis, Reported, Threshold};
-use crate::model::{label, Rule};
+use crate::model::{label, EntryPoint, Rule};
 
 /// Lanes of a timeline and verdicts zoomed on per trace, at most.
 const MAX_LANES: usize = 30;
@@ -253,27 +253,40 @@ fn blocking_charts(a: &Analysis, dir: &Path, prefix: &str) -> Result<Vec<Chart>,
 /// entry point's own budget (per resource type, `--budget`), and each
 /// resource's PendingTimeout and DeadlockTimeout.
 fn durations_chart(a: &Analysis, dir: &Path, prefix: &str) -> Result<Chart, ReportError> {
-    let points: Vec<(String, f64, bool)> = a
+    // Entry points and their budgets, once each (a node's log has
+    // hundreds of thousands of calls of a dozen entry points).
+    let mut budgets: BTreeSet<(EntryPoint, i64)> = BTreeSet::new();
+    for e in &a.spans.entries {
+        budgets.insert((e.entry_point, a.entry(e).budget_ns));
+    }
+    let mut budgets: Vec<(String, i64)> = budgets
+        .into_iter()
+        .map(|(ep, ns)| (ep.to_string(), ns))
+        .collect();
+    budgets.sort();
+    // A column per entry point drawn, in name order.
+    let mut drawn: BTreeSet<EntryPoint> = BTreeSet::new();
+    for e in a.spans.entries.iter().filter(|e| !e.end_unknown()) {
+        drawn.insert(e.entry_point);
+    }
+    let mut columns: Vec<(String, EntryPoint)> =
+        drawn.into_iter().map(|ep| (ep.to_string(), ep)).collect();
+    columns.sort();
+    let points: Vec<charts::DurationPoint> = a
         .spans
         .entries
         .iter()
         .filter(|e| !e.end_unknown())
-        .map(|e| {
-            (
-                e.entry_point.to_string(),
-                a.entry(e).duration.ns.unwrap_or(0).max(1) as f64 / 1e6,
-                e.end_ns.is_none(),
-            )
+        .map(|e| charts::DurationPoint {
+            column: columns
+                .iter()
+                .position(|c| c.1 == e.entry_point)
+                .unwrap_or(0),
+            ms: a.entry(e).duration.ns.unwrap_or(0).max(1) as f64 / 1e6,
+            unreturned: e.end_ns.is_none(),
         })
         .collect();
-    let mut budgets: Vec<(String, i64)> = a
-        .spans
-        .entries
-        .iter()
-        .map(|e| (e.entry_point.to_string(), a.entry(e).budget_ns))
-        .collect();
-    budgets.sort();
-    budgets.dedup();
+    let columns: Vec<String> = columns.into_iter().map(|c| c.0).collect();
     let one_budget = budgets.windows(2).all(|w| w[0].1 == w[1].1);
     let mut thresholds: Vec<charts::Threshold> = budgets
         .iter()
@@ -333,7 +346,7 @@ fn durations_chart(a: &Analysis, dir: &Path, prefix: &str) -> Result<Chart, Repo
     }
     let name = format!("{prefix}-durations");
     charts::render(dir, &name, 560, |root| {
-        charts::durations(root, &points, &thresholds)
+        charts::durations(root, &columns, &points, &thresholds)
     })?;
     Ok(Chart {
         file: name,

@@ -6,13 +6,17 @@ use plotters::prelude::*;
 
 use super::*;
 
-/// An axis value in ms, short: "0.1 ms", "20 ms", "300 s".
+/// An axis value in ms, short: "10 ns", "0.1 ms", "20 ms", "300 s".
+/// Below a microsecond in ns (a call logged with its begin's timestamp
+/// lasts 0, drawn at 1 ns), so ticks there are not all "0 ms".
 fn short_ms(ms: f64) -> String {
     let trim = |v: f64| format!("{}", (v * 1000.0).round() / 1000.0);
     if ms >= 1000.0 {
         format!("{} s", trim(ms / 1000.0))
-    } else {
+    } else if ms >= 0.001 {
         format!("{} ms", trim(ms))
+    } else {
+        format!("{} ns", trim(ms * 1e6))
     }
 }
 
@@ -148,22 +152,30 @@ pub struct Threshold {
     pub category: Option<String>,
 }
 
+/// One entry-point call on the durations chart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DurationPoint {
+    /// Its entry point's column (an index into the columns' names).
+    pub column: usize,
+    pub ms: f64,
+    /// It never returned: drawn as a cross at the time it had run.
+    pub unreturned: bool,
+}
+
 /// Entry-point durations per entry point (log scale) with each budget over
 /// its own column and the timeouts across; unreturned calls as crosses at
-/// their elapsed time.
+/// their elapsed time. `columns` are the entry points' names, in order.
 pub fn durations<DB: DrawingBackend>(
     root: &Area<DB>,
-    points: &[(String, f64, bool)],
+    columns: &[String],
+    points: &[DurationPoint],
     thresholds: &[Threshold],
 ) -> Result<(), String> {
     let (plot, side) = with_legend(root);
-    let mut cats: Vec<String> = points.iter().map(|p| p.0.clone()).collect();
-    cats.sort();
-    cats.dedup();
     let (lo, hi) = log_range(
         points
             .iter()
-            .map(|p| p.1)
+            .map(|p| p.ms)
             .chain(thresholds.iter().map(|t| t.ms)),
     );
     let mut chart = ChartBuilder::on(&plot)
@@ -172,16 +184,15 @@ pub fn durations<DB: DrawingBackend>(
         .x_label_area_size(40)
         .y_label_area_size(80)
         .build_cartesian_2d(
-            -0.5f64..cats.len().max(1) as f64 - 0.5,
+            -0.5f64..columns.len().max(1) as f64 - 0.5,
             (lo..hi).log_scale(),
         )
         .map_err(err)?;
-    let names = cats.clone();
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(cats.len() + 1)
-        .x_label_formatter(&|x| category(&names, *x))
+        .x_labels(columns.len() + 1)
+        .x_label_formatter(&|x| category(columns, *x))
         .y_desc("duration (log scale)")
         .light_line_style(WHITE)
         .y_labels(8)
@@ -189,33 +200,45 @@ pub fn durations<DB: DrawingBackend>(
         .label_style(("sans-serif", 13))
         .draw()
         .map_err(err)?;
-    let column = |c: &str| cats.iter().position(|x| x == c).unwrap_or(0) as f64;
+    let column_of = |c: &str| columns.iter().position(|x| x == c);
     // Points spread sideways (deterministically) so they do not pile up.
-    let x_of = |c: &str, k: usize| column(c) - 0.3 + 0.6 * ((k * 7919) % 100) as f64 / 100.0;
+    let at = |k: usize, p: &DurationPoint| {
+        let x = p.column as f64 - 0.3 + 0.6 * ((k * 7919) % 100) as f64 / 100.0;
+        (x, p.ms)
+    };
+    let of_kind = |unreturned: bool| {
+        points
+            .iter()
+            .enumerate()
+            .filter(move |(_, p)| p.unreturned == unreturned)
+            .map(|(k, p)| at(k, p))
+    };
     let returned = RGBColor(31, 119, 180);
+    let opacity = 0.6;
+    chart
+        .draw_series(spots(&chart, of_kind(false)).into_iter().map(|s| {
+            Circle::new(
+                s.at,
+                3,
+                returned.mix(stacked_opacity(opacity, s.count)).filled(),
+            )
+        }))
+        .map_err(err)?;
+    // Crosses are opaque: those on one spot draw as one.
     chart
         .draw_series(
-            points
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| !p.2)
-                .map(|(k, p)| Circle::new((x_of(&p.0, k), p.1), 3, returned.mix(0.6).filled())),
+            spots(&chart, of_kind(true))
+                .into_iter()
+                .map(|s| Cross::new(s.at, 7, FINDING.stroke_width(2))),
         )
         .map_err(err)?;
-    chart
-        .draw_series(
-            points
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| p.2)
-                .map(|(k, p)| Cross::new((x_of(&p.0, k), p.1), 7, FINDING.stroke_width(2))),
-        )
-        .map_err(err)?;
-    let right = cats.len().max(1) as f64 - 0.5;
+    let right = columns.len().max(1) as f64 - 0.5;
     for t in thresholds {
         let (x0, x1) = match &t.category {
-            Some(c) if cats.contains(c) => (column(c) - 0.45, column(c) + 0.45),
-            Some(_) => continue,
+            Some(c) => match column_of(c) {
+                Some(i) => (i as f64 - 0.45, i as f64 + 0.45),
+                None => continue,
+            },
             None => (-0.5, right),
         };
         chart
@@ -231,19 +254,61 @@ pub fn durations<DB: DrawingBackend>(
         Swatch::Dot(returned),
         "a call that returned",
     )];
-    if points.iter().any(|p| p.2) {
+    if points.iter().any(|p| p.unreturned) {
         items.push(LegendItem::new(
             Swatch::Cross(FINDING),
             "never returned (time it had run when the inputs end)",
         ));
     }
     for t in thresholds {
-        let drawn = t.category.as_ref().is_none_or(|c| cats.contains(c));
+        let drawn = t.category.as_deref().is_none_or(|c| column_of(c).is_some());
         if drawn && !items.iter().any(|i| i.label == t.label) {
             items.push(LegendItem::new(Swatch::Dashed(t.colour), t.label.clone()));
         }
     }
     legend(&side, &items)
+}
+
+/// Marks that land on one pixel, drawn there once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Spot {
+    /// Where the first of them is (data coordinates).
+    at: (f64, f64),
+    count: u32,
+}
+
+/// The spots `points` land on, in the order each was first landed on. A
+/// node's log holds hundreds of thousands of calls and most land where an
+/// earlier one did; drawing each spot once keeps a chart's size bounded
+/// by its pixels rather than by the calls.
+fn spots<DB: DrawingBackend>(
+    chart: &Plot<'_, DB, RangedCoordf64, LogCoord<f64>>,
+    points: impl Iterator<Item = (f64, f64)>,
+) -> Vec<Spot> {
+    let mut index: foldhash::HashMap<(i32, i32), usize> = foldhash::HashMap::default();
+    let mut out: Vec<Spot> = Vec::new();
+    for at in points {
+        let pixel = chart.backend_coord(&at);
+        match index.entry(pixel) {
+            std::collections::hash_map::Entry::Occupied(e) => out[*e.get()].count += 1,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(out.len());
+                out.push(Spot { at, count: 1 });
+            }
+        }
+    }
+    out
+}
+
+/// The opacity of `count` marks of opacity `alpha` drawn on one spot
+/// (alpha over itself: same colour, so the order does not matter), to
+/// three places (the SVG writes it as text).
+fn stacked_opacity(alpha: f64, count: u32) -> f64 {
+    if count <= 1 {
+        return alpha;
+    }
+    let clear = (1.0 - alpha).powi(count.min(64) as i32);
+    ((1.0 - clear) * 1000.0).round() / 1000.0
 }
 
 /// Calls that never returned, with how long they had been running when
@@ -399,5 +464,91 @@ mod tests {
         assert_ne!(a, b);
         let (k, j) = (ink_columns(&text_png("리")), ink_columns(&text_png("ソ")));
         assert!(k.iter().sum::<u32>() > 10 && j.iter().sum::<u32>() > 10);
+    }
+
+    /// The durations chart of `points` as SVG text.
+    fn durations_svg(points: &[DurationPoint]) -> String {
+        let mut svg = String::new();
+        {
+            crate::report::html::register_fonts().unwrap();
+            let root = SVGBackend::with_string(&mut svg, (WIDTH, 560)).into_drawing_area();
+            let columns = ["IsAlive".to_string(), "Online".to_string()];
+            durations(&root, &columns, points, &[]).unwrap();
+            root.present().unwrap();
+        }
+        svg
+    }
+
+    /// The opacity of each circle of an SVG.
+    fn circles(svg: &str) -> Vec<String> {
+        svg.split("<circle ")
+            .skip(1)
+            .filter_map(|c| Some(c.split("opacity=\"").nth(1)?.split('"').next()?.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn calls_on_one_spot_are_drawn_once_as_dark_as_their_stack() {
+        let at = |column, ms| DurationPoint {
+            column,
+            ms,
+            unreturned: false,
+        };
+        // The 1st and 101st of the same duration take the same sideways
+        // slot (100 slots): one circle, as dark as two at 0.6 (0.84).
+        let mut points = vec![at(0, 5.0); 101];
+        for (k, p) in points.iter_mut().enumerate().skip(1).take(99) {
+            p.ms = 1000.0 + k as f64 * 10.0;
+        }
+        let svg = durations_svg(&points);
+        let drawn = circles(&svg);
+        // The legend's dot is a circle too.
+        assert_eq!(drawn.len(), 100 + 1, "{drawn:?}");
+        assert_eq!(drawn.iter().filter(|o| *o == "0.84").count(), 1);
+        assert_eq!(drawn.iter().filter(|o| *o == "0.6").count(), 99);
+        // 200,000 calls of two durations in two columns: at most a circle
+        // per slot, duration and column, however many calls.
+        let many: Vec<DurationPoint> = (0..200_000)
+            .map(|k| at(k % 2, if k % 3 == 0 { 2.0 } else { 40.0 }))
+            .collect();
+        let svg = durations_svg(&many);
+        let drawn = circles(&svg);
+        // Odd and even calls take 50 slots each (7919 is odd), so each
+        // column has 50 slots x 2 durations.
+        assert_eq!(drawn.len(), 2 * 2 * 50 + 1);
+        assert!(svg.len() < 200_000, "{}", svg.len());
+        // Each spot holds hundreds of calls: drawn opaque.
+        assert!(drawn.iter().filter(|o| *o == "1").count() >= 2 * 2 * 50);
+        // Unreturned calls on one spot: one cross.
+        let crosses = vec![
+            DurationPoint {
+                unreturned: true,
+                ..at(1, 300_000.0)
+            };
+            101
+        ];
+        // (Each cross is two lines; the 101st shares the 1st's slot.)
+        let lines = |svg: &str| svg.matches("<line ").count();
+        assert_eq!(
+            lines(&durations_svg(&crosses)) - lines(&durations_svg(&crosses[..1])),
+            2 * 99
+        );
+    }
+
+    #[test]
+    fn stacked_opacity_is_that_of_marks_drawn_over_each_other() {
+        assert_eq!(stacked_opacity(0.6, 1), 0.6);
+        assert_eq!(stacked_opacity(0.6, 2), 0.84);
+        assert_eq!(stacked_opacity(0.6, 3), 0.936);
+        assert_eq!(stacked_opacity(0.6, 1_000_000), 1.0);
+    }
+
+    #[test]
+    fn axis_values_below_a_microsecond_read_in_ns() {
+        assert_eq!(short_ms(300_000.0), "300 s");
+        assert_eq!(short_ms(20.0), "20 ms");
+        assert_eq!(short_ms(0.001), "0.001 ms");
+        assert_eq!(short_ms(0.0001), "100 ns");
+        assert_eq!(short_ms(0.000001), "1 ns");
     }
 }

@@ -1,6 +1,7 @@
 //! The timeline: a lane per thread with its entry points, API calls and
 //! waits over time, threshold lines and finding markers.
 
+use foldhash::{HashMap, HashMapExt, HashSet};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
@@ -37,30 +38,35 @@ pub fn lanes(a: &Analysis, cap: usize) -> (Vec<Lane>, usize) {
         .collect();
     workers.sort_unstable();
     workers.dedup();
-    let flagged = |k: &(u32, u32)| {
-        a.findings
-            .iter()
-            .any(|f| (f.finding.pid, f.finding.tid) == *k)
-    };
+    let flagged: HashSet<(u32, u32)> = a
+        .findings
+        .iter()
+        .map(|f| (f.finding.pid, f.finding.tid))
+        .collect();
+    // The resources each thread ran calls of, gathered in one pass (a
+    // node's log has hundreds of thousands of calls over many threads).
+    let mut names_of: HashMap<(u32, u32), HashSet<&str>> = HashMap::new();
+    let named = s
+        .entries
+        .iter()
+        .map(|e| ((e.pid, e.tid), &*e.resource))
+        .chain(
+            s.workers
+                .iter()
+                .filter_map(|w| Some(((w.pid, w.tid), w.resource.as_deref()?))),
+        );
+    for (k, name) in named {
+        names_of.entry(k).or_default().insert(name);
+    }
     let resource_of = |k: &(u32, u32)| {
-        let mut names: Vec<&str> = s
-            .entries
-            .iter()
-            .filter(|e| (e.pid, e.tid) == *k)
-            .map(|e| &*e.resource)
-            .chain(
-                s.workers
-                    .iter()
-                    .filter(|w| (w.pid, w.tid) == *k)
-                    .filter_map(|w| w.resource.as_deref()),
-            )
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        match names.as_slice() {
-            [one] => crate::report::width::elide(one, 14),
-            [] => String::new(),
-            _ => format!("{} resources", names.len()),
+        let names = names_of.get(k);
+        match (
+            names.map_or(0, HashSet::len),
+            names.and_then(|n| n.iter().next()),
+        ) {
+            (1, Some(one)) => crate::report::width::elide(one, 14),
+            (0, _) | (_, None) => String::new(),
+            (n, _) => format!("{n} resources"),
         }
     };
     let mut all: Vec<((u32, u32), String)> = rhs
@@ -73,7 +79,7 @@ pub fn lanes(a: &Analysis, cap: usize) -> (Vec<Lane>, usize) {
         )
         .collect();
     // Threads with findings first, so a capped chart still shows them.
-    all.sort_by_key(|(k, _)| !flagged(k));
+    all.sort_by_key(|(k, _)| !flagged.contains(k));
     let left_out = all.len().saturating_sub(cap);
     all.truncate(cap);
     // Row 0 is drawn at the bottom: the first lanes go on top.
@@ -231,33 +237,42 @@ fn spans<'a, DB: DrawingBackend + 'a>(
     to: f64,
 ) -> Result<Drawn, String> {
     let mut drawn = Drawn::default();
-    let lane_of = |pid: u32, tid: u32| lanes.iter().position(|l| l.pid == pid && l.tid == tid);
+    // Looked up for every span of the node (hundreds of thousands).
+    let index: HashMap<(u32, u32), usize> = lanes
+        .iter()
+        .enumerate()
+        .map(|(i, l)| ((l.pid, l.tid), i))
+        .collect();
+    let lane_of = |pid: u32, tid: u32| index.get(&(pid, tid)).copied();
+    // Waits name a thread only (the first lane of the id).
+    let mut by_tid: HashMap<u32, usize> = HashMap::new();
+    for (i, l) in lanes.iter().enumerate() {
+        by_tid.entry(l.tid).or_insert(i);
+    }
     let end = a.spans.last_ns.unwrap_or(0);
     let s = &a.spans;
     let clip = |x: f64| x.clamp(from, to);
     // The thinnest bar drawn: a pixel or so.
     let min_width = (to - from) / 1500.0;
     let visible = |x0: f64, x1: f64| x1 >= from && x0 <= to;
-    let waits: Vec<_> = s
-        .waits
-        .iter()
-        .filter_map(|w| {
-            let lane = lanes.iter().position(|l| l.tid == w.tid)? as f64;
-            let (b, e) = (secs(a, w.out_ns), secs(a, w.in_ns.unwrap_or(end)));
-            visible(b, e).then(|| {
-                Rectangle::new(
-                    [
-                        (clip(b), lane - 0.45),
-                        (clip(e).max(clip(b) + min_width), lane + 0.45),
-                    ],
-                    WAIT.filled(),
-                )
-            })
-        })
-        .collect();
+    let pixel = |x: f64| chart.backend_coord(&(x, 0.0)).0;
+    let bar = |b: f64, e: f64| {
+        let x0 = clip(b);
+        let x1 = clip(e).max(x0 + min_width);
+        (x0, x1, pixel(x0), pixel(x1))
+    };
+    let mut waits = Runs::new(0.45);
+    for w in &s.waits {
+        let Some(&lane) = by_tid.get(&w.tid) else {
+            continue;
+        };
+        let (b, e) = (secs(a, w.out_ns), secs(a, w.in_ns.unwrap_or(end)));
+        if visible(b, e) {
+            waits.add(lane, WAIT, bar(b, e));
+        }
+    }
     drawn.waits = !waits.is_empty();
-    chart.draw_series(waits).map_err(err)?;
-    let mut bars: Vec<(EntryPoint, Rectangle<(f64, f64)>)> = Vec::new();
+    let mut bars = Runs::new(0.3);
     for e in &s.entries {
         let Some(lane) = lane_of(e.pid, e.tid) else {
             continue;
@@ -266,26 +281,13 @@ fn spans<'a, DB: DrawingBackend + 'a>(
         if !visible(b, x) {
             continue;
         }
-        let lane = lane as f64;
-        bars.push((
-            e.entry_point,
-            Rectangle::new(
-                [
-                    (clip(b), lane - 0.3),
-                    (clip(x).max(clip(b) + min_width), lane + 0.3),
-                ],
-                entry_colour(e.entry_point).filled(),
-            ),
-        ));
+        bars.add(lane, entry_colour(e.entry_point), bar(b, x));
         if !drawn.entry_points.contains(&e.entry_point) {
             drawn.entry_points.push(e.entry_point);
         }
     }
     drawn.entry_points.sort();
-    chart
-        .draw_series(bars.into_iter().map(|(_, r)| r))
-        .map_err(err)?;
-    let mut calls = Vec::new();
+    let mut calls = Runs::new(0.12);
     for c in &s.calls {
         let Some(lane) = lane_of(c.pid, c.tid) else {
             continue;
@@ -298,16 +300,11 @@ fn spans<'a, DB: DrawingBackend + 'a>(
         if !drawn.usages.contains(&usage) {
             drawn.usages.push(usage);
         }
-        let lane = lane as f64;
-        calls.push(Rectangle::new(
-            [
-                (clip(b), lane - 0.12),
-                (clip(x).max(clip(b) + min_width), lane + 0.12),
-            ],
-            usage_colour(usage).filled(),
-        ));
+        calls.add(lane, usage_colour(usage), bar(b, x));
     }
-    chart.draw_series(calls).map_err(err)?;
+    for runs in [waits, bars, calls] {
+        chart.draw_series(runs.rectangles()).map_err(err)?;
+    }
     // A label on a bar wide enough for it (about 7 px a character over
     // about 1000 px of plot).
     let px_per_s = 1000.0 / (to - from).max(1e-9);
@@ -317,10 +314,121 @@ fn spans<'a, DB: DrawingBackend + 'a>(
             clip(secs(a, e.begin_ns)),
             clip(secs(a, e.end_ns.unwrap_or(end))),
         );
+        // Most bars of a long timeline are too narrow for any label:
+        // those are passed over before their text is made.
+        let px = (x1 - x0) * px_per_s;
+        if px <= 8.0 + 7.5 * 3.0 {
+            return None;
+        }
         let text = format!("{} {}", e.resource, e.entry_point);
-        let fits = (x1 - x0) * px_per_s > 7.5 * crate::report::width::width(&text) as f64 + 8.0;
+        let fits = px > 7.5 * crate::report::width::width(&text) as f64 + 8.0;
         fits.then(|| Text::new(text, (x0 + 4.0 / px_per_s, lane + 0.29), ("sans-serif", 12)))
     });
     chart.draw_series(labels).map_err(err)?;
     Ok(drawn)
+}
+
+/// One series of a timeline's bars, a lane's consecutive bars of one
+/// colour merged where they meet on screen: a week's log puts thousands of
+/// a thread's calls on each pixel of the whole timeline, and they draw as
+/// the runs they make. A bar merges only into its lane's last one, so no
+/// bar drawn between the two is covered; the union of two bars sharing a
+/// pixel column covers exactly the pixels the two did.
+struct Runs {
+    /// Half a bar's height, in lanes.
+    half: f64,
+    runs: Vec<Run>,
+    /// Each lane's last run.
+    last: HashMap<usize, usize>,
+}
+
+struct Run {
+    lane: usize,
+    colour: RGBColor,
+    /// Its extent in seconds, and in pixels (left edge, right edge).
+    x: (f64, f64),
+    px: (i32, i32),
+}
+
+impl Runs {
+    fn new(half: f64) -> Runs {
+        Runs {
+            half,
+            runs: Vec::new(),
+            last: HashMap::new(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// A bar from `x0` to `x1` s, at pixels `p0` to `p1`.
+    fn add(&mut self, lane: usize, colour: RGBColor, (x0, x1, p0, p1): (f64, f64, i32, i32)) {
+        if let Some(&i) = self.last.get(&lane) {
+            let run = &mut self.runs[i];
+            if run.colour == colour && p0 <= run.px.1 && p1 >= run.px.0 {
+                run.x = (run.x.0.min(x0), run.x.1.max(x1));
+                run.px = (run.px.0.min(p0), run.px.1.max(p1));
+                return;
+            }
+        }
+        self.last.insert(lane, self.runs.len());
+        self.runs.push(Run {
+            lane,
+            colour,
+            x: (x0, x1),
+            px: (p0, p1),
+        });
+    }
+
+    fn rectangles(self) -> impl Iterator<Item = Rectangle<(f64, f64)>> {
+        let half = self.half;
+        self.runs.into_iter().map(move |r| {
+            let lane = r.lane as f64;
+            Rectangle::new(
+                [(r.x.0, lane - half), (r.x.1, lane + half)],
+                r.colour.filled(),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn extents(runs: &Runs) -> Vec<(usize, (i32, i32))> {
+        runs.runs.iter().map(|r| (r.lane, r.px)).collect()
+    }
+
+    #[test]
+    fn a_lanes_bars_that_meet_on_screen_draw_as_one_run() {
+        let (blue, red) = (RGBColor(0, 0, 255), RGBColor(255, 0, 0));
+        let mut runs = Runs::new(0.3);
+        // Three calls sharing pixel columns, one on another lane between.
+        runs.add(0, blue, (1.0, 1.1, 100, 101));
+        runs.add(1, blue, (1.05, 1.2, 100, 102));
+        runs.add(0, blue, (1.1, 1.3, 101, 103));
+        runs.add(0, blue, (1.3, 1.4, 103, 104));
+        // A pixel apart: a gap shows, so a run of its own.
+        runs.add(0, blue, (1.5, 1.6, 105, 106));
+        // Another colour over it, then the first colour again: the red
+        // bar would be covered by a merged blue one, so no merge.
+        runs.add(0, red, (1.6, 1.7, 106, 107));
+        runs.add(0, blue, (1.6, 1.7, 106, 107));
+        assert_eq!(
+            extents(&runs),
+            [
+                (0, (100, 104)),
+                (1, (100, 102)),
+                (0, (105, 106)),
+                (0, (106, 107)),
+                (0, (106, 107))
+            ]
+        );
+        assert_eq!(runs.runs[0].x, (1.0, 1.4));
+        let drawn: Vec<_> = runs.rectangles().collect();
+        assert_eq!(drawn.len(), 5);
+    }
 }
