@@ -195,7 +195,15 @@ fn a_report_replaces_an_old_one_whole() {
 #[test]
 fn perfetto_export_holds_the_exact_events() {
     let a = analysis("do-not-use-in-online");
-    let v = perfetto::trace_events(std::slice::from_ref(&a));
+    let mut written = Vec::new();
+    perfetto::write_trace_events(std::slice::from_ref(&a), &mut written).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&written).unwrap();
+    // The events first (written as they are made), then what they are.
+    let text = String::from_utf8(written).unwrap();
+    assert!(text.starts_with(r#"{"traceEvents":[{"#), "{}", &text[..40]);
+    assert!(text.contains(r#"],"displayTimeUnit":"ms","otherData":{"start":"#));
+    assert_eq!(v.as_object().unwrap().len(), 3);
+    assert_eq!(v["otherData"]["timelines"][0]["pids_from"], 0);
     let events = v["traceEvents"].as_array().unwrap();
     let count = |cat: &str, ph: &str| {
         events

@@ -170,7 +170,7 @@ pub fn export(a: &ExportArgs) -> Result<()> {
         &a.perfetto,
         &a.inputs.paths(),
         |w| {
-            serde_json::to_writer(&mut *w, &rhscope::report::perfetto::trace_events(&all))?;
+            rhscope::report::perfetto::write_trace_events(&all, &mut *w)?;
             writeln!(w)?;
             Ok(())
         },

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use foldhash::HashSet;
 use serde_json::{json, Value};
 
 use crate::analysis::Analysis;
@@ -26,12 +27,16 @@ fn pid_of(node: usize, pid: u32) -> u64 {
 /// What each thread of a timeline is, from what ran on it.
 fn thread_names(a: &Analysis) -> BTreeMap<(u32, u32), String> {
     let s = &a.spans;
+    // Each thread's roles in the order first seen, gathered in one pass
+    // over a node's calls (hundreds of thousands, a few roles each).
     let mut names: BTreeMap<(u32, u32), Vec<String>> = BTreeMap::new();
+    let mut seen: HashSet<((u32, u32), &str)> = HashSet::default();
     for e in &s.entries {
-        let list = names.entry((e.pid, e.tid)).or_default();
-        let what = format!("entry points of {}", e.resource);
-        if !list.contains(&what) {
-            list.push(what);
+        if seen.insert(((e.pid, e.tid), &e.resource)) {
+            names
+                .entry((e.pid, e.tid))
+                .or_default()
+                .push(format!("entry points of {}", e.resource));
         }
     }
     for w in &s.workers {
@@ -62,8 +67,14 @@ fn thread_names(a: &Analysis) -> BTreeMap<(u32, u32), String> {
     out
 }
 
-/// One timeline's events, its pids moved to range `node`.
-fn timeline_events(a: &Analysis, node: usize, origin: i64, events: &mut Vec<Value>) {
+/// One timeline's events, its pids moved to range `node`, each handed to
+/// `emit` as it is made (a node's log makes millions).
+fn timeline_events<E>(
+    a: &Analysis,
+    node: usize,
+    origin: i64,
+    emit: &mut impl FnMut(Value) -> Result<(), E>,
+) -> Result<(), E> {
     let s = &a.spans;
     let end = s.last_ns.unwrap_or(origin);
     let pid = |p: u32| pid_of(node, p);
@@ -73,22 +84,22 @@ fn timeline_events(a: &Analysis, node: usize, origin: i64, events: &mut Vec<Valu
     };
     for e in s.entries.iter().filter(|e| e.thread_known()) {
         touch(e.pid, e.tid);
-        events.push(json!({
+        emit(json!({
             "name": format!("{} {}", e.entry_point, e.resource), "cat": "entry-point", "ph": "X",
             "ts": us(e.begin_ns - origin), "dur": us(e.end_ns.or(e.end_lost_ns).unwrap_or(end) - e.begin_ns),
             "pid": pid(e.pid), "tid": e.tid,
             "args": {"resource": e.resource, "resource_type": e.resource_type, "entry_point": e.entry_point.name(), "returned": e.end_ns.is_some(), "status": e.status},
-        }));
+        }))?;
     }
     for c in &s.calls {
         touch(c.pid, c.tid);
         let facts = a.call(c);
-        events.push(json!({
+        emit(json!({
             "name": facts.api, "cat": "api-call", "ph": "X",
             "ts": us(c.begin_ns - origin), "dur": us(c.end_ns.or(c.end_lost_ns).unwrap_or(end) - c.begin_ns),
             "pid": pid(c.pid), "tid": c.tid,
             "args": {"logged_as": c.api, "usage": facts.usage.map(|u| u.name()), "target": c.target, "returned": c.end_ns.is_some(), "status": c.status},
-        }));
+        }))?;
     }
     // Waits, on the threads the timeline knows the process of.
     let process_of: BTreeMap<u32, u32> = s
@@ -104,13 +115,13 @@ fn timeline_events(a: &Analysis, node: usize, origin: i64, events: &mut Vec<Valu
         };
         touch(p, w.tid);
         let back = w.in_ns.unwrap_or(end);
-        events.push(json!({
+        emit(json!({
             "name": format!("waiting ({})", crate::read::etl::kernel::wait_reason_name(w.wait_reason)),
             "cat": "wait", "ph": "X",
             "ts": us(w.out_ns - origin), "dur": us(back - w.out_ns),
             "pid": pid(p), "tid": w.tid,
             "args": {"readied_by": w.readied_by, "ready_at_us": w.ready_ns.map(|r| us(r - origin))},
-        }));
+        }))?;
         // The readier's arrow to the thread it readied.
         // (A readier outside the processes the timeline knows goes under
         // process 0.)
@@ -119,8 +130,12 @@ fn timeline_events(a: &Analysis, node: usize, origin: i64, events: &mut Vec<Valu
             touch(bp, by);
             flow += 1;
             let id = format!("ready-{node}-{flow}");
-            events.push(json!({"name": "readied", "cat": "ready", "ph": "s", "id": id, "ts": us(ready - origin), "pid": pid(bp), "tid": by}));
-            events.push(json!({"name": "readied", "cat": "ready", "ph": "f", "bp": "e", "id": id, "ts": us(ready - origin), "pid": pid(p), "tid": w.tid}));
+            emit(
+                json!({"name": "readied", "cat": "ready", "ph": "s", "id": id, "ts": us(ready - origin), "pid": pid(bp), "tid": by}),
+            )?;
+            emit(
+                json!({"name": "readied", "cat": "ready", "ph": "f", "bp": "e", "id": id, "ts": us(ready - origin), "pid": pid(p), "tid": w.tid}),
+            )?;
         }
     }
     // ClusWorkerCreate: the creator's arrow to the worker.
@@ -129,16 +144,20 @@ fn timeline_events(a: &Analysis, node: usize, origin: i64, events: &mut Vec<Valu
         touch(w.pid, w.creator);
         flow += 1;
         let id = format!("worker-{node}-{flow}");
-        events.push(json!({"name": "ClusWorkerCreate", "cat": "worker", "ph": "s", "id": id, "ts": us(w.created_ns - origin), "pid": pid(w.pid), "tid": w.creator}));
-        events.push(json!({"name": "ClusWorkerCreate", "cat": "worker", "ph": "f", "bp": "e", "id": id, "ts": us(w.started_ns.max(w.created_ns) - origin), "pid": pid(w.pid), "tid": w.tid}));
+        emit(
+            json!({"name": "ClusWorkerCreate", "cat": "worker", "ph": "s", "id": id, "ts": us(w.created_ns - origin), "pid": pid(w.pid), "tid": w.creator}),
+        )?;
+        emit(
+            json!({"name": "ClusWorkerCreate", "cat": "worker", "ph": "f", "bp": "e", "id": id, "ts": us(w.started_ns.max(w.created_ns) - origin), "pid": pid(w.pid), "tid": w.tid}),
+        )?;
     }
     for r in &a.findings {
         let f = &r.finding;
         touch(f.pid, f.tid);
-        events.push(json!({
+        emit(json!({
             "name": format!("{}: {}", label(&f.severity), label(&f.rule)), "cat": "finding", "ph": "i", "s": "t",
             "ts": us(f.begin.ns() - origin), "pid": pid(f.pid), "tid": f.tid, "args": f,
-        }));
+        }))?;
     }
     let messages = s
         .deadlocks
@@ -150,7 +169,7 @@ fn timeline_events(a: &Analysis, node: usize, origin: i64, events: &mut Vec<Valu
     for m in messages {
         let (p, t) = (m.pid.unwrap_or(0), m.tid.unwrap_or(0));
         touch(p, t);
-        events.push(message(m, pid(p), t, origin));
+        emit(message(m, pid(p), t, origin))?;
     }
     // Every process and thread that has an event gets a name.
     let names = thread_names(a);
@@ -164,17 +183,18 @@ fn timeline_events(a: &Analysis, node: usize, origin: i64, events: &mut Vec<Valu
             (_, true) => format!("rhs.exe {p} on {node_name}"),
             (_, false) => format!("process {p} on {node_name}"),
         };
-        events.push(
-            json!({"name": "process_name", "ph": "M", "pid": pid(p), "args": {"name": name}}),
-        );
+        emit(json!({"name": "process_name", "ph": "M", "pid": pid(p), "args": {"name": name}}))?;
     }
     for &(p, t) in &seen {
         let name = names
             .get(&(p, t))
             .cloned()
             .unwrap_or_else(|| format!("{t}"));
-        events.push(json!({"name": "thread_name", "ph": "M", "pid": pid(p), "tid": t, "args": {"name": name}}));
+        emit(
+            json!({"name": "thread_name", "ph": "M", "pid": pid(p), "tid": t, "args": {"name": name}}),
+        )?;
     }
+    Ok(())
 }
 
 fn message(m: &Record, pid: u64, tid: u32, origin: i64) -> Value {
@@ -185,25 +205,38 @@ fn message(m: &Record, pid: u64, tid: u32, origin: i64) -> Value {
     })
 }
 
-/// The trace-event JSON of every timeline together, on one time axis.
-pub fn trace_events(all: &[Analysis]) -> Value {
+/// Writes the trace-event JSON of every timeline together, on one time
+/// axis, event by event: memory stays that of one event however many the
+/// inputs hold.
+pub fn write_trace_events<W: std::io::Write + ?Sized>(
+    all: &[Analysis],
+    w: &mut W,
+) -> serde_json::Result<()> {
     let origin = all
         .iter()
         .filter_map(|a| a.spans.first_ns)
         .min()
         .unwrap_or(0);
-    let mut events = Vec::new();
-    for (node, a) in all.iter().enumerate() {
-        timeline_events(a, node, origin, &mut events);
-    }
     let timelines: Vec<Value> = all
         .iter()
         .enumerate()
         .map(|(i, a)| json!({"node": a.node, "trace": a.trace, "pids_from": pid_of(i, 0)}))
         .collect();
-    json!({
-        "traceEvents": events,
-        "displayTimeUnit": "ms",
-        "otherData": {"start": crate::model::Timestamp(origin), "timelines": timelines},
-    })
+    let other = json!({"start": crate::model::Timestamp(origin), "timelines": timelines});
+    let io = serde_json::Error::io;
+    w.write_all(br#"{"traceEvents":["#).map_err(io)?;
+    let mut first = true;
+    let mut emit = |event: Value| {
+        if !std::mem::take(&mut first) {
+            w.write_all(b",").map_err(io)?;
+        }
+        serde_json::to_writer(&mut *w, &event)
+    };
+    for (node, a) in all.iter().enumerate() {
+        timeline_events(a, node, origin, &mut emit)?;
+    }
+    w.write_all(br#"],"displayTimeUnit":"ms","otherData":"#)
+        .map_err(io)?;
+    serde_json::to_writer(&mut *w, &other)?;
+    w.write_all(b"}").map_err(io)
 }
