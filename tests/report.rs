@@ -200,7 +200,11 @@ fn perfetto_export_holds_the_exact_events() {
     let v: serde_json::Value = serde_json::from_slice(&written).unwrap();
     // The events first (written as they are made), then what they are.
     let text = String::from_utf8(written).unwrap();
-    assert!(text.starts_with(r#"{"traceEvents":[{"#), "{}", &text[..40]);
+    assert!(
+        text.starts_with(r#"{"traceEvents":[{"#),
+        "{:?}",
+        text.get(..40)
+    );
     assert!(text.contains(r#"],"displayTimeUnit":"ms","otherData":{"start":"#));
     assert_eq!(v.as_object().unwrap().len(), 3);
     assert_eq!(v["otherData"]["timelines"][0]["pids_from"], 0);
@@ -281,6 +285,49 @@ fn perfetto_export_holds_the_exact_events() {
             && processes[0].ends_with("traces/do-not-use-in-online.etl"),
         "{processes:?}"
     );
+}
+
+/// Several timelines in one export: one JSON document, each node's events
+/// in its own pid range, each node listed with where its pids start.
+#[test]
+fn perfetto_export_of_several_nodes_is_one_document() {
+    let names = ["do-not-use-in-online", "healthy", "mixed"];
+    let all: Vec<Analysis> = names.iter().map(|n| analysis(n)).collect();
+    let mut written = Vec::new();
+    perfetto::write_trace_events(&all, &mut written).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&written).unwrap();
+    let events = v["traceEvents"].as_array().unwrap();
+    let timelines = v["otherData"]["timelines"].as_array().unwrap();
+    let starts: Vec<u64> = timelines
+        .iter()
+        .map(|t| t["pids_from"].as_u64().unwrap())
+        .collect();
+    assert_eq!(starts, [0, 1_000_000_000, 2_000_000_000]);
+    for (node, a) in all.iter().enumerate() {
+        let range = starts[node]..starts[node] + 1_000_000_000;
+        let mine = |cat: &str| {
+            events
+                .iter()
+                .filter(|e| e["cat"] == cat && range.contains(&e["pid"].as_u64().unwrap()))
+                .count()
+        };
+        assert_eq!(
+            mine("entry-point"),
+            a.spans.entries.len(),
+            "{}",
+            names[node]
+        );
+        assert_eq!(mine("api-call"), a.spans.calls.len(), "{}", names[node]);
+        assert_eq!(mine("finding"), a.findings.len(), "{}", names[node]);
+        assert!(timelines[node]["trace"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("{}.etl", names[node])));
+    }
+    // Every event is in some node's range.
+    assert!(events
+        .iter()
+        .all(|e| e["pid"].as_u64().unwrap() < 3_000_000_000));
 }
 
 /// Loads `index.html` of `dir` in headless Chromium: the screenshot is not

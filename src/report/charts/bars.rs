@@ -10,10 +10,11 @@ use super::*;
 /// Below a microsecond in ns (a call logged with its begin's timestamp
 /// lasts 0, drawn at 1 ns), so ticks there are not all "0 ms".
 fn short_ms(ms: f64) -> String {
-    let trim = |v: f64| format!("{}", (v * 1000.0).round() / 1000.0);
+    let round = |v: f64| (v * 1000.0).round() / 1000.0;
+    let trim = |v: f64| format!("{}", round(v));
     if ms >= 1000.0 {
         format!("{} s", trim(ms / 1000.0))
-    } else if ms >= 0.001 {
+    } else if round(ms) >= 0.001 {
         format!("{} ms", trim(ms))
     } else {
         format!("{} ns", trim(ms * 1e6))
@@ -203,7 +204,7 @@ pub fn durations<DB: DrawingBackend>(
     let column_of = |c: &str| columns.iter().position(|x| x == c);
     // Points spread sideways (deterministically) so they do not pile up.
     let at = |k: usize, p: &DurationPoint| {
-        let x = p.column as f64 - 0.3 + 0.6 * ((k * 7919) % 100) as f64 / 100.0;
+        let x = p.column as f64 - 0.3 + 0.6 * ((k % 100 * 7919) % 100) as f64 / 100.0;
         (x, p.ms)
     };
     let of_kind = |unreturned: bool| {
@@ -290,7 +291,10 @@ fn spots<DB: DrawingBackend>(
     for at in points {
         let pixel = chart.backend_coord(&at);
         match index.entry(pixel) {
-            std::collections::hash_map::Entry::Occupied(e) => out[*e.get()].count += 1,
+            std::collections::hash_map::Entry::Occupied(e) => {
+                let spot = &mut out[*e.get()];
+                spot.count = spot.count.saturating_add(1);
+            }
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(out.len());
                 out.push(Spot { at, count: 1 });
@@ -548,6 +552,8 @@ mod tests {
         assert_eq!(short_ms(300_000.0), "300 s");
         assert_eq!(short_ms(20.0), "20 ms");
         assert_eq!(short_ms(0.001), "0.001 ms");
+        // A tick a hair under 0.001 ms (floating point) reads as 0.001 ms.
+        assert_eq!(short_ms(0.000_999_999_999_8), "0.001 ms");
         assert_eq!(short_ms(0.0001), "100 ns");
         assert_eq!(short_ms(0.000001), "1 ns");
     }

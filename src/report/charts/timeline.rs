@@ -34,7 +34,7 @@ pub fn lanes(a: &Analysis, cap: usize) -> (Vec<Lane>, usize) {
         .workers
         .iter()
         .map(|w| (w.pid, w.tid))
-        .filter(|k| !rhs.contains(k))
+        .filter(|k| rhs.binary_search(k).is_err())
         .collect();
     workers.sort_unstable();
     workers.dedup();
