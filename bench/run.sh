@@ -109,6 +109,36 @@ noisy_row="$(basename "$noisy") $(stat -c %s "$noisy") $wc_s $la_s $la_kb $py_s"
   done
 } >> bench/RESULTS.md.new
 
+# What users open at scale: the HTML report (every chart as SVG and PNG)
+# and the Perfetto export of the largest log and trace, beside `analyze`
+# on the same file (the report draws what the analysis found; charts and
+# the export used to grow with every call drawn).
+outputs=()
+for input in "$work/large-${log_sizes##* }.cluster.log" "${traces[${#traces[@]}-1]}"; do
+  rm -rf "$work/report-out" "$work/export-out.json"
+  # Measured first, read after: a failing command stops the run (`read`
+  # from a substitution would hide its status and leave a row of zeros).
+  a_m=$(measure "$bin" analyze --quiet --format json "$input")
+  r_m=$(measure "$bin" report --quiet "$input" -o "$work/report-out")
+  e_m=$(measure "$bin" export --quiet "$input" --perfetto "$work/export-out.json")
+  read -r oa_s oa_kb <<<"$a_m"
+  read -r or_s or_kb <<<"$r_m"
+  read -r oe_s oe_kb <<<"$e_m"
+  or_bytes=$(du -sb "$work/report-out" | cut -f1)
+  oe_bytes=$(stat -c %s "$work/export-out.json")
+  outputs+=("$(basename "$input") $oa_s $oa_kb $or_s $or_kb $or_bytes $oe_s $oe_kb $oe_bytes")
+done
+rm -rf "$work/report-out" "$work/export-out.json"
+{
+  echo
+  echo "| input | analyze s | analyze RSS MiB | report s | report / analyze | report RSS MiB | report MiB | export s | export RSS MiB | export MiB |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+  for r in "${outputs[@]}"; do
+    read -r name a akb rs rkb rb es ekb eb <<<"$r"
+    awk -v n="$name" -v a="$a" -v ak="$akb" -v r="$rs" -v rk="$rkb" -v rb="$rb" -v e="$es" -v ek="$ekb" -v eb="$eb" 'BEGIN {printf "| %s | %.3f | %.0f | %.3f | %.1fx | %.0f | %.1f | %.3f | %.0f | %.1f |\n", n, a, ak/1024, r, r/a, rk/1024, rb/1048576, e, ek/1024, eb/1048576}'
+  done
+} >> bench/RESULTS.md.new
+
 # The targets of issue #19, each a ratio from this one run.
 big="${traces[${#traces[@]}-1]}"
 read -r st_s st_kb <<<"$(measure "$bin" stats --quiet "$big")"
