@@ -277,13 +277,23 @@ fn rank(c: &Change) -> u8 {
 }
 
 fn figures(before: &[Aggregate], after: &[Aggregate]) -> Vec<FigureChange> {
+    // By key, looked up once each: a node's log has thousands of
+    // (resource, entry point) keys. The first of a key, as a search would.
+    fn index(side: &[Aggregate]) -> std::collections::HashMap<&str, &Aggregate> {
+        let mut by_key = std::collections::HashMap::new();
+        for a in side.iter().rev() {
+            by_key.insert(a.key.as_str(), a);
+        }
+        by_key
+    }
+    let (before_by_key, after_by_key) = (index(before), index(after));
     let mut keys: Vec<&str> = before.iter().chain(after).map(|a| a.key.as_str()).collect();
     keys.sort_unstable();
     keys.dedup();
     keys.into_iter()
         .map(|k| {
-            let b = before.iter().find(|a| a.key == k).cloned();
-            let a = after.iter().find(|a| a.key == k).cloned();
+            let b = before_by_key.get(k).map(|a| (*a).clone());
+            let a = after_by_key.get(k).map(|a| (*a).clone());
             let total = |x: &Option<Aggregate>| x.as_ref().map_or(0, |x| x.total_ns);
             FigureChange {
                 key: k.to_string(),

@@ -14,8 +14,33 @@ fn ms(ns: i64) -> f64 {
     ns as f64 / 1e6
 }
 
+/// Keys a chart draws, at most: a node's log has thousands of (resource,
+/// entry point) keys, and a bar chart of thousands of rows is an image
+/// tens of thousands of pixels tall that nobody can read. The table below
+/// the charts lists every key.
+const MAX_ROWS: usize = 25;
+
+/// The figures a chart draws: every one when they are few; else the
+/// `MAX_ROWS` whose total changed most (then the largest total, then the
+/// key), in key order like the rest.
+fn charted(figures: &[FigureChange]) -> Vec<&FigureChange> {
+    let mut chosen: Vec<&FigureChange> = figures.iter().collect();
+    if chosen.len() > MAX_ROWS {
+        let total = |a: &Option<crate::analysis::Aggregate>| a.as_ref().map_or(0, |a| a.total_ns);
+        let larger = |f: &FigureChange| total(&f.before).max(total(&f.after));
+        chosen.sort_by(|x, y| {
+            (y.total_change_ns.unsigned_abs(), larger(y))
+                .cmp(&(x.total_change_ns.unsigned_abs(), larger(x)))
+                .then_with(|| x.key.cmp(&y.key))
+        });
+        chosen.truncate(MAX_ROWS);
+        chosen.sort_by(|x, y| x.key.cmp(&y.key));
+    }
+    chosen
+}
+
 /// Rows bottom-up, so the first key is drawn at the top.
-fn rows(figures: &[FigureChange]) -> Vec<(String, f64, f64)> {
+fn rows(figures: &[&FigureChange]) -> Vec<(String, f64, f64)> {
     figures
         .iter()
         .rev()
@@ -63,7 +88,18 @@ pub fn write_diff_report(
             if list.is_empty() {
                 continue;
             }
-            let r = rows(list);
+            let shown = charted(list);
+            let title = if shown.len() < list.len() {
+                format!(
+                    "{title} ({} of {}: the largest changes, then the largest totals; all in the table below)",
+                    shown.len(),
+                    list.len()
+                )
+            } else {
+                title.to_string()
+            };
+            let title = title.as_str();
+            let r = rows(&shown);
             let height = (140 + 44 * r.len()) as u32;
             charts::render(&charts_dir, name, height, |root| {
                 charts::before_after(root, title, &r)
@@ -153,4 +189,51 @@ tr.appeared td:first-child{{color:#b00;font-weight:bold}}img{{max-width:100%;bor
         figs,
         figures
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Aggregate;
+
+    fn figure(key: &str, before_ms: i64, after_ms: i64) -> FigureChange {
+        let side = |ms: i64| {
+            (ms > 0).then(|| Aggregate {
+                key: key.to_string(),
+                count: 1,
+                unreturned: 0,
+                unknown: 0,
+                total_ns: ms * 1_000_000,
+                p50_ns: ms * 1_000_000,
+                p95_ns: ms * 1_000_000,
+                max_ns: ms * 1_000_000,
+            })
+        };
+        FigureChange {
+            key: key.to_string(),
+            before: side(before_ms),
+            after: side(after_ms),
+            total_change_ns: (after_ms - before_ms) * 1_000_000,
+        }
+    }
+
+    #[test]
+    fn a_chart_draws_the_keys_that_changed_most_in_key_order() {
+        // Few: all of them, as they are.
+        let few: Vec<FigureChange> = (0..3).map(|i| figure(&format!("k{i}"), 5, 5)).collect();
+        assert_eq!(charted(&few).len(), 3);
+        // 1000 keys: 25 drawn. k500 grew by 900 ms and k7 shrank by 800:
+        // both in; the rest unchanged, the largest totals first.
+        let mut many: Vec<FigureChange> = (0..1000)
+            .map(|i| figure(&format!("k{i:04}"), i, i))
+            .collect();
+        many[500] = figure("k0500", 100, 1000);
+        many[7] = figure("k0007", 801, 1);
+        let keys: Vec<&str> = charted(&many).iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys.len(), MAX_ROWS);
+        assert_eq!(&keys[..2], ["k0007", "k0500"]);
+        // Then the 23 largest unchanged totals (977..999), in key order.
+        assert_eq!(keys[2], "k0977");
+        assert_eq!(keys[24], "k0999");
+    }
 }
