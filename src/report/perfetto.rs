@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use foldhash::HashSet;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::analysis::Analysis;
@@ -67,14 +68,77 @@ fn thread_names(a: &Analysis) -> BTreeMap<(u32, u32), String> {
     out
 }
 
-/// One timeline's events, its pids moved to range `node`, each handed to
-/// `emit` as it is made (a node's log makes millions).
-fn timeline_events<E>(
+/// The events being written: each one as it is made (a node's log makes
+/// millions), comma-separated.
+struct Events<'w, W: std::io::Write + ?Sized> {
+    w: &'w mut W,
+    first: bool,
+}
+
+impl<W: std::io::Write + ?Sized> Events<'_, W> {
+    fn event<T: Serialize + ?Sized>(&mut self, event: &T) -> serde_json::Result<()> {
+        if !std::mem::take(&mut self.first) {
+            self.w.write_all(b",").map_err(serde_json::Error::io)?;
+        }
+        serde_json::to_writer(&mut *self.w, event)
+    }
+}
+
+/// A slice ("X" event): the entry points, API calls and waits that are
+/// most of an export, written as they are rather than through a JSON value
+/// each. Fields in the order the JSON has them.
+#[derive(Serialize)]
+struct Slice<N, A> {
+    name: N,
+    cat: &'static str,
+    ph: &'static str,
+    ts: f64,
+    dur: f64,
+    pid: u64,
+    tid: u32,
+    args: A,
+}
+
+#[derive(Serialize)]
+struct EntryArgs<'a> {
+    resource: &'a str,
+    resource_type: Option<&'a str>,
+    entry_point: &'static str,
+    returned: bool,
+    status: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct CallArgs<'a> {
+    logged_as: &'a str,
+    usage: Option<&'static str>,
+    target: Option<&'a str>,
+    returned: bool,
+    status: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct WaitArgs {
+    readied_by: Option<u32>,
+    ready_at_us: Option<f64>,
+}
+
+/// Text written as it is formatted, not made first.
+struct Formatted<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Formatted<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// One timeline's events, its pids moved to range `node`.
+fn timeline_events<W: std::io::Write + ?Sized>(
     a: &Analysis,
     node: usize,
     origin: i64,
-    emit: &mut impl FnMut(Value) -> Result<(), E>,
-) -> Result<(), E> {
+    out: &mut Events<'_, W>,
+) -> serde_json::Result<()> {
     let s = &a.spans;
     let end = s.last_ns.unwrap_or(origin);
     let pid = |p: u32| pid_of(node, p);
@@ -84,22 +148,42 @@ fn timeline_events<E>(
     };
     for e in s.entries.iter().filter(|e| e.thread_known()) {
         touch(e.pid, e.tid);
-        emit(json!({
-            "name": format!("{} {}", e.entry_point, e.resource), "cat": "entry-point", "ph": "X",
-            "ts": us(e.begin_ns - origin), "dur": us(e.end_ns.or(e.end_lost_ns).unwrap_or(end) - e.begin_ns),
-            "pid": pid(e.pid), "tid": e.tid,
-            "args": {"resource": e.resource, "resource_type": e.resource_type, "entry_point": e.entry_point.name(), "returned": e.end_ns.is_some(), "status": e.status},
-        }))?;
+        out.event(&Slice {
+            name: Formatted(format_args!("{} {}", e.entry_point, e.resource)),
+            cat: "entry-point",
+            ph: "X",
+            ts: us(e.begin_ns - origin),
+            dur: us(e.end_ns.or(e.end_lost_ns).unwrap_or(end) - e.begin_ns),
+            pid: pid(e.pid),
+            tid: e.tid,
+            args: EntryArgs {
+                resource: &e.resource,
+                resource_type: e.resource_type.as_deref(),
+                entry_point: e.entry_point.name(),
+                returned: e.end_ns.is_some(),
+                status: e.status,
+            },
+        })?;
     }
     for c in &s.calls {
         touch(c.pid, c.tid);
         let facts = a.call(c);
-        emit(json!({
-            "name": facts.api, "cat": "api-call", "ph": "X",
-            "ts": us(c.begin_ns - origin), "dur": us(c.end_ns.or(c.end_lost_ns).unwrap_or(end) - c.begin_ns),
-            "pid": pid(c.pid), "tid": c.tid,
-            "args": {"logged_as": c.api, "usage": facts.usage.map(|u| u.name()), "target": c.target, "returned": c.end_ns.is_some(), "status": c.status},
-        }))?;
+        out.event(&Slice {
+            name: &facts.api,
+            cat: "api-call",
+            ph: "X",
+            ts: us(c.begin_ns - origin),
+            dur: us(c.end_ns.or(c.end_lost_ns).unwrap_or(end) - c.begin_ns),
+            pid: pid(c.pid),
+            tid: c.tid,
+            args: CallArgs {
+                logged_as: &c.api,
+                usage: facts.usage.map(|u| u.name()),
+                target: c.target.as_deref(),
+                returned: c.end_ns.is_some(),
+                status: c.status,
+            },
+        })?;
     }
     // Waits, on the threads the timeline knows the process of.
     let process_of: BTreeMap<u32, u32> = s
@@ -115,13 +199,22 @@ fn timeline_events<E>(
         };
         touch(p, w.tid);
         let back = w.in_ns.unwrap_or(end);
-        emit(json!({
-            "name": format!("waiting ({})", crate::read::etl::kernel::wait_reason_name(w.wait_reason)),
-            "cat": "wait", "ph": "X",
-            "ts": us(w.out_ns - origin), "dur": us(back - w.out_ns),
-            "pid": pid(p), "tid": w.tid,
-            "args": {"readied_by": w.readied_by, "ready_at_us": w.ready_ns.map(|r| us(r - origin))},
-        }))?;
+        out.event(&Slice {
+            name: Formatted(format_args!(
+                "waiting ({})",
+                crate::read::etl::kernel::wait_reason_name(w.wait_reason)
+            )),
+            cat: "wait",
+            ph: "X",
+            ts: us(w.out_ns - origin),
+            dur: us(back - w.out_ns),
+            pid: pid(p),
+            tid: w.tid,
+            args: WaitArgs {
+                readied_by: w.readied_by,
+                ready_at_us: w.ready_ns.map(|r| us(r - origin)),
+            },
+        })?;
         // The readier's arrow to the thread it readied.
         // (A readier outside the processes the timeline knows goes under
         // process 0.)
@@ -130,11 +223,9 @@ fn timeline_events<E>(
             touch(bp, by);
             flow += 1;
             let id = format!("ready-{node}-{flow}");
-            emit(
-                json!({"name": "readied", "cat": "ready", "ph": "s", "id": id, "ts": us(ready - origin), "pid": pid(bp), "tid": by}),
+            out.event(&json!({"name": "readied", "cat": "ready", "ph": "s", "id": id, "ts": us(ready - origin), "pid": pid(bp), "tid": by}),
             )?;
-            emit(
-                json!({"name": "readied", "cat": "ready", "ph": "f", "bp": "e", "id": id, "ts": us(ready - origin), "pid": pid(p), "tid": w.tid}),
+            out.event(&json!({"name": "readied", "cat": "ready", "ph": "f", "bp": "e", "id": id, "ts": us(ready - origin), "pid": pid(p), "tid": w.tid}),
             )?;
         }
     }
@@ -144,17 +235,15 @@ fn timeline_events<E>(
         touch(w.pid, w.creator);
         flow += 1;
         let id = format!("worker-{node}-{flow}");
-        emit(
-            json!({"name": "ClusWorkerCreate", "cat": "worker", "ph": "s", "id": id, "ts": us(w.created_ns - origin), "pid": pid(w.pid), "tid": w.creator}),
+        out.event(&json!({"name": "ClusWorkerCreate", "cat": "worker", "ph": "s", "id": id, "ts": us(w.created_ns - origin), "pid": pid(w.pid), "tid": w.creator}),
         )?;
-        emit(
-            json!({"name": "ClusWorkerCreate", "cat": "worker", "ph": "f", "bp": "e", "id": id, "ts": us(w.started_ns.max(w.created_ns) - origin), "pid": pid(w.pid), "tid": w.tid}),
+        out.event(&json!({"name": "ClusWorkerCreate", "cat": "worker", "ph": "f", "bp": "e", "id": id, "ts": us(w.started_ns.max(w.created_ns) - origin), "pid": pid(w.pid), "tid": w.tid}),
         )?;
     }
     for r in &a.findings {
         let f = &r.finding;
         touch(f.pid, f.tid);
-        emit(json!({
+        out.event(&json!({
             "name": format!("{}: {}", label(&f.severity), label(&f.rule)), "cat": "finding", "ph": "i", "s": "t",
             "ts": us(f.begin.ns() - origin), "pid": pid(f.pid), "tid": f.tid, "args": f,
         }))?;
@@ -169,7 +258,7 @@ fn timeline_events<E>(
     for m in messages {
         let (p, t) = (m.pid.unwrap_or(0), m.tid.unwrap_or(0));
         touch(p, t);
-        emit(message(m, pid(p), t, origin))?;
+        out.event(&message(m, pid(p), t, origin))?;
     }
     // Every process and thread that has an event gets a name.
     let names = thread_names(a);
@@ -183,15 +272,16 @@ fn timeline_events<E>(
             (_, true) => format!("rhs.exe {p} on {node_name}"),
             (_, false) => format!("process {p} on {node_name}"),
         };
-        emit(json!({"name": "process_name", "ph": "M", "pid": pid(p), "args": {"name": name}}))?;
+        out.event(
+            &json!({"name": "process_name", "ph": "M", "pid": pid(p), "args": {"name": name}}),
+        )?;
     }
     for &(p, t) in &seen {
         let name = names
             .get(&(p, t))
             .cloned()
             .unwrap_or_else(|| format!("{t}"));
-        emit(
-            json!({"name": "thread_name", "ph": "M", "pid": pid(p), "tid": t, "args": {"name": name}}),
+        out.event(&json!({"name": "thread_name", "ph": "M", "pid": pid(p), "tid": t, "args": {"name": name}}),
         )?;
     }
     Ok(())
@@ -225,15 +315,12 @@ pub fn write_trace_events<W: std::io::Write + ?Sized>(
     let other = json!({"start": crate::model::Timestamp(origin), "timelines": timelines});
     let io = serde_json::Error::io;
     w.write_all(br#"{"traceEvents":["#).map_err(io)?;
-    let mut first = true;
-    let mut emit = |event: Value| {
-        if !std::mem::take(&mut first) {
-            w.write_all(b",").map_err(io)?;
-        }
-        serde_json::to_writer(&mut *w, &event)
+    let mut out = Events {
+        w: &mut *w,
+        first: true,
     };
     for (node, a) in all.iter().enumerate() {
-        timeline_events(a, node, origin, &mut emit)?;
+        timeline_events(a, node, origin, &mut out)?;
     }
     w.write_all(br#"],"displayTimeUnit":"ms","otherData":"#)
         .map_err(io)?;
