@@ -149,20 +149,30 @@ impl Side {
 /// Figures of the same key from several analyses: counts and totals add,
 /// the maximum is the largest; percentiles cannot be combined without the
 /// samples, so the larger group's are kept.
+/// (Figures of a saved run are read back from its JSON: sums saturate.)
 fn combine(into: &mut Vec<Aggregate>, more: &[Aggregate]) {
+    // Where each key is, found once each (thousands of keys per node).
+    let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, a) in into.iter().enumerate() {
+        at.entry(a.key.clone()).or_insert(i);
+    }
     for m in more {
-        match into.iter_mut().find(|a| a.key == m.key) {
-            Some(a) => {
+        match at.get(&m.key) {
+            Some(&i) => {
+                let a = &mut into[i];
                 if m.count > a.count {
                     a.p50_ns = m.p50_ns;
                     a.p95_ns = m.p95_ns;
                 }
-                a.count += m.count;
-                a.unreturned += m.unreturned;
-                a.total_ns += m.total_ns;
+                a.count = a.count.saturating_add(m.count);
+                a.unreturned = a.unreturned.saturating_add(m.unreturned);
+                a.total_ns = a.total_ns.saturating_add(m.total_ns);
                 a.max_ns = a.max_ns.max(m.max_ns);
             }
-            None => into.push(m.clone()),
+            None => {
+                at.insert(m.key.clone(), into.len());
+                into.push(m.clone());
+            }
         }
     }
 }
@@ -297,7 +307,7 @@ fn figures(before: &[Aggregate], after: &[Aggregate]) -> Vec<FigureChange> {
             let total = |x: &Option<Aggregate>| x.as_ref().map_or(0, |x| x.total_ns);
             FigureChange {
                 key: k.to_string(),
-                total_change_ns: total(&a) - total(&b),
+                total_change_ns: total(&a).saturating_sub(total(&b)),
                 before: b,
                 after: a,
             }

@@ -327,3 +327,71 @@ pub fn write_trace_events<W: std::io::Write + ?Sized>(
     serde_json::to_writer(&mut *w, &other)?;
     w.write_all(b"}").map_err(io)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EntryPoint;
+
+    /// The typed slices write what a JSON value of the same event wrote
+    /// (key order, nulls, escaping, numbers), byte for byte.
+    #[test]
+    fn a_slice_writes_what_its_json_value_would() {
+        let resource = "App \"Res\"\\1\u{1}\t资源";
+        let mut written = Vec::new();
+        let mut out = Events {
+            w: &mut written,
+            first: true,
+        };
+        for status in [None, Some(0x8007_1392)] {
+            out.event(&Slice {
+                name: Formatted(format_args!("{} {}", EntryPoint::Online, resource)),
+                cat: "entry-point",
+                ph: "X",
+                ts: us(1_035_267_200),
+                dur: us(-5),
+                pid: pid_of(1, 2000),
+                tid: 3000,
+                args: EntryArgs {
+                    resource,
+                    resource_type: status.map(|_| "Contoso App"),
+                    entry_point: EntryPoint::Online.name(),
+                    returned: status.is_some(),
+                    status,
+                },
+            })
+            .unwrap();
+        }
+        out.event(&Slice {
+            name: "ClusterResourceControl",
+            cat: "api-call",
+            ph: "X",
+            ts: 0.0,
+            dur: f64::NAN,
+            pid: 0,
+            tid: u32::MAX,
+            args: WaitArgs {
+                readied_by: None,
+                ready_at_us: Some(1.5e-3),
+            },
+        })
+        .unwrap();
+        let values: Vec<Value> = [None, Some(0x8007_1392u64)]
+            .into_iter()
+            .map(|status| {
+                json!({
+                    "name": format!("Online {resource}"), "cat": "entry-point", "ph": "X",
+                    "ts": us(1_035_267_200), "dur": us(-5), "pid": 1_000_002_000u64, "tid": 3000,
+                    "args": {"resource": resource, "resource_type": status.map(|_| "Contoso App"), "entry_point": "Online", "returned": status.is_some(), "status": status},
+                })
+            })
+            .chain([json!({
+                "name": "ClusterResourceControl", "cat": "api-call", "ph": "X",
+                "ts": 0.0, "dur": f64::NAN, "pid": 0, "tid": u32::MAX,
+                "args": {"readied_by": null, "ready_at_us": 1.5e-3},
+            })])
+            .collect();
+        let expected: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+        assert_eq!(String::from_utf8(written).unwrap(), expected.join(","));
+    }
+}
