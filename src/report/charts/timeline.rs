@@ -58,16 +58,13 @@ pub fn lanes(a: &Analysis, cap: usize) -> (Vec<Lane>, usize) {
     for (k, name) in named {
         names_of.entry(k).or_default().insert(name);
     }
-    let resource_of = |k: &(u32, u32)| {
-        let names = names_of.get(k);
-        match (
-            names.map_or(0, HashSet::len),
-            names.and_then(|n| n.iter().next()),
-        ) {
-            (1, Some(one)) => crate::report::width::elide(one, 14),
-            (0, _) | (_, None) => String::new(),
-            (n, _) => format!("{n} resources"),
-        }
+    let resource_of = |k: &(u32, u32)| match names_of.get(k) {
+        Some(names) if names.len() > 1 => format!("{} resources", names.len()),
+        Some(names) => names
+            .iter()
+            .next()
+            .map_or_else(String::new, |one| crate::report::width::elide(one, 14)),
+        None => String::new(),
     };
     let mut all: Vec<((u32, u32), String)> = rhs
         .iter()
