@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::model::spans::WaitStack;
-use crate::model::Wait;
+use crate::model::{SpanVec, Wait};
 use crate::read::etl::kernel::wait_reason_name;
 
 /// How long a call was blocked, and how the time splits.
@@ -90,7 +90,11 @@ pub struct WaitIndex<'s> {
 }
 
 impl<'s> WaitIndex<'s> {
-    pub fn new(waits: &'s [Wait], stacks: &[WaitStack], have_switches: bool) -> WaitIndex<'s> {
+    pub fn new(
+        waits: &'s SpanVec<Wait>,
+        stacks: &[WaitStack],
+        have_switches: bool,
+    ) -> WaitIndex<'s> {
         let mut by_tid: HashMap<u32, Vec<&Wait>> = HashMap::new();
         for w in waits {
             by_tid.entry(w.tid).or_default().push(w);
@@ -193,7 +197,11 @@ mod tests {
             wait_reason: 6,
             readied_by: None,
         };
-        let waits = [wait(100, 1_100), wait(1_200, 2_200), wait(2_300, 2_800)];
+        let waits = SpanVec::from(vec![
+            wait(100, 1_100),
+            wait(1_200, 2_200),
+            wait(2_300, 2_800),
+        ]);
         let sql = [
             frame("ntoskrnl.exe", Some("KiSwapContext")),
             frame("ntdll.dll", Some("NtWaitForSingleObject")),
@@ -241,14 +249,16 @@ mod tests {
     /// the same wall-clock figure.
     #[test]
     fn wall_clock_blocking_keeps_its_total_alone() {
-        let b = WaitIndex::new(&[], &[], false).blocking(7, 1_000, 4_500);
+        let b = WaitIndex::new(&SpanVec::new(), &[], false).blocking(7, 1_000, 4_500);
         assert_eq!(b, Blocking::wall_clock(3_500));
         let kept = Blocked::new(b.clone());
         assert!(kept.split.is_none());
         assert_eq!(*kept.get(), b);
         // A stop before the begin (a corrupt time) is no negative total.
         assert_eq!(
-            WaitIndex::new(&[], &[], false).blocking(7, 10, 5).total_ns,
+            WaitIndex::new(&SpanVec::new(), &[], false)
+                .blocking(7, 10, 5)
+                .total_ns,
             0
         );
     }

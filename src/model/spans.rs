@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{EntryPoint, Evidence, Record};
+use super::{EntryPoint, Evidence, Record, SpanVec};
 
 pub type ThreadKey = (u32, u32);
 
@@ -163,10 +163,10 @@ pub struct ThreadLife {
 /// Everything paired from one trace's records.
 #[derive(Debug, Default)]
 pub struct Spans {
-    pub entries: Vec<EntrySpan>,
-    pub calls: Vec<ApiSpan>,
+    pub entries: SpanVec<EntrySpan>,
+    pub calls: SpanVec<ApiSpan>,
     pub workers: Vec<Worker>,
-    pub waits: Vec<Wait>,
+    pub waits: SpanVec<Wait>,
     /// Records that are not spans but rules need.
     pub deadlocks: Vec<Record>,
     pub restarts: Vec<Record>,

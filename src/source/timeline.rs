@@ -457,14 +457,12 @@ impl Pairer {
                 self.spans.ends_not_logged += 1;
             }
         }
-        // The vectors grew by doubling: up to half of each is spare, and
-        // on a node's log that is tens of megabytes the analysis then
-        // allocates on top of (large blocks shrink in place).
+        // These vectors grew by doubling: up to half of each is spare, and
+        // on a node's log that is megabytes the analysis then allocates on
+        // top of (large blocks shrink in place). The span lists grow by
+        // segments: their spare is the last segment's end, never written.
         let s = &mut self.spans;
-        s.entries.shrink_to_fit();
-        s.calls.shrink_to_fit();
         s.workers.shrink_to_fit();
-        s.waits.shrink_to_fit();
         s.statuses.shrink_to_fit();
         s.messages.shrink_to_fit();
         s.events.shrink_to_fit();
