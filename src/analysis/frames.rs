@@ -297,11 +297,14 @@ fn threads(entries: &DataFrame, calls: &DataFrame, workers: &DataFrame) -> Polar
         .collect()
 }
 
-/// One row per entry-point call for [`aggregates`]: `resource` and
-/// `entry_point` as ranks, the names they stand for beside (so groups sort
-/// as their names do), then `duration_ns` and `returned`. A node's log has
-/// hundreds of thousands of calls on a few thousand resources: names per
-/// row took 17-20 MiB more peak memory on the bench's 180 MB log.
+/// One row per entry-point call for [`aggregates`]: its (resource, entry
+/// point) group as a rank, the groups' names ("resource entry point")
+/// beside (ranks follow the names' order, so groups sort as their names
+/// do), then `duration_ns` and `returned`. A node's log has hundreds of
+/// thousands of calls on a few thousand resources: names per row took
+/// 17-20 MiB more peak memory on the bench's 180 MB log, and the two ranks
+/// as two key columns 35-45 MiB more than one (polars encodes a key of
+/// several columns row by row before hashing it).
 pub fn entry_point_durations(a: &Analysis) -> PolarsResult<(DataFrame, KeyNames)> {
     use crate::model::EntryPoint;
     let spans = &a.spans.entries;
@@ -310,18 +313,15 @@ pub fn entry_point_durations(a: &Analysis) -> PolarsResult<(DataFrame, KeyNames)
     // still rank as one).
     let mut by_address: foldhash::HashMap<*const u8, u32> = Default::default();
     let mut distinct: Vec<&str> = Vec::new();
-    let mut resource: Vec<u32> = Vec::with_capacity(spans.len());
+    let mut group: Vec<u32> = Vec::with_capacity(spans.len());
     for e in spans {
         let id = by_address.entry(e.resource.as_ptr()).or_insert_with(|| {
             distinct.push(&e.resource);
             distinct.len() as u32 - 1
         });
-        resource.push(*id);
+        group.push(*id);
     }
     let (resource_rank, resources) = ranks(&distinct);
-    for r in &mut resource {
-        *r = resource_rank[*r as usize];
-    }
     let mut eps: Vec<EntryPoint> = spans
         .iter()
         .map(|e| e.entry_point)
@@ -332,18 +332,37 @@ pub fn entry_point_durations(a: &Analysis) -> PolarsResult<(DataFrame, KeyNames)
     let ep_names: Vec<&str> = eps.iter().map(|ep| ep.name()).collect();
     let (ep_rank, entry_points) = ranks(&ep_names);
     let ep_rank: foldhash::HashMap<EntryPoint, u32> = eps.into_iter().zip(ep_rank).collect();
-    let keys = vec![
-        Column::new("resource".into(), resource),
-        Column::new(
-            "entry_point".into(),
-            spans
-                .iter()
-                .map(|e| ep_rank.get(&e.entry_point).copied().unwrap_or_default())
-                .collect::<Vec<u32>>(),
-        ),
-    ];
-    let frame = with_durations(keys, spans.iter().map(|e| a.entry(e).duration))?;
-    Ok((frame, vec![Some(resources), Some(entry_points)]))
+    // The pair of ranks as one number, which orders as the pair does.
+    let n_eps = entry_points.len() as u64;
+    let pair = |resource: u32, e: &crate::model::EntrySpan| {
+        u64::from(resource_rank[resource as usize]) * n_eps
+            + u64::from(ep_rank.get(&e.entry_point).copied().unwrap_or_default())
+    };
+    let mut pairs: Vec<u64> = group
+        .iter()
+        .zip(spans)
+        .map(|(&r, e)| pair(r, e))
+        .collect::<foldhash::HashSet<_>>()
+        .into_iter()
+        .collect();
+    pairs.sort_unstable();
+    let names = pairs
+        .iter()
+        .map(|p| {
+            let (r, e) = ((p / n_eps) as usize, (p % n_eps) as usize);
+            format!("{} {}", resources[r], entry_points[e])
+        })
+        .collect();
+    let rank: foldhash::HashMap<u64, u32> =
+        pairs.iter().zip(0u32..).map(|(&p, i)| (p, i)).collect();
+    for (g, e) in group.iter_mut().zip(spans) {
+        *g = rank.get(&pair(*g, e)).copied().unwrap_or_default();
+    }
+    let frame = with_durations(
+        vec![Column::new("group".into(), group)],
+        spans.iter().map(|e| a.entry(e).duration),
+    )?;
+    Ok((frame, vec![Some(names)]))
 }
 
 /// The names rank-keyed columns stand for, per key column (None: the

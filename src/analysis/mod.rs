@@ -555,7 +555,7 @@ pub fn analyze_known(
 #[cfg(feature = "polars")]
 pub fn fill_aggregates(a: &mut Analysis) -> polars::prelude::PolarsResult<()> {
     let (entry_points, names) = frames::entry_point_durations(a)?;
-    a.by_entry_point = frames::aggregates(&entry_points, &["resource", "entry_point"], &names)?;
+    a.by_entry_point = frames::aggregates(&entry_points, &["group"], &names)?;
     drop(entry_points);
     a.by_api = frames::aggregates(&frames::api_call_durations(a)?, &["api"], &[])?;
     Ok(())
