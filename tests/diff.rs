@@ -26,8 +26,6 @@ fn side(name: &str, bytes: Vec<u8>) -> Side {
         true,
     )
     .unwrap();
-    #[cfg(feature = "polars")]
-    rhscope::analysis::fill_aggregates(&mut a).unwrap();
     a.trace = name.into();
     Side::of(name, std::slice::from_ref(&a))
 }

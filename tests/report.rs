@@ -457,13 +457,7 @@ fn the_report_renders_in_headless_chromium() {
     write_report(&[analysis("mixed")], &dir, &[]).unwrap();
     renders_in_chromium(&dir, &root);
     assert_eq!(overlapping_text(&dir, &root), Vec::<String>::new());
-    let full = |name: &str| {
-        #[allow(unused_mut)]
-        let mut a = analysis(name);
-        #[cfg(feature = "polars")]
-        rhscope::analysis::fill_aggregates(&mut a).unwrap();
-        a
-    };
+    let full = analysis;
     use rhscope::analysis::diff::{Diff, Side};
     let diff = Diff::new(
         &Side::of("mixed", &[full("mixed")]),

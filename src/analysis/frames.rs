@@ -1,12 +1,12 @@
 //! The model as polars DataFrames, one row per span, call, worker, wait or
-//! message (never per raw event): for aggregates, and for Parquet export so
-//! fleet-scale questions run in DataFusion, Spark or DuckDB.
+//! message (never per raw event): for Parquet export, so fleet-scale
+//! questions run in DataFusion, Spark or DuckDB.
 
 use polars::prelude::*;
 use polars_io::parquet::read::ParquetReader;
 use polars_io::SerReader;
 
-use super::{Aggregate, Analysis};
+use super::Analysis;
 use crate::model::label;
 
 /// Every model table of one trace.
@@ -99,45 +99,6 @@ impl Frames {
             ("rhs_messages", &mut self.rhs_messages),
             ("findings", &mut self.findings),
         ]
-    }
-
-    /// Count, unreturned, p50, p95, max and total duration per `keys`
-    /// group of a span table (`entry_points` or `api_calls`), the groups
-    /// that ran longest first. Calls that never returned count with the
-    /// time they had run by the end of the inputs (a lower bound), so a
-    /// hang ranks first, not last.
-    pub fn durations(spans: &DataFrame, keys: &[&str]) -> PolarsResult<DataFrame> {
-        let d = col("duration_ns");
-        spans
-            .clone()
-            .lazy()
-            .group_by(keys.iter().map(|k| col(*k)).collect::<Vec<_>>())
-            .agg([
-                len().alias("count"),
-                (col("returned").not().and(d.clone().is_not_null()))
-                    .sum()
-                    .alias("unreturned"),
-                d.clone().null_count().alias("unknown"),
-                d.clone()
-                    .quantile(lit(0.5), QuantileMethod::Nearest)
-                    .alias("p50_ns"),
-                d.clone()
-                    .quantile(lit(0.95), QuantileMethod::Nearest)
-                    .alias("p95_ns"),
-                d.clone().max().alias("max_ns"),
-                d.sum().alias("total_ns"),
-            ])
-            .sort_by_exprs(
-                std::iter::once(col("total_ns"))
-                    .chain(keys.iter().map(|k| col(*k)))
-                    .collect::<Vec<_>>(),
-                SortMultipleOptions::default()
-                    .with_order_descending_multi(
-                        std::iter::once(true).chain(keys.iter().map(|_| false)),
-                    )
-                    .with_nulls_last(true),
-            )
-            .collect()
     }
 }
 
@@ -297,175 +258,6 @@ fn threads(entries: &DataFrame, calls: &DataFrame, workers: &DataFrame) -> Polar
         .collect()
 }
 
-/// One row per entry-point call for [`aggregates`]: its (resource, entry
-/// point) group as a rank, the groups' names ("resource entry point")
-/// beside (ranks follow the names' order, so groups sort as their names
-/// do), then `duration_ns` and `returned`. A node's log has hundreds of
-/// thousands of calls on a few thousand resources: names per row took
-/// 17-20 MiB more peak memory on the bench's 180 MB log, and the two ranks
-/// as two key columns 35-45 MiB more than one (polars encodes a key of
-/// several columns row by row before hashing it).
-pub fn entry_point_durations(a: &Analysis) -> PolarsResult<(DataFrame, KeyNames)> {
-    use crate::model::EntryPoint;
-    let spans = &a.spans.entries;
-    // Resource names are shared per timeline: each distinct name is ranked
-    // once, each span found by its name's address (two copies of one name
-    // still rank as one).
-    let mut by_address: foldhash::HashMap<*const u8, u32> = Default::default();
-    let mut distinct: Vec<&str> = Vec::new();
-    let mut group: Vec<u32> = Vec::with_capacity(spans.len());
-    for e in spans {
-        let id = by_address.entry(e.resource.as_ptr()).or_insert_with(|| {
-            distinct.push(&e.resource);
-            distinct.len() as u32 - 1
-        });
-        group.push(*id);
-    }
-    let (resource_rank, resources) = ranks(&distinct);
-    let mut eps: Vec<EntryPoint> = spans
-        .iter()
-        .map(|e| e.entry_point)
-        .collect::<foldhash::HashSet<_>>()
-        .into_iter()
-        .collect();
-    eps.sort_unstable();
-    let ep_names: Vec<&str> = eps.iter().map(|ep| ep.name()).collect();
-    let (ep_rank, entry_points) = ranks(&ep_names);
-    let ep_rank: foldhash::HashMap<EntryPoint, u32> = eps.into_iter().zip(ep_rank).collect();
-    // The pair of ranks as one number, which orders as the pair does.
-    let n_eps = entry_points.len() as u64;
-    let pair = |resource: u32, e: &crate::model::EntrySpan| {
-        u64::from(resource_rank[resource as usize]) * n_eps
-            + u64::from(ep_rank.get(&e.entry_point).copied().unwrap_or_default())
-    };
-    let mut pairs: Vec<u64> = group
-        .iter()
-        .zip(spans)
-        .map(|(&r, e)| pair(r, e))
-        .collect::<foldhash::HashSet<_>>()
-        .into_iter()
-        .collect();
-    pairs.sort_unstable();
-    let names = pairs
-        .iter()
-        .map(|p| {
-            let (r, e) = ((p / n_eps) as usize, (p % n_eps) as usize);
-            format!("{} {}", resources[r], entry_points[e])
-        })
-        .collect();
-    let rank: foldhash::HashMap<u64, u32> =
-        pairs.iter().zip(0u32..).map(|(&p, i)| (p, i)).collect();
-    for (g, e) in group.iter_mut().zip(spans) {
-        *g = rank.get(&pair(*g, e)).copied().unwrap_or_default();
-    }
-    let frame = with_durations(
-        vec![Column::new("group".into(), group)],
-        spans.iter().map(|e| a.entry(e).duration),
-    )?;
-    Ok((frame, vec![Some(names)]))
-}
-
-/// The names rank-keyed columns stand for, per key column (None: the
-/// column holds its values).
-pub type KeyNames = Vec<Option<Vec<String>>>;
-
-/// Each name's rank among the distinct names (equal names rank alike),
-/// and the distinct names in order.
-fn ranks(names: &[&str]) -> (Vec<u32>, Vec<String>) {
-    let mut order: Vec<usize> = (0..names.len()).collect();
-    order.sort_unstable_by_key(|&i| names[i]);
-    let mut rank = vec![0u32; names.len()];
-    let mut sorted: Vec<String> = Vec::new();
-    for i in order {
-        if sorted.last().map(String::as_str) != Some(names[i]) {
-            sorted.push(names[i].to_string());
-        }
-        rank[i] = sorted.len() as u32 - 1;
-    }
-    (rank, sorted)
-}
-
-/// The same for API calls, by the API as the usage table names it.
-pub fn api_call_durations(a: &Analysis) -> PolarsResult<DataFrame> {
-    let facts = a.spans.calls.iter().map(|c| a.call(c));
-    let keys = vec![Column::new(
-        "api".into(),
-        facts.clone().map(|f| f.api.as_str()).collect::<Vec<_>>(),
-    )];
-    with_durations(keys, facts.map(|f| f.duration))
-}
-
-/// Key columns, then `duration_ns` and `returned` of each row's duration.
-fn with_durations(
-    mut columns: Vec<Column>,
-    durations: impl ExactSizeIterator<Item = super::Duration> + Clone,
-) -> PolarsResult<DataFrame> {
-    let height = durations.len();
-    columns.push(Column::new(
-        "duration_ns".into(),
-        durations.clone().map(|d| d.ns).collect::<Vec<_>>(),
-    ));
-    columns.push(Column::new(
-        "returned".into(),
-        durations.map(|d| d.returned).collect::<Vec<_>>(),
-    ));
-    DataFrame::new(height, columns)
-}
-
-/// The duration figures of a span table per `keys` group, as rows; a
-/// key column with `names` (by position, see [`KeyNames`]) holds ranks.
-pub fn aggregates(
-    spans: &DataFrame,
-    keys: &[&str],
-    names: &[Option<Vec<String>>],
-) -> PolarsResult<Vec<Aggregate>> {
-    let df = Frames::durations(spans, keys)?;
-    let key_cols: Vec<Column> = keys
-        .iter()
-        .map(|k| df.column(k).cloned())
-        .collect::<PolarsResult<_>>()?;
-    let int = |name: &str| -> PolarsResult<Vec<i64>> {
-        let c = df.column(name)?.cast(&DataType::Int64)?;
-        Ok(c.i64()?.iter().map(|v| v.unwrap_or(0)).collect())
-    };
-    let (count, unreturned, unknown) = (int("count")?, int("unreturned")?, int("unknown")?);
-    let (p50, p95, max, total) = (
-        int("p50_ns")?,
-        int("p95_ns")?,
-        int("max_ns")?,
-        int("total_ns")?,
-    );
-    let mut out = Vec::with_capacity(df.height());
-    for i in 0..df.height() {
-        let key: Vec<String> = key_cols
-            .iter()
-            .enumerate()
-            .map(|(k, c)| {
-                let v = c.get(i)?;
-                let named = names.get(k).and_then(Option::as_ref).and_then(|names| {
-                    let rank = v.extract::<u32>()?;
-                    names.get(rank as usize).cloned()
-                });
-                Ok(named
-                    .unwrap_or_else(|| v.get_str().map_or_else(|| v.to_string(), str::to_string)))
-            })
-            .collect::<PolarsResult<_>>()?;
-        out.push(Aggregate {
-            key: key.join(" "),
-            count: count[i] as usize,
-            unreturned: unreturned[i] as usize,
-            unknown: unknown[i] as usize,
-            total_ns: total[i],
-            p50_ns: p50[i],
-            p95_ns: p95[i],
-            max_ns: max[i],
-        });
-    }
-    Ok(out)
-}
-
-/// Findings saved as Parquet (`analyze --format parquet`, or the findings
-/// table of `--export-parquet`), read back for comparisons.
 /// A cell as the JSON a Finding reads: times (a UTC timestamp, or RFC 3339
 /// text in tables written before) as RFC 3339 text.
 fn json_value(v: &AnyValue<'_>) -> serde_json::Value {
@@ -484,6 +276,8 @@ fn json_value(v: &AnyValue<'_>) -> serde_json::Value {
     }
 }
 
+/// Findings saved as Parquet (`analyze --format parquet`, or the findings
+/// table of `--export-parquet`), read back for comparisons.
 pub fn read_findings(path: &std::path::Path) -> Result<Vec<crate::model::Finding>, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let df = ParquetReader::new(file)

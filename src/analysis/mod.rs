@@ -5,6 +5,7 @@
 //! point, the thresholds each was held to) is computed here once and
 //! carried in the [`Analysis`].
 
+pub mod aggregates;
 pub mod blocking;
 pub mod diff;
 #[cfg(feature = "polars")]
@@ -290,13 +291,6 @@ pub enum AnalysisError {
     Source(#[from] SourceError),
     #[error("{0}: no entry-point events found: is the RhScope-ResourceDll or FailoverClustering provider in this trace? (For a DLL that logs nothing: a kernel trace with context-switch stacks, read with --symbols.)")]
     NoResourceEvents(String),
-    #[cfg(feature = "polars")]
-    #[error("{trace}: computing aggregates")]
-    Aggregates {
-        trace: String,
-        #[source]
-        source: polars::prelude::PolarsError,
-    },
 }
 
 /// Reads a trace, maps its events through the provider definitions and
@@ -417,11 +411,6 @@ fn analyze_read(
             ));
         }
     }
-    #[cfg(feature = "polars")]
-    fill_aggregates(&mut a).map_err(|source| AnalysisError::Aggregates {
-        trace: name,
-        source,
-    })?;
     Ok(a)
 }
 
@@ -511,7 +500,7 @@ pub fn analyze_known(
     findings.sort_by(|a, b| a.finding.cmp(&b.finding));
     let resources: Vec<String> = resource_facts.keys().cloned().collect();
     let verdicts = verdicts::verdicts(&findings);
-    Analysis {
+    let mut a = Analysis {
         trace: trace.to_string(),
         node: None,
         inputs: vec![trace.to_string()],
@@ -531,7 +520,7 @@ pub fn analyze_known(
         },
         findings,
         verdicts,
-        // Filled by `fill_aggregates` (polars) where that is built in.
+        // Filled below, from the spans' facts.
         by_entry_point: Vec::new(),
         by_api: Vec::new(),
         records: 0,
@@ -548,17 +537,9 @@ pub fn analyze_known(
         spans,
         entries,
         calls,
-    }
-}
-
-/// Computes the per-entry-point and per-API figures with polars.
-#[cfg(feature = "polars")]
-pub fn fill_aggregates(a: &mut Analysis) -> polars::prelude::PolarsResult<()> {
-    let (entry_points, names) = frames::entry_point_durations(a)?;
-    a.by_entry_point = frames::aggregates(&entry_points, &["group"], &names)?;
-    drop(entry_points);
-    a.by_api = frames::aggregates(&frames::api_call_durations(a)?, &["api"], &[])?;
-    Ok(())
+    };
+    aggregates::fill(&mut a);
+    a
 }
 
 /// Analyses the sources of one node's timeline together (as
