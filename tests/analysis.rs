@@ -388,6 +388,29 @@ fn a_lost_entry_point_end_is_no_hang() {
         (None, Some(34_000_000_000))
     );
     assert_eq!(a.entries[0].duration.ns, None);
+    // Its figures count it, with no duration to speak of: neither in the
+    // total nor in the quantiles.
+    let figures: Vec<_> = a
+        .by_entry_point
+        .iter()
+        .map(|g| {
+            (
+                g.key.as_str(),
+                g.count,
+                g.unknown,
+                g.unreturned,
+                g.total_ns,
+                g.p95_ns,
+            )
+        })
+        .collect();
+    assert_eq!(
+        figures,
+        vec![
+            ("R LooksAlive", 1, 0, 0, 1_000_000, 1_000_000),
+            ("R IsAlive", 1, 1, 0, 0, 0)
+        ]
+    );
     // A thread stuck in its entry point (nothing after it) still hangs.
     let f = run(vec![
         ep(EntryPointBegin, 0, 3, "R", EntryPoint::IsAlive),

@@ -2,12 +2,15 @@
 //! API: how many calls, how many never returned, the nearest-rank p50 and
 //! p95, the longest and the total, the groups that ran longest first.
 //!
-//! Computed here in two passes over the spans, holding one group number
-//! and one duration per call: the polars group-by this replaces held 30-50
-//! MiB more at the peak of the bench's 180 MB log and 1 GB trace (and 23
-//! MiB of start-up on any input) and took about a tenth of a node log's
-//! analysis. The figures are the ones it gave, to its index rule (see
-//! [`nearest`]).
+//! Computed here in two passes over the spans, holding a group number and
+//! a duration per call: the polars group-by this replaces held 30-50 MiB
+//! more at the peak of the bench's 180 MB log and 1 GB trace (and 23 MiB
+//! of start-up on any input) and took about a tenth of a node log's
+//! analysis. The figures are the ones it gave, to its rank rule (see
+//! [`nearest`]), but for two extremes where these are the true ones:
+//! polars returned quantiles as floats (a duration over 2^53 ns, 104
+//! days, came back rounded) and wrapped a sum that overflowed; here
+//! quantiles are the durations themselves and sums saturate.
 
 use super::{Aggregate, Analysis, Duration};
 use crate::model::EntryPoint;
@@ -37,11 +40,18 @@ fn by_entry_point(a: &Analysis) -> Vec<Aggregate> {
         group.push(*id);
     }
     let (resource_rank, resources) = ranks(&distinct);
-    let mut entry_points: Vec<EntryPoint> = EntryPoint::ALL.to_vec();
+    let mut entry_points: Vec<EntryPoint> = spans
+        .iter()
+        .map(|e| e.entry_point)
+        .collect::<foldhash::HashSet<_>>()
+        .into_iter()
+        .collect();
     entry_points.sort_unstable_by_key(|ep| ep.name());
     let ep_rank: foldhash::HashMap<EntryPoint, u64> =
         entry_points.iter().copied().zip(0u64..).collect();
-    let ep_rank = |ep: EntryPoint| ep_rank.get(&ep).copied().unwrap_or(0);
+    // Every span's entry point is among those ranked: they were taken
+    // from the spans.
+    let ep_rank = |ep: EntryPoint| ep_rank[&ep];
     // (resource rank, entry-point rank) as one number, which orders as the
     // pair does; each pair seen gets its group number in that order.
     let n_eps = entry_points.len() as u64;
@@ -73,8 +83,22 @@ fn by_entry_point(a: &Analysis) -> Vec<Aggregate> {
 
 /// Per API as the usage table names it.
 fn by_api(a: &Analysis) -> Vec<Aggregate> {
-    let names: Vec<&str> = a.calls.iter().map(|f| f.api.as_str()).collect();
-    let (group, keys) = ranks(&names);
+    let mut ids: foldhash::HashMap<&str, u32> = Default::default();
+    let mut distinct: Vec<&str> = Vec::new();
+    let mut group: Vec<u32> = a
+        .calls
+        .iter()
+        .map(|f| {
+            *ids.entry(f.api.as_str()).or_insert_with(|| {
+                distinct.push(&f.api);
+                distinct.len() as u32 - 1
+            })
+        })
+        .collect();
+    let (rank, keys) = ranks(&distinct);
+    for g in &mut group {
+        *g = rank[*g as usize];
+    }
     let durations = a.calls.iter().map(|f| f.duration);
     per_group(keys, || group.iter().copied().zip(durations.clone()))
 }
@@ -117,6 +141,8 @@ where
         .collect();
     // Where each group's known durations begin in `values`.
     let mut starts = vec![0usize; out.len() + 1];
+    // Group numbers are below `keys.len()` by construction; one that is
+    // not is left out of both passes alike.
     for (g, d) in rows() {
         let Some(figures) = out.get_mut(g as usize) else {
             continue;
@@ -136,9 +162,10 @@ where
     let mut values = vec![0i64; starts[out.len()]];
     let mut next = starts.clone();
     for (g, d) in rows() {
-        if let (Some(ns), Some(at)) = (d.ns, next.get_mut(g as usize)) {
-            values[*at] = ns;
-            *at += 1;
+        let g = g as usize;
+        if let Some(ns) = d.ns.filter(|_| g < out.len()) {
+            values[next[g]] = ns;
+            next[g] += 1;
         }
     }
     for (g, figures) in out.iter_mut().enumerate() {
@@ -157,7 +184,7 @@ where
 /// The nearest-rank quantile `q` of sorted `known` durations, a group's
 /// `unknown` ones left out (0 when none is known). The rank is polars'
 /// `QuantileMethod::Nearest` to the float: (n - 1) * q, plus the unknown
-/// ones sorted first, rounded half away from zero.
+/// ones sorted first, rounded half away from zero (not to even).
 fn nearest(known: &[i64], q: f64, unknown: usize) -> i64 {
     let Some(last) = known.len().checked_sub(1) else {
         return 0;
@@ -179,6 +206,9 @@ mod tests {
         let v = [10, 20, 30, 40];
         // (4 - 1) * 0.5 = 1.5: rounds up, to the third.
         assert_eq!(nearest(&v, 0.5, 0), 30);
+        // 0.5 and 2.5 round away from zero, where to even would go down.
+        assert_eq!(nearest(&[10, 20], 0.5, 0), 20);
+        assert_eq!(nearest(&[10, 20, 30, 40, 50, 60], 0.5, 0), 40);
         // (4 - 1) * 0.95 = 2.85.
         assert_eq!(nearest(&v, 0.95, 0), 40);
         assert_eq!(nearest(&[7], 0.95, 0), 7);
