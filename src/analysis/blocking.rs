@@ -8,6 +8,11 @@ use crate::model::spans::WaitStack;
 use crate::model::{SpanVec, Wait};
 use crate::read::etl::kernel::wait_reason_name;
 
+/// [`Blocking::source`] of a split from context switches, and of a total
+/// alone.
+const CONTEXT_SWITCHES: &str = "context-switches";
+const WALL_CLOCK: &str = "wall-clock";
+
 /// How long a call was blocked, and how the time splits.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Blocking {
@@ -33,7 +38,7 @@ impl Blocking {
     /// Only the total is known (no context switches for the thread).
     pub fn wall_clock(total_ns: i64) -> Blocking {
         Blocking {
-            source: "wall-clock",
+            source: WALL_CLOCK,
             total_ns,
             running_ns: None,
             ready_ns: None,
@@ -47,7 +52,7 @@ impl Blocking {
     /// The thread's context switches show it running the whole time.
     fn running(total_ns: i64) -> Blocking {
         Blocking {
-            source: "context-switches",
+            source: CONTEXT_SWITCHES,
             running_ns: Some(total_ns),
             ready_ns: Some(0),
             waiting_ns: Some(0),
@@ -77,12 +82,17 @@ enum Kept {
 impl Blocked {
     pub fn new(b: Blocking) -> Blocked {
         let total_ns = b.total_ns;
-        Blocked(if b == Blocking::wall_clock(total_ns) {
-            Kept::WallClock(total_ns)
-        } else if b == Blocking::running(total_ns) {
-            Kept::Running(total_ns)
-        } else {
-            Kept::Split(Box::new(b))
+        // Numbers first: this runs for every span, and most are told apart
+        // by them before the source's text is compared.
+        let alone = b.wait_reasons.is_empty() && b.readied_by.is_empty() && b.waited_in.is_empty();
+        Blocked(match (b.running_ns, b.ready_ns, b.waiting_ns) {
+            (None, None, None) if alone && b.source == WALL_CLOCK => Kept::WallClock(total_ns),
+            (Some(running), Some(0), Some(0))
+                if alone && running == total_ns && b.source == CONTEXT_SWITCHES =>
+            {
+                Kept::Running(total_ns)
+            }
+            _ => Kept::Split(Box::new(b)),
         })
     }
 
@@ -184,7 +194,7 @@ impl<'s> WaitIndex<'s> {
         readied_by.sort_unstable();
         readied_by.dedup();
         Blocking {
-            source: "context-switches",
+            source: CONTEXT_SWITCHES,
             total_ns: total,
             running_ns: Some(total.saturating_sub(waiting).saturating_sub(ready)),
             ready_ns: Some(ready),

@@ -121,7 +121,18 @@ pub fn facts(headers: &[LogHeader], spans: &Spans, cfg: &Config) -> Resources {
             });
         }
     }
+    // A node's log has a few thousand resources and millions of spans,
+    // which share their names: each (name, type) pair is looked up once,
+    // in the order the spans first show it.
+    let mut seen: foldhash::HashSet<(*const u8, *const u8)> = Default::default();
     for e in &spans.entries {
+        let type_at = e
+            .resource_type
+            .as_deref()
+            .map_or(std::ptr::null(), str::as_ptr);
+        if !seen.insert((e.resource.as_ptr(), type_at)) {
+            continue;
+        }
         update(&mut out, &e.resource, &mut |f| {
             if f.resource_type.is_none() {
                 f.resource_type = e.resource_type.as_deref().map(str::to_string);
