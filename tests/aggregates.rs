@@ -18,7 +18,7 @@ fn duration_figures_match_the_spans() {
                 &*e.resource == "AppRes-1"
                     && e.entry_point == rhscope::model::EntryPoint::LooksAlive
             })
-            .map(|e| e.end_ns.unwrap() - e.begin_ns)
+            .map(|e| e.end_ns().unwrap() - e.begin_ns)
             .collect();
         d.sort();
         d

@@ -384,7 +384,7 @@ fn a_lost_entry_point_end_is_no_hang() {
     assert_eq!(a.lost_ends, 1);
     let lost = &a.spans.entries[0];
     assert_eq!(
-        (lost.end_ns, lost.end_lost_ns),
+        (lost.end_ns(), lost.end_lost_ns()),
         (None, Some(34_000_000_000))
     );
     assert_eq!(a.entries[0].duration.ns, None);

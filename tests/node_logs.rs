@@ -723,8 +723,8 @@ fn a_pending_online_completes_late_without_an_unmatched_end() {
     assert_eq!(
         (
             online.tid,
-            online.end_ns.map(|e| e - online.begin_ns),
-            online.status
+            online.end_ns().map(|e| e - online.begin_ns),
+            online.status()
         ),
         (0x1f2c, Some(42 * MS), Some(997))
     );

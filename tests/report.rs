@@ -59,7 +59,7 @@ fn every_scenario_gets_a_complete_local_report() {
         .map(String::from)
         .to_vec();
         // Calls that never returned get their chart.
-        if a.spans.entries.iter().any(|e| e.end_ns.is_none()) {
+        if a.spans.entries.iter().any(|e| e.end_ns().is_none()) {
             charts.push("t1-hangs".into());
         }
         // A timeline zoomed on each of the first six verdicts about calls,

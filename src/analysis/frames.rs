@@ -115,11 +115,11 @@ fn entry_points(a: &Analysis) -> PolarsResult<DataFrame> {
         })
         .text("entry_point", |e| Some(e.entry_point.to_string()))
         .time("begin", |e| Some(e.begin_ns))
-        .time("end", |e| e.end_ns)
+        .time("end", |e| e.end_ns())
         .column("duration_ns", |e| a.entry(e).duration.ns)
         .column("returned", |e| a.entry(e).duration.returned)
-        .column("end_lost", |e| e.end_lost_ns.is_some())
-        .column("status", |e| e.status)
+        .column("end_lost", |e| e.end_lost_ns().is_some())
+        .column("status", |e| e.status())
         .build()
 }
 

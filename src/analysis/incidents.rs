@@ -59,7 +59,8 @@ pub fn advice(ep: Option<EntryPoint>, call_known: bool) -> String {
 
 /// The open entry-point span a deadlock report is about.
 pub fn deadlocked_span<'s>(spans: &'s Spans, d: &Record) -> Option<&'s EntrySpan> {
-    let open_at = |s: &EntrySpan| s.begin_ns <= d.time_ns && s.end_ns.is_none_or(|x| x > d.time_ns);
+    let open_at =
+        |s: &EntrySpan| s.begin_ns <= d.time_ns && s.end_ns().is_none_or(|x| x > d.time_ns);
     spans.entries.iter().rev().find(|s| {
         open_at(s)
             && d.resource.as_deref().is_none_or(|r| r == &*s.resource)
@@ -179,7 +180,7 @@ fn incident(spans: &Spans, resources: &Resources, cfg: &Config, d: &Record) -> I
         resource_type,
         dll,
         entry_point,
-        issued: span.and_then(|s| s.issued_ns).map(Timestamp),
+        issued: span.and_then(|s| s.issued_ns()).map(Timestamp),
         began: span.map(|s| Timestamp(s.begin_ns)),
         fired: Timestamp(d.time_ns),
         blocked_ns: span.map(|s| d.time_ns - s.begin_ns),

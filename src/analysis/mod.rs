@@ -469,11 +469,11 @@ pub fn analyze_known(
         .iter()
         .map(|e| EntryFacts {
             budget_ns: cfg.budget(e.resource_type.as_deref(), e.entry_point),
-            duration: Duration::of(e.begin_ns, e.end_ns, e.end_unknown(), end),
+            duration: Duration::of(e.begin_ns, e.end_ns(), e.end_unknown(), end),
             blocking: Blocked::new(waits.blocking(
                 e.tid,
                 e.begin_ns,
-                e.end_ns.or(e.end_lost_ns).unwrap_or(end),
+                e.end_ns().or(e.end_lost_ns()).unwrap_or(end),
             )),
         })
         .collect();

@@ -262,7 +262,7 @@ impl Context<'_> {
                     begin: Timestamp(span.map_or(d.time_ns, |s| s.begin_ns)),
                     // Blocked from its begin until the monitor fired.
                     duration_ns: incident.blocked_ns,
-                    never_returned: span.is_some_and(|s| s.end_ns.is_none()),
+                    never_returned: span.is_some_and(|s| s.end_ns().is_none()),
                     status: None,
                     group: self
                         .resources
@@ -372,7 +372,7 @@ impl Context<'_> {
             f.finding.api = self.control_code(r);
             // The span it ended, for when the call began.
             if let Some(s) = self.spans.entries.iter().rev().find(|s| {
-                s.end_ns == Some(r.time_ns) && Some(&*s.resource) == r.resource.as_deref()
+                s.end_ns() == Some(r.time_ns) && Some(&*s.resource) == r.resource.as_deref()
             }) {
                 f.finding.begin = Timestamp(s.begin_ns);
                 f.finding.duration_ns = Some(r.time_ns - s.begin_ns);

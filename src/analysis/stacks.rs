@@ -253,8 +253,8 @@ pub fn infer(spans: &mut Spans, table: &UsageTable) -> usize {
             .find(|e| {
                 (e.pid == call.pid || call.pid == 0)
                     && e.begin_ns <= call.begin_ns
-                    && e.end_ns
-                        .or(e.end_lost_ns)
+                    && e.end_ns()
+                        .or(e.end_lost_ns())
                         .is_none_or(|x| x >= call.begin_ns)
             })
             .map(|e| e.id);

@@ -16,7 +16,7 @@ pub struct SeenBy {
     pub rcm: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntrySpan {
     pub id: usize,
     pub pid: u32,
@@ -26,17 +26,17 @@ pub struct EntrySpan {
     pub resource_type: Option<Arc<str>>,
     pub entry_point: EntryPoint,
     pub begin_ns: i64,
-    /// None: it never returned within the trace (or its end was lost).
-    pub end_ns: Option<i64>,
-    /// Its end was lost: the thread was next seen beginning another entry
-    /// point at this time, so it ended before then.
-    pub end_lost_ns: Option<i64>,
-    pub status: Option<u64>,
+    /// Its end, lost end, status and issue time, each where known: plain
+    /// numbers with their presence in `known`, 33 bytes where four options
+    /// took 64 (a node's log has millions of spans). Read and set through
+    /// [`EntrySpan::end_ns`] and the methods beside it.
+    end: i64,
+    end_lost: i64,
+    issued: i64,
+    status: u64,
+    known: u8,
     /// It failed, as RHS or RCM logged it.
     pub failed: bool,
-    /// When RCM issued the call, where its log says (the begin is when the
-    /// DLL was entered, where that is known).
-    pub issued_ns: Option<i64>,
     pub seen_by: SeenBy,
     /// Whether its end is logged when it comes (the DLL's own events,
     /// RCM's reply): if so, an end that never came is a call that never
@@ -47,15 +47,105 @@ pub struct EntrySpan {
     pub evidence: Evidence,
 }
 
+const HAS_END: u8 = 1;
+const HAS_END_LOST: u8 = 2;
+const HAS_ISSUED: u8 = 4;
+const HAS_STATUS: u8 = 8;
+
 impl EntrySpan {
+    /// A span of `entry_point` on `resource` that thread `(pid, tid)` began
+    /// at `begin_ns`; nothing else of it known yet.
+    pub fn new(
+        id: usize,
+        (pid, tid): ThreadKey,
+        resource: Arc<str>,
+        entry_point: EntryPoint,
+        begin_ns: i64,
+        evidence: Evidence,
+    ) -> EntrySpan {
+        EntrySpan {
+            id,
+            pid,
+            tid,
+            resource,
+            resource_type: None,
+            entry_point,
+            begin_ns,
+            end: 0,
+            end_lost: 0,
+            issued: 0,
+            status: 0,
+            known: 0,
+            failed: false,
+            seen_by: SeenBy::default(),
+            end_expected: false,
+            evidence,
+        }
+    }
+
+    fn known(&self, bit: u8) -> bool {
+        self.known & bit != 0
+    }
+
+    fn set_known(&mut self, bit: u8, known: bool) {
+        if known {
+            self.known |= bit;
+        } else {
+            self.known &= !bit;
+        }
+    }
+
+    /// When it returned; None: it never returned within the trace (or its
+    /// end was lost).
+    pub fn end_ns(&self) -> Option<i64> {
+        self.known(HAS_END).then_some(self.end)
+    }
+
+    pub fn set_end_ns(&mut self, end_ns: Option<i64>) {
+        self.set_known(HAS_END, end_ns.is_some());
+        self.end = end_ns.unwrap_or(0);
+    }
+
+    /// Its end was lost: the thread was next seen beginning another entry
+    /// point at this time, so it ended before then.
+    pub fn end_lost_ns(&self) -> Option<i64> {
+        self.known(HAS_END_LOST).then_some(self.end_lost)
+    }
+
+    pub fn set_end_lost_ns(&mut self, end_lost_ns: Option<i64>) {
+        self.set_known(HAS_END_LOST, end_lost_ns.is_some());
+        self.end_lost = end_lost_ns.unwrap_or(0);
+    }
+
+    /// When RCM issued the call, where its log says (the begin is when the
+    /// DLL was entered, where that is known).
+    pub fn issued_ns(&self) -> Option<i64> {
+        self.known(HAS_ISSUED).then_some(self.issued)
+    }
+
+    pub fn set_issued_ns(&mut self, issued_ns: Option<i64>) {
+        self.set_known(HAS_ISSUED, issued_ns.is_some());
+        self.issued = issued_ns.unwrap_or(0);
+    }
+
+    /// The status it returned, where logged.
+    pub fn status(&self) -> Option<u64> {
+        self.known(HAS_STATUS).then_some(self.status)
+    }
+
+    pub fn set_status(&mut self, status: Option<u64>) {
+        self.set_known(HAS_STATUS, status.is_some());
+        self.status = status.unwrap_or(0);
+    }
+
     /// Whether it is still open: no end seen, none known lost.
     pub fn is_open(&self) -> bool {
-        self.end_ns.is_none() && self.end_lost_ns.is_none()
+        self.end_ns().is_none() && self.end_lost_ns().is_none()
     }
 
     /// Whether how it ended is unknown: lost, or never logged.
     pub fn end_unknown(&self) -> bool {
-        self.end_lost_ns.is_some() || (self.end_ns.is_none() && !self.end_expected)
+        self.end_lost_ns().is_some() || (self.end_ns().is_none() && !self.end_expected)
     }
 
     /// The thread that ran it is known.

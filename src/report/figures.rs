@@ -283,7 +283,7 @@ fn durations_chart(a: &Analysis, dir: &Path, prefix: &str) -> Result<Chart, Repo
                 .position(|c| c.1 == e.entry_point)
                 .unwrap_or(0),
             ms: a.entry(e).duration.ns.unwrap_or(0).max(1) as f64 / 1e6,
-            unreturned: e.end_ns.is_none(),
+            unreturned: e.end_ns().is_none(),
         })
         .collect();
     let columns: Vec<String> = columns.into_iter().map(|c| c.0).collect();

@@ -153,15 +153,15 @@ fn timeline_events<W: std::io::Write + ?Sized>(
             cat: "entry-point",
             ph: "X",
             ts: us(e.begin_ns - origin),
-            dur: us(e.end_ns.or(e.end_lost_ns).unwrap_or(end) - e.begin_ns),
+            dur: us(e.end_ns().or(e.end_lost_ns()).unwrap_or(end) - e.begin_ns),
             pid: pid(e.pid),
             tid: e.tid,
             args: EntryArgs {
                 resource: &e.resource,
                 resource_type: e.resource_type.as_deref(),
                 entry_point: e.entry_point.name(),
-                returned: e.end_ns.is_some(),
-                status: e.status,
+                returned: e.end_ns().is_some(),
+                status: e.status(),
             },
         })?;
     }

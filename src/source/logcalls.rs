@@ -51,10 +51,10 @@ impl Pairer {
             return;
         };
         let s = &mut self.spans.entries[id];
-        if s.end_ns.is_some() || s.end_lost_ns.is_some() {
+        if s.end_ns().is_some() || s.end_lost_ns().is_some() {
             return;
         }
-        s.end_lost_ns = Some(time_ns);
+        s.set_end_lost_ns(Some(time_ns));
         if s.end_expected && !not_logged {
             self.spans.lost_ends += 1;
         } else {
@@ -94,7 +94,7 @@ impl Pairer {
         }
         let id = self.new_span(resource, ep, (0, 0), r.time_ns, r.evidence);
         let span = &mut self.spans.entries[id];
-        span.issued_ns = Some(r.time_ns);
+        span.set_issued_ns(Some(r.time_ns));
         span.seen_by.rcm = true;
         span.end_expected = true;
         self.by_call.insert(call, id);
@@ -191,8 +191,8 @@ impl Pairer {
         if let Some(&id) = self.by_call.get(&call) {
             let s = &mut self.spans.entries[id];
             if s.is_open() && s.begin_ns <= r.time_ns {
-                s.end_ns = Some(r.time_ns);
-                s.status = r.status;
+                s.set_end_ns(Some(r.time_ns));
+                s.set_status(r.status);
                 s.failed = failed;
                 let key = (s.pid, s.tid);
                 if let Some(state) = self.threads.get_mut(&key) {
@@ -202,18 +202,18 @@ impl Pairer {
                 return;
             }
         }
-        let pended = |s: &crate::model::EntrySpan| s.status == Some(ERROR_IO_PENDING);
+        let pended = |s: &crate::model::EntrySpan| s.status() == Some(ERROR_IO_PENDING);
         match self.closed.get(&call) {
             // The other side's note of an end already seen, or the end of
             // the operation a call that went pending left running (RHS's
             // "has come online" when the worker finishes, however late).
             Some(&id)
-                if r.time_ns - self.spans.entries[id].end_ns.unwrap_or(i64::MIN)
+                if r.time_ns - self.spans.entries[id].end_ns().unwrap_or(i64::MIN)
                     < 5_000_000_000
                     || pended(&self.spans.entries[id]) =>
             {
                 let s = &mut self.spans.entries[id];
-                s.status = s.status.or(r.status);
+                s.set_status(s.status().or(r.status));
                 s.failed |= failed;
             }
             // RCM logs no begin of a control code: only its end.
@@ -233,7 +233,7 @@ impl Pairer {
             if let Some(&id) = self.by_call.get(&call) {
                 let s = &mut self.spans.entries[id];
                 if s.is_open() {
-                    s.end_ns = Some(r.time_ns);
+                    s.set_end_ns(Some(r.time_ns));
                     s.failed = true;
                     self.forget(id);
                 }

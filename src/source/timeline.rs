@@ -14,7 +14,7 @@ use std::sync::Arc;
 use foldhash::{HashMap, HashSet};
 
 use crate::model::spans::{
-    ApiSpan, EntrySpan, SeenBy, Spans, ThreadKey, ThreadLife, Wait, WaitStack, Worker,
+    ApiSpan, EntrySpan, Spans, ThreadKey, ThreadLife, Wait, WaitStack, Worker,
 };
 use crate::model::{EntryPoint, Record, RecordKind};
 use crate::read::etl::stackwalk::module_name;
@@ -132,7 +132,7 @@ impl Pairer {
         let id = match self.joinable(&call, key) {
             Some(id) => {
                 let span = &mut self.spans.entries[id];
-                span.issued_ns = span.issued_ns.or(Some(span.begin_ns));
+                span.set_issued_ns(span.issued_ns().or(Some(span.begin_ns)));
                 span.begin_ns = r.time_ns;
                 (span.pid, span.tid) = key;
                 span.entry_point = ep;
@@ -177,23 +177,9 @@ impl Pairer {
         evidence: crate::model::Evidence,
     ) -> usize {
         let id = self.spans.entries.len();
-        self.spans.entries.push(EntrySpan {
-            id,
-            pid: key.0,
-            tid: key.1,
-            resource,
-            resource_type: None,
-            entry_point: ep,
-            begin_ns: time_ns,
-            end_ns: None,
-            end_lost_ns: None,
-            status: None,
-            failed: false,
-            issued_ns: None,
-            seen_by: SeenBy::default(),
-            end_expected: false,
-            evidence,
-        });
+        self.spans
+            .entries
+            .push(EntrySpan::new(id, key, resource, ep, time_ns, evidence));
         id
     }
 
@@ -211,7 +197,7 @@ impl Pairer {
             ) else {
                 continue;
             };
-            let Some(moved_on) = spans.entries[last].end_ns else {
+            let Some(moved_on) = spans.entries[last].end_ns() else {
                 continue;
             };
             let stuck = state
@@ -222,7 +208,7 @@ impl Pairer {
                 continue;
             }
             let bound = spans.entries[next].begin_ns;
-            spans.entries[id].end_lost_ns = Some(bound);
+            spans.entries[id].set_end_lost_ns(Some(bound));
             spans.lost_ends += 1;
             for &c in &state.calls {
                 if spans.calls[c].entry == Some(id) {
@@ -247,8 +233,8 @@ impl Pairer {
             Some(pos) => {
                 let id = state.entries.remove(pos);
                 let span = &mut self.spans.entries[id];
-                span.end_ns = Some(r.time_ns);
-                span.status = r.status;
+                span.set_end_ns(Some(r.time_ns));
+                span.set_status(r.status);
                 self.forget(id);
             }
             None => self.spans.unmatched_ends += 1,

@@ -274,7 +274,7 @@ fn spans<'a, DB: DrawingBackend + 'a>(
         let Some(lane) = lane_of(e.pid, e.tid) else {
             continue;
         };
-        let (b, x) = (secs(a, e.begin_ns), secs(a, e.end_ns.unwrap_or(end)));
+        let (b, x) = (secs(a, e.begin_ns), secs(a, e.end_ns().unwrap_or(end)));
         if !visible(b, x) {
             continue;
         }
@@ -309,7 +309,7 @@ fn spans<'a, DB: DrawingBackend + 'a>(
         let lane = lane_of(e.pid, e.tid)? as f64;
         let (x0, x1) = (
             clip(secs(a, e.begin_ns)),
-            clip(secs(a, e.end_ns.unwrap_or(end))),
+            clip(secs(a, e.end_ns().unwrap_or(end))),
         );
         // Most bars of a long timeline are too narrow for any label:
         // those are passed over before their text is made.
