@@ -387,7 +387,7 @@ fn a_lost_entry_point_end_is_no_hang() {
         (lost.end_ns(), lost.end_lost_ns()),
         (None, Some(34_000_000_000))
     );
-    assert_eq!(a.entries[0].duration.ns, None);
+    assert_eq!(a.entries[0].duration.ns(), None);
     // Its figures count it, with no duration to speak of: neither in the
     // total nor in the quantiles.
     let figures: Vec<_> = a

@@ -148,11 +148,11 @@ where
             continue;
         };
         figures.count += 1;
-        match d.ns {
+        match d.ns() {
             None => figures.unknown += 1,
             Some(_) => {
                 starts[g as usize + 1] += 1;
-                figures.unreturned += usize::from(!d.returned);
+                figures.unreturned += usize::from(!d.returned());
             }
         }
     }
@@ -163,7 +163,7 @@ where
     let mut next = starts.clone();
     for (g, d) in rows() {
         let g = g as usize;
-        if let Some(ns) = d.ns.filter(|_| g < out.len()) {
+        if let Some(ns) = d.ns().filter(|_| g < out.len()) {
             values[next[g]] = ns;
             next[g] += 1;
         }
@@ -198,7 +198,11 @@ mod tests {
     use super::*;
 
     fn d(ns: Option<i64>, returned: bool) -> Duration {
-        Duration { ns, returned }
+        match (ns, returned) {
+            (Some(ns), true) => Duration::Returned(ns),
+            (Some(ns), false) => Duration::Running(ns),
+            (None, _) => Duration::Unknown,
+        }
     }
 
     #[test]

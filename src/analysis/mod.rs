@@ -155,14 +155,18 @@ pub struct CallFacts {
     pub blocking: Blocked,
 }
 
-/// How long a call ran, as far as the inputs show it.
+/// How long a call ran, as far as the inputs show it. An enum rather than
+/// an option and a flag: 16 bytes, not 24, in the facts of every span.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Duration {
-    /// To its end; for a call that never returned, to the end of the
-    /// inputs (a lower bound); None when its end was lost (the thread was
-    /// seen in another call before it).
-    pub ns: Option<i64>,
-    pub returned: bool,
+pub enum Duration {
+    /// It returned after this long.
+    Returned(i64),
+    /// It never returned: it had run this long by the end of the inputs
+    /// (a lower bound).
+    Running(i64),
+    /// Its end was lost (the thread was seen in another call before it):
+    /// no duration to speak of.
+    Unknown,
 }
 
 impl Duration {
@@ -170,24 +174,28 @@ impl Duration {
     /// returned, measured to `last`), unless its end was `lost`.
     pub fn of(begin: i64, end: Option<i64>, lost: bool, last: i64) -> Duration {
         match (end, lost) {
-            (Some(e), _) => Duration {
-                ns: Some(e - begin),
-                returned: true,
-            },
-            (None, true) => Duration {
-                ns: None,
-                returned: false,
-            },
-            (None, false) => Duration {
-                ns: Some(last.saturating_sub(begin).max(0)),
-                returned: false,
-            },
+            (Some(e), _) => Duration::Returned(e - begin),
+            (None, true) => Duration::Unknown,
+            (None, false) => Duration::Running(last.saturating_sub(begin).max(0)),
         }
+    }
+
+    /// To its end; for a call that never returned, to the end of the
+    /// inputs (a lower bound); None when its end was lost.
+    pub fn ns(&self) -> Option<i64> {
+        match *self {
+            Duration::Returned(ns) | Duration::Running(ns) => Some(ns),
+            Duration::Unknown => None,
+        }
+    }
+
+    pub fn returned(&self) -> bool {
+        matches!(self, Duration::Returned(_))
     }
 
     /// A call whose end is neither seen nor lost: it was still running.
     pub fn never_returned(&self) -> bool {
-        !self.returned && self.ns.is_some()
+        matches!(self, Duration::Running(_))
     }
 }
 

@@ -161,7 +161,7 @@ impl Context<'_> {
                     pid: call.pid,
                     tid: call.tid,
                     begin: Timestamp(call.begin_ns),
-                    duration_ns: facts.duration.ns,
+                    duration_ns: facts.duration.ns(),
                     never_returned: facts.duration.never_returned(),
                     status: None,
                     group: None,
@@ -199,10 +199,9 @@ impl Context<'_> {
                 d if d.never_returned() && end - e.begin_ns > hang_after => {
                     (Rule::Hang, Severity::Error)
                 }
-                Duration {
-                    ns: Some(ns),
-                    returned: true,
-                } if ns > facts.budget_ns => (Rule::SlowEntryPoint, Severity::Warning),
+                Duration::Returned(ns) if ns > facts.budget_ns => {
+                    (Rule::SlowEntryPoint, Severity::Warning)
+                }
                 _ => continue,
             };
             out.push(self.report(
@@ -217,8 +216,8 @@ impl Context<'_> {
                     pid: e.pid,
                     tid: e.tid,
                     begin: Timestamp(e.begin_ns),
-                    duration_ns: facts.duration.ns,
-                    never_returned: !facts.duration.returned,
+                    duration_ns: facts.duration.ns(),
+                    never_returned: !facts.duration.returned(),
                     status: None,
                     group: None,
                 },

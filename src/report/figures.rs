@@ -282,7 +282,7 @@ fn durations_chart(a: &Analysis, dir: &Path, prefix: &str) -> Result<Chart, Repo
                 .iter()
                 .position(|c| c.1 == e.entry_point)
                 .unwrap_or(0),
-            ms: a.entry(e).duration.ns.unwrap_or(0).max(1) as f64 / 1e6,
+            ms: a.entry(e).duration.ns().unwrap_or(0).max(1) as f64 / 1e6,
             unreturned: e.end_ns().is_none(),
         })
         .collect();
@@ -366,7 +366,7 @@ fn hangs_chart(a: &Analysis, dir: &Path, prefix: &str) -> Result<Option<Chart>, 
         .map(|e| {
             (
                 format!("{} {} (thread {})", e.resource, e.entry_point, e.tid),
-                a.entry(e).duration.ns.unwrap_or(0) as f64 / 1e6,
+                a.entry(e).duration.ns().unwrap_or(0) as f64 / 1e6,
                 Some(&*e.resource),
             )
         })
@@ -378,7 +378,7 @@ fn hangs_chart(a: &Analysis, dir: &Path, prefix: &str) -> Result<Option<Chart>, 
                 .map(|c| {
                     (
                         format!("{} (thread {})", a.call(c).api, c.tid),
-                        a.call(c).duration.ns.unwrap_or(0) as f64 / 1e6,
+                        a.call(c).duration.ns().unwrap_or(0) as f64 / 1e6,
                         None,
                     )
                 }),
