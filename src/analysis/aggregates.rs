@@ -2,18 +2,18 @@
 //! API: how many calls, how many never returned, the nearest-rank p50 and
 //! p95, the longest and the total, the groups that ran longest first.
 //!
-//! Computed here in two passes over the spans, holding a group number and
-//! a duration per call: the polars group-by this replaces held 30-50 MiB
-//! more at the peak of the bench's 180 MB log and 1 GB trace (and 23 MiB
-//! of start-up on any input) and took about a tenth of a node log's
-//! analysis. The figures are the ones it gave, to its rank rule (see
+//! Computed here in two passes over the spans, holding a duration per
+//! call (and an API call's group number; an entry point's is looked up
+//! again): the polars group-by this replaces held 30-50 MiB more at the
+//! peak of the bench's 180 MB log and 1 GB trace (and 23 MiB of start-up
+//! on any input) and took about a tenth of a node log's analysis. The figures are the ones it gave, to its rank rule (see
 //! [`nearest`]), but for two extremes where these are the true ones:
 //! polars returned quantiles as floats (a duration over 2^53 ns, 104
 //! days, came back rounded) and wrapped a sum that overflowed; here
 //! quantiles are the durations themselves and sums saturate.
 
 use super::{Aggregate, Analysis, Duration};
-use crate::model::EntryPoint;
+use crate::model::{EntryPoint, EntrySpan};
 
 /// Fills `by_entry_point` and `by_api`.
 pub fn fill(a: &mut Analysis) {
@@ -28,48 +28,44 @@ fn by_entry_point(a: &Analysis) -> Vec<Aggregate> {
     let spans = &a.spans.entries;
     // Resource names are shared per timeline: each distinct name is ranked
     // once, each span found by its name's address (two copies of one name
-    // still rank as one).
+    // still rank as one). Distinct values are inserted one by one:
+    // collecting a set from a per-span iterator reserves room for every
+    // span, and the few thousand values land on as many pages of a table
+    // of millions (16 MiB on the bench's 1 GB trace).
     let mut by_address: foldhash::HashMap<*const u8, u32> = Default::default();
     let mut distinct: Vec<&str> = Vec::new();
-    let mut group: Vec<u32> = Vec::with_capacity(spans.len());
+    let mut distinct_eps: foldhash::HashSet<EntryPoint> = Default::default();
     for e in spans {
-        let id = by_address.entry(e.resource.as_ptr()).or_insert_with(|| {
+        by_address.entry(e.resource.as_ptr()).or_insert_with(|| {
             distinct.push(&e.resource);
             distinct.len() as u32 - 1
         });
-        group.push(*id);
+        distinct_eps.insert(e.entry_point);
     }
     let (resource_rank, resources) = ranks(&distinct);
-    let mut entry_points: Vec<EntryPoint> = spans
-        .iter()
-        .map(|e| e.entry_point)
-        .collect::<foldhash::HashSet<_>>()
-        .into_iter()
-        .collect();
+    let mut entry_points: Vec<EntryPoint> = distinct_eps.into_iter().collect();
     entry_points.sort_unstable_by_key(|ep| ep.name());
     let ep_rank: foldhash::HashMap<EntryPoint, u64> =
         entry_points.iter().copied().zip(0u64..).collect();
-    // Every span's entry point is among those ranked: they were taken
-    // from the spans.
-    let ep_rank = |ep: EntryPoint| ep_rank[&ep];
-    // (resource rank, entry-point rank) as one number, which orders as the
-    // pair does; each pair seen gets its group number in that order.
+    // A span's (resource rank, entry-point rank) as one number, which
+    // orders as the pair does. Every span's name and entry point were
+    // gathered above, so the lookups find them.
     let n_eps = entry_points.len() as u64;
-    let pair =
-        |id: u32, ep: EntryPoint| u64::from(resource_rank[id as usize]) * n_eps + ep_rank(ep);
-    let mut pairs: Vec<u64> = group
-        .iter()
-        .zip(spans)
-        .map(|(&id, e)| pair(id, e.entry_point))
-        .collect::<foldhash::HashSet<_>>()
-        .into_iter()
-        .collect();
+    let pair = |e: &EntrySpan| {
+        let resource = by_address[&e.resource.as_ptr()] as usize;
+        u64::from(resource_rank[resource]) * n_eps + ep_rank[&e.entry_point]
+    };
+    let mut distinct_pairs: foldhash::HashSet<u64> = Default::default();
+    for e in spans {
+        distinct_pairs.insert(pair(e));
+    }
+    let mut pairs: Vec<u64> = distinct_pairs.into_iter().collect();
     pairs.sort_unstable();
+    // Each pair seen gets its group number in that order; a span's is
+    // looked up in both passes rather than held (4 bytes a call).
     let number: foldhash::HashMap<u64, u32> =
         pairs.iter().zip(0u32..).map(|(&p, n)| (p, n)).collect();
-    for (g, e) in group.iter_mut().zip(spans) {
-        *g = number.get(&pair(*g, e.entry_point)).copied().unwrap_or(0);
-    }
+    let group = |e: &EntrySpan| number[&pair(e)];
     let keys = pairs
         .iter()
         .map(|p| {
@@ -78,7 +74,7 @@ fn by_entry_point(a: &Analysis) -> Vec<Aggregate> {
         })
         .collect();
     let durations = a.entries.iter().map(|f| f.duration);
-    per_group(keys, || group.iter().copied().zip(durations.clone()))
+    per_group(keys, || spans.iter().map(group).zip(durations.clone()))
 }
 
 /// Per API as the usage table names it.

@@ -482,7 +482,12 @@ impl Context<'_> {
             }
         }
         // RHS processes: where the DLL's entry points ran.
-        let rhs: HashSet<u32> = self.spans.entries.iter().map(|e| e.pid).collect();
+        // Inserted one by one: collecting reserves room for every span (a
+        // table of millions, its pages touched, for a few process ids).
+        let mut rhs: HashSet<u32> = HashSet::new();
+        for e in &self.spans.entries {
+            rhs.insert(e.pid);
+        }
         let in_rhs = |s: &Record| s.pid.is_some_and(|p| p != 0 && rhs.contains(&p));
         let mut out = Vec::new();
         for list in by_resource.values() {
