@@ -6,11 +6,12 @@
 //! call (and an API call's group number; an entry point's is looked up
 //! again): the polars group-by this replaces held 30-50 MiB more at the
 //! peak of the bench's 180 MB log and 1 GB trace (and 23 MiB of start-up
-//! on any input) and took about a tenth of a node log's analysis. The figures are the ones it gave, to its rank rule (see
-//! [`nearest`]), but for two extremes where these are the true ones:
-//! polars returned quantiles as floats (a duration over 2^53 ns, 104
-//! days, came back rounded) and wrapped a sum that overflowed; here
-//! quantiles are the durations themselves and sums saturate.
+//! on any input) and took about a tenth of a node log's analysis. The
+//! figures are the ones it gave, to its rank rule (see [`nearest`]), but
+//! for two extremes where these are the true ones: polars returned
+//! quantiles as floats (a duration over 2^53 ns, 104 days, came back
+//! rounded) and wrapped a sum that overflowed; here quantiles are the
+//! durations themselves and sums saturate.
 
 use super::{Aggregate, Analysis, Duration};
 use crate::model::{EntryPoint, EntrySpan};

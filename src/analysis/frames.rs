@@ -104,7 +104,7 @@ impl Frames {
 
 /// One row per entry-point call. `duration_ns` of a call that never
 /// returned runs to the end of the inputs (`returned` false): a lower
-/// bound; it is null only where the end was lost.
+/// bound; it is null only where the end is unknown (lost, or not logged).
 fn entry_points(a: &Analysis) -> PolarsResult<DataFrame> {
     Table::new(a, a.spans.entries.iter().collect())
         .column("pid", |e| e.pid)

@@ -164,14 +164,16 @@ pub enum Duration {
     /// It never returned: it had run this long by the end of the inputs
     /// (a lower bound).
     Running(i64),
-    /// Its end was lost (the thread was seen in another call before it):
-    /// no duration to speak of.
+    /// Its end was lost (the thread was seen in another call before it)
+    /// or is not logged (IsAlive in RHS's verbose log): no duration to
+    /// speak of.
     Unknown,
 }
 
 impl Duration {
     /// Of a span that began at `begin` and ended at `end` (None: never
-    /// returned, measured to `last`), unless its end was `lost`.
+    /// returned, measured to `last`), unless its end is unknown (`lost`:
+    /// lost or not logged).
     pub fn of(begin: i64, end: Option<i64>, lost: bool, last: i64) -> Duration {
         match (end, lost) {
             (Some(e), _) => Duration::Returned(e - begin),
@@ -181,7 +183,7 @@ impl Duration {
     }
 
     /// To its end; for a call that never returned, to the end of the
-    /// inputs (a lower bound); None when its end was lost.
+    /// inputs (a lower bound); None when its end is unknown.
     pub fn ns(&self) -> Option<i64> {
         match *self {
             Duration::Returned(ns) | Duration::Running(ns) => Some(ns),

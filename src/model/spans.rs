@@ -16,7 +16,9 @@ pub struct SeenBy {
     pub rcm: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Debug shows the optional times and status as options (by hand: the
+/// packed fields would print as bare numbers).
+#[derive(Clone, PartialEq, Eq)]
 pub struct EntrySpan {
     pub id: usize,
     pub pid: u32,
@@ -45,6 +47,28 @@ pub struct EntrySpan {
     /// RHS side names them.
     pub end_expected: bool,
     pub evidence: Evidence,
+}
+
+impl std::fmt::Debug for EntrySpan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntrySpan")
+            .field("id", &self.id)
+            .field("pid", &self.pid)
+            .field("tid", &self.tid)
+            .field("resource", &self.resource)
+            .field("resource_type", &self.resource_type)
+            .field("entry_point", &self.entry_point)
+            .field("begin_ns", &self.begin_ns)
+            .field("end_ns", &self.end_ns())
+            .field("end_lost_ns", &self.end_lost_ns())
+            .field("status", &self.status())
+            .field("failed", &self.failed)
+            .field("issued_ns", &self.issued_ns())
+            .field("seen_by", &self.seen_by)
+            .field("end_expected", &self.end_expected)
+            .field("evidence", &self.evidence)
+            .finish()
+    }
 }
 
 const HAS_END: u8 = 1;
@@ -286,4 +310,51 @@ pub struct Spans {
     pub wait_stacks: Vec<WaitStack>,
     pub first_ns: Option<i64>,
     pub last_ns: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_span_keeps_each_optional_time_apart_and_forgets_it_whole() {
+        let fresh = || {
+            EntrySpan::new(
+                3,
+                (10, 20),
+                Arc::from("R"),
+                EntryPoint::Online,
+                100,
+                Evidence::Live { sequence: 1 },
+            )
+        };
+        let mut s = fresh();
+        assert_eq!(
+            (s.end_ns(), s.end_lost_ns(), s.issued_ns(), s.status()),
+            (None, None, None, None)
+        );
+        // Zero is a time and a status like any other, and each is apart.
+        s.set_end_ns(Some(0));
+        s.set_status(Some(u64::MAX));
+        s.set_issued_ns(Some(i64::MIN));
+        assert_eq!(
+            (s.end_ns(), s.end_lost_ns(), s.issued_ns(), s.status()),
+            (Some(0), None, Some(i64::MIN), Some(u64::MAX))
+        );
+        assert!(!s.is_open() && !s.end_unknown());
+        s.set_end_lost_ns(Some(-5));
+        assert_eq!(s.end_lost_ns(), Some(-5));
+        assert!(s.end_unknown());
+        assert!(format!("{s:?}").contains(
+            "end_ns: Some(0), end_lost_ns: Some(-5), status: Some(18446744073709551615)"
+        ));
+        // Cleared, it equals a span that never had them.
+        s.set_end_ns(None);
+        s.set_end_lost_ns(None);
+        s.set_issued_ns(None);
+        s.set_status(None);
+        assert_eq!(s, fresh());
+        assert!(s.is_open());
+        assert_eq!(std::mem::size_of::<EntrySpan>(), 120);
+    }
 }

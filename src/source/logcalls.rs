@@ -51,7 +51,7 @@ impl Pairer {
             return;
         };
         let s = &mut self.spans.entries[id];
-        if s.end_ns().is_some() || s.end_lost_ns().is_some() {
+        if !s.is_open() {
             return;
         }
         s.set_end_lost_ns(Some(time_ns));
