@@ -62,6 +62,11 @@ impl Default for Config {
 
 impl Config {
     pub fn budget(&self, resource_type: Option<&str>, ep: EntryPoint) -> i64 {
+        // Asked once per span: without --budget, no key (and no copy of
+        // the type name to look one up by) is needed.
+        if self.budgets.is_empty() {
+            return self.default_budget_ns;
+        }
         resource_type
             .and_then(|t| self.budgets.get(&(Some(t.to_string()), ep)))
             .or_else(|| self.budgets.get(&(None, ep)))

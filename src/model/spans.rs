@@ -16,8 +16,7 @@ pub struct SeenBy {
     pub rcm: bool,
 }
 
-/// Debug shows the optional times and status as options (by hand: the
-/// packed fields would print as bare numbers).
+/// One call of an entry point, from its begin to its end where known.
 #[derive(Clone, PartialEq, Eq)]
 pub struct EntrySpan {
     pub id: usize,
@@ -49,6 +48,8 @@ pub struct EntrySpan {
     pub evidence: Evidence,
 }
 
+// By hand: the packed times and status show as the options they stand
+// for, not as bare numbers and a byte of bits.
 impl std::fmt::Debug for EntrySpan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EntrySpan")
