@@ -25,10 +25,14 @@ pub fn utf16_lossy(bytes: &[u8]) -> String {
             ])
         };
         // Eight units are ASCII when no bit above the low seven of any is set.
-        if (word(0) | word(8)) & 0xFF80_FF80_FF80_FF80 != 0 {
+        let (low, high) = (word(0), word(8));
+        if (low | high) & 0xFF80_FF80_FF80_FF80 != 0 {
             break;
         }
-        ascii.extend(chunk.iter().step_by(2));
+        // Their low bytes packed into one word, stored at once (an
+        // iterator over every other byte was a fifth of decoding a string).
+        let packed = u64::from(narrow(low)) | u64::from(narrow(high)) << 32;
+        ascii.extend_from_slice(&packed.to_le_bytes());
         rest = after;
     }
     while let [lo, 0, after @ ..] = rest {
@@ -50,6 +54,13 @@ pub fn utf16_lossy(bytes: &[u8]) -> String {
         .map(|c| u16::from_le_bytes([c[0], c[1]]));
     out.extend(char::decode_utf16(units).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)));
     out
+}
+
+/// The low bytes of four UTF-16LE units whose high bytes are zero, read as
+/// one little-endian word: the four bytes in order.
+fn narrow(units: u64) -> u32 {
+    let pairs = (units | units >> 8) & 0x0000_FFFF_0000_FFFF;
+    (pairs | pairs >> 16) as u32
 }
 
 /// 8-bit text as Windows writes it (mostly ASCII); invalid UTF-8 is replaced.
@@ -91,6 +102,13 @@ mod tests {
             "\u{100}", // a unit whose low byte is ASCII but high byte is not
         ] {
             assert_eq!(utf16_lossy(&utf16(text)), text);
+        }
+        // One unit that is not ASCII at each place of and around the
+        // eight-unit steps.
+        for at in 0..20 {
+            let mut text: String = "abcdefghijklmnopqrst".into();
+            text.replace_range(at..at + 1, "\u{100}");
+            assert_eq!(utf16_lossy(&utf16(&text)), text, "at {at}");
         }
         // A lone surrogate after ASCII, an odd trailing byte.
         let mut b = utf16("abcdefghijklmnopq");
