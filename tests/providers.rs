@@ -107,3 +107,87 @@ fn a_folder_with_two_definitions_of_one_provider_is_refused() {
         "{e}"
     );
 }
+
+/// A definition may read one event field into two model fields: the string
+/// moved into the record at its last read is still whole at the first.
+#[test]
+fn one_event_field_fills_two_model_fields() {
+    use rhscope::model::RecordKind;
+    use rhscope::read::etl::guid::Guid;
+    use rhscope::read::etl::record::Descriptor;
+    use rhscope::read::etl::tracelogging::SchemaCache;
+    use rhscope::read::etl::write::tracelogging::{event, provider_traits, FieldValue};
+    use rhscope::read::etl::write::{EventRecord, TraceWriter, WriterOptions};
+    use rhscope::read::etl::Trace;
+
+    let d = std::env::temp_dir().join(format!("rhscope-prov-twice-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("twice.toml"),
+        r#"
+[provider]
+name = "Twice-Test"
+decoder = "tracelogging"
+
+[[event]]
+name = "Call"
+record = "api-call-begin"
+fields = { resource = "Res", target = "Res", api = "Api", status = "Code" }
+"#,
+    )
+    .unwrap();
+    let set = ProviderSet::load_dir(&d).unwrap();
+    std::fs::remove_dir_all(&d).unwrap();
+
+    let opts = WriterOptions::default();
+    let start = opts.start_raw;
+    let mut w = TraceWriter::new(std::io::Cursor::new(Vec::new()), opts).unwrap();
+    let (schema, payload) = event(
+        "Call",
+        &[
+            ("Res", FieldValue::Str("Disk Q: \u{e9}t\u{e9}".into())),
+            ("Api", FieldValue::Str("ClusterResourceControl".into())),
+            ("Code", FieldValue::U32(5)),
+        ],
+    );
+    w.write_event(
+        0,
+        &EventRecord {
+            thread_id: 7,
+            process_id: 9,
+            timestamp: start + 10,
+            provider: Guid::from_provider_name("Twice-Test"),
+            descriptor: Descriptor::default(),
+            activity_id: Guid::NIL,
+            extended: vec![provider_traits("Twice-Test"), schema],
+            payload,
+        },
+    )
+    .unwrap();
+    let (out, _) = w.finish().unwrap();
+    let trace = Trace::from_bytes(out.into_inner(), "twice.etl").unwrap();
+    let mut schemas = SchemaCache::default();
+    let mut records = Vec::new();
+    trace.events().for_each(|ev| {
+        let ev = ev.unwrap();
+        // Both ways of mapping: a schema parsed for the event, and cached.
+        for cached in [false, true] {
+            let mapped = if cached {
+                set.map_with(&ev, &mut schemas)
+            } else {
+                set.map(&ev)
+            };
+            if let Some(r) = mapped {
+                records.push(r.unwrap());
+            }
+        }
+    });
+    assert_eq!(records.len(), 2);
+    for r in &records {
+        assert_eq!(r.kind, RecordKind::ApiCallBegin);
+        assert_eq!(r.resource.as_deref(), Some("Disk Q: \u{e9}t\u{e9}"));
+        assert_eq!(r.target.as_deref(), Some("Disk Q: \u{e9}t\u{e9}"));
+        assert_eq!(r.api.as_deref(), Some("ClusterResourceControl"));
+        assert_eq!((r.status, r.pid, r.tid), (Some(5), Some(9), Some(7)));
+    }
+}

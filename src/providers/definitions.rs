@@ -136,12 +136,25 @@ enum EventField {
     /// `%N`: the N-th insertion string (from 1).
     Insertion(usize),
     /// A decoded field by name; `optional` (`name?`): some versions of the
-    /// event lack it.
-    Named { name: String, optional: bool },
+    /// event lack it. `last`: no later model field of the event reads it,
+    /// so its value is moved into the record, not copied.
+    Named {
+        name: String,
+        optional: bool,
+        last: bool,
+    },
 }
 
 impl EventMap {
-    fn new(def: &EventDef, fields: Vec<(ModelField, EventField)>) -> EventMap {
+    fn new(def: &EventDef, mut fields: Vec<(ModelField, EventField)>) -> EventMap {
+        for i in 0..fields.len() {
+            let (before, after) = fields.split_at_mut(i + 1);
+            if let EventField::Named { name, last, .. } = &mut before[i].1 {
+                *last = !after
+                    .iter()
+                    .any(|(_, f)| matches!(f, EventField::Named { name: n, .. } if n == name));
+            }
+        }
         EventMap {
             name: def.name.clone(),
             id: def.id,
@@ -416,10 +429,12 @@ impl ProviderDef {
                         Some(name) => EventField::Named {
                             name: name.to_string(),
                             optional: true,
+                            last: true,
                         },
                         None => EventField::Named {
                             name: event_field.clone(),
                             optional: false,
+                            last: true,
                         },
                     },
                 };
@@ -522,7 +537,7 @@ impl ProviderDef {
         if !self.wants_name && !self.events.iter().any(|e| e.any || e.id == Some(id)) {
             return None;
         }
-        let fields = match self.fields(ev, manifests, schemas) {
+        let mut fields = match self.fields(ev, manifests, schemas) {
             Ok(x) => x,
             Err(e) => return Some(Err(e)),
         };
@@ -545,7 +560,7 @@ impl ProviderDef {
             record.event = Some(u32::from(id));
         }
         for (model_field, event_field) in &def.fields {
-            let (name, optional) = match event_field {
+            let (name, optional, last) = match event_field {
                 EventField::Insertion(n) => {
                     // Insertion strings vary by the event's variant: one
                     // that is not there is no field, not an error.
@@ -557,9 +572,18 @@ impl ProviderDef {
                     }
                     continue;
                 }
-                EventField::Named { name, optional } => (name, *optional),
+                EventField::Named {
+                    name,
+                    optional,
+                    last,
+                } => (name, *optional, *last),
             };
-            let v = match fields.get(name) {
+            let v = if last {
+                fields.take(name)
+            } else {
+                fields.get(name)
+            };
+            let v = match v {
                 Ok(v) => v,
                 Err(e) => return Some(Err(e)),
             };
