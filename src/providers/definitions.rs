@@ -423,18 +423,19 @@ impl ProviderDef {
                         ),
                     ));
                 };
+                // `last` is set by EventMap::new, which sees every field.
                 let source = match positional(event_field) {
                     Some(n) => EventField::Insertion(n),
                     None => match event_field.strip_suffix('?') {
                         Some(name) => EventField::Named {
                             name: name.to_string(),
                             optional: true,
-                            last: true,
+                            last: false,
                         },
                         None => EventField::Named {
                             name: event_field.clone(),
                             optional: false,
-                            last: true,
+                            last: false,
                         },
                     },
                 };

@@ -97,17 +97,14 @@ impl EventFields<'_> {
     /// [`EventFields::get`] for the last read of a field: a decoded
     /// TraceLogging string is moved out, not copied (a second read would
     /// find it empty).
-    pub(super) fn take(
-        &mut self,
-        name: &str,
-    ) -> Result<Option<Option<FieldValue<'static>>>, String> {
+    pub(super) fn take(&mut self, name: &str) -> Result<Option<Option<FieldValue<'_>>>, String> {
         if let EventFields::TraceLogging(schema, values) = self {
             let at = schema.fields.iter().position(|f| f.name == name);
             if let Some(Value::Str(s)) = at.and_then(|i| values.get_mut(i)) {
                 return Ok(Some(Some(FieldValue::Text(Cow::Owned(std::mem::take(s))))));
             }
         }
-        Ok(self.get(name)?.map(|v| v.map(owned)))
+        self.get(name)
     }
 }
 

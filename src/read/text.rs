@@ -30,7 +30,7 @@ pub fn utf16_lossy(bytes: &[u8]) -> String {
             break;
         }
         // Their low bytes packed into one word, stored at once (an
-        // iterator over every other byte was a fifth of decoding a string).
+        // iterator over every other byte took a fifth of decoding a string).
         let packed = u64::from(narrow(low)) | u64::from(narrow(high)) << 32;
         ascii.extend_from_slice(&packed.to_le_bytes());
         rest = after;

@@ -111,7 +111,7 @@ impl<'s> Merge<'s> {
         if self.sources.len() == 1 {
             // Nothing to merge or drop: straight through, not by way of
             // the heads (a record is a few hundred bytes, copied at each
-            // step; these copies were a tenth of the analysing thread).
+            // step).
             return self.pull(0);
         }
         loop {
