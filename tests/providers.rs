@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use rhscope::providers::{Decoder, ProviderDef, ProviderSet};
 
+mod common;
+
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("providers")
 }
@@ -90,8 +92,7 @@ fn bad_definitions_name_file_line_and_problem() {
 
 #[test]
 fn a_folder_with_two_definitions_of_one_provider_is_refused() {
-    let d = std::env::temp_dir().join(format!("rhscope-prov-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
+    let d = common::temp_dir("prov");
     std::fs::write(d.join("a.toml"), GOOD).unwrap();
     std::fs::write(d.join("b.toml"), GOOD).unwrap();
     let e = ProviderSet::load_dir(&d).unwrap_err().to_string();
@@ -120,8 +121,7 @@ fn one_event_field_fills_two_model_fields() {
     use rhscope::read::etl::write::{EventRecord, TraceWriter, WriterOptions};
     use rhscope::read::etl::Trace;
 
-    let d = std::env::temp_dir().join(format!("rhscope-prov-twice-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
+    let d = common::temp_dir("prov-twice");
     std::fs::write(
         d.join("twice.toml"),
         r#"

@@ -81,14 +81,27 @@ enum Kept {
 
 impl Blocked {
     pub fn new(b: Blocking) -> Blocked {
-        let total_ns = b.total_ns;
-        // Numbers first: this runs for every span, and most are told apart
-        // by them before the source's text is compared.
-        let alone = b.wait_reasons.is_empty() && b.readied_by.is_empty() && b.waited_in.is_empty();
-        Blocked(match (b.running_ns, b.ready_ns, b.waiting_ns) {
-            (None, None, None) if alone && b.source == WALL_CLOCK => Kept::WallClock(total_ns),
+        // What `Blocking::wall_clock` and `Blocking::running` make, told by
+        // hand rather than by building each to compare: this runs for
+        // every span, and the numbers tell most apart before the source's
+        // text is compared. Every field is named, so one added to Blocking
+        // has to be decided on here too rather than dropped.
+        let Blocking {
+            source,
+            total_ns,
+            running_ns,
+            ready_ns,
+            waiting_ns,
+            wait_reasons,
+            readied_by,
+            waited_in,
+        } = &b;
+        let total_ns = *total_ns;
+        let alone = wait_reasons.is_empty() && readied_by.is_empty() && waited_in.is_empty();
+        Blocked(match (*running_ns, *ready_ns, *waiting_ns) {
+            (None, None, None) if alone && *source == WALL_CLOCK => Kept::WallClock(total_ns),
             (Some(running), Some(0), Some(0))
-                if alone && running == total_ns && b.source == CONTEXT_SWITCHES =>
+                if alone && running == total_ns && *source == CONTEXT_SWITCHES =>
             {
                 Kept::Running(total_ns)
             }
