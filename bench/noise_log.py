@@ -4,7 +4,10 @@ other components after each (network, GUM, database, API chatter no
 pattern maps), at the same time, process and thread. Used to measure the
 reader where most lines match nothing, as on a real node.
 
-    noise_log.py IN.cluster.log OUT.cluster.log N
+    noise_log.py IN.cluster.log OUT.cluster.log N [utf16]
+
+With `utf16`, OUT is written as `Get-ClusterLog` writes a node's log:
+UTF-16LE after a byte-order mark.
 """
 import sys
 
@@ -24,9 +27,11 @@ CHATTER = [
 ]
 
 
-def main(src, dst, per_line):
+def main(src, dst, per_line, encoding="utf-8"):
     n = 0
-    with open(src, "r", encoding="utf-8", errors="replace") as f, open(dst, "w", encoding="utf-8") as out:
+    with open(src, "r", encoding="utf-8", errors="replace") as f, open(dst, "w", encoding=encoding) as out:
+        if encoding == "utf-16-le":
+            out.write("\ufeff")
         for line in f:
             out.write(line)
             head, sep, _ = line.partition(" INFO ")
@@ -40,4 +45,5 @@ def main(src, dst, per_line):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    utf16 = sys.argv[4:] == ["utf16"]
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), "utf-16-le" if utf16 else "utf-8")

@@ -281,7 +281,7 @@ impl ClusterLog {
             if chunk.is_empty() {
                 return Ok(total);
             }
-            let (used, end) = match chunk.iter().position(|&b| b == b'\n') {
+            let (used, end) = match memchr::memchr(b'\n', chunk) {
                 Some(i) => (i + 1, true),
                 None => (chunk.len(), false),
             };
@@ -299,6 +299,8 @@ impl ClusterLog {
     /// byte that is half of another unit does not end the line).
     fn raw_line_utf16(&mut self) -> io::Result<u64> {
         let mut total = 0u64;
+        // A unit's first byte, when the reader's buffer ended between its
+        // two bytes.
         let mut low: Option<u8> = None;
         loop {
             let chunk = fill(&mut *self.input)?;
@@ -307,20 +309,30 @@ impl ClusterLog {
             }
             let mut used = 0;
             let mut end = false;
-            for &b in chunk {
-                used += 1;
-                match low.take() {
-                    None => low = Some(b),
-                    Some(lo) => {
-                        if self.buf.len() + 2 <= MAX_LINE * 2 {
-                            self.buf.extend_from_slice(&[lo, b]);
-                        }
-                        if lo == b'\n' && b == 0 {
-                            end = true;
-                            break;
-                        }
-                    }
+            if let Some(lo) = low.take() {
+                let hi = chunk[0];
+                used = 1;
+                if self.buf.len() + 2 <= MAX_LINE * 2 {
+                    self.buf.extend_from_slice(&[lo, hi]);
                 }
+                end = lo == b'\n' && hi == 0;
+            }
+            if !end {
+                // Whole units at once: a node's log is UTF-16, and a unit
+                // at a time was half of reading it.
+                let body = &chunk[used..];
+                let (take, found) = match unit_line_end(body) {
+                    Some(n) => (n, true),
+                    None => (body.len(), false),
+                };
+                let whole = take & !1;
+                let room = (MAX_LINE * 2).saturating_sub(self.buf.len());
+                self.buf.extend_from_slice(&body[..whole.min(room)]);
+                if take != whole {
+                    low = Some(body[whole]);
+                }
+                used += take;
+                end = found;
             }
             self.input.consume(used);
             total += used as u64;
@@ -482,6 +494,21 @@ impl Iterator for ClusterLog {
     }
 }
 
+/// How many bytes of `units` (UTF-16LE from a unit's start) run up to and
+/// including the first unit 0x000A; None without one. A 0x0A byte that is
+/// a unit's second byte, or the first of another unit (U+010A), is not it.
+fn unit_line_end(units: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(b'\n', &units[from..]) {
+        let at = from + i;
+        if at % 2 == 0 && *units.get(at + 1)? == 0 {
+            return Some(at + 2);
+        }
+        from = at + 1;
+    }
+    None
+}
+
 /// The reader's next bytes, retrying reads a signal interrupted.
 fn fill(input: &mut dyn BufRead) -> io::Result<&[u8]> {
     // Returning the first successful borrow from inside the loop is not
@@ -543,6 +570,43 @@ mod tests {
         assert_eq!((e[0].pid, e[0].tid), (0xdf4, 0xc04));
         assert_eq!(e[0].text(), "caf\u{e9} \u{1F600}\nnext");
         assert_eq!(c.continuation_lines, 1);
+    }
+
+    #[test]
+    fn utf16_lines_end_only_at_the_unit_0x000a_wherever_reads_split_them() {
+        // U+010A and U+0A0D hold a 0x0A byte that ends no line; CRLF and
+        // LF ends; a line over MAX_LINE units; a last odd byte.
+        let long = format!(
+            "1.2::2020/01/01-00:00:03.000 INFO  [RES] {}",
+            "z".repeat(MAX_LINE + 9)
+        );
+        let text = format!(
+            "1.2::2020/01/01-00:00:00.000 INFO  [RES] a\u{10a}b\u{a0d}\u{100}c\r\n\
+             more\u{10a}\n\
+             1.2::2020/01/01-00:00:01.000 INFO  [RES] \u{1F600}\n{long}\n\
+             1.2::2020/01/01-00:00:04.000 INFO  [RES] last"
+        );
+        let mut bytes = utf16(&text);
+        bytes.push(b'!');
+        for capacity in [1, 2, 3, 5, 8, 4096] {
+            let input = io::BufReader::with_capacity(capacity, io::Cursor::new(bytes.clone()));
+            let mut log = ClusterLog::from_reader(Path::new("t.log"), input).unwrap();
+            let e: Vec<Entry> = log.by_ref().map(|e| e.unwrap()).collect();
+            let texts: Vec<&str> = e.iter().map(Entry::text).collect();
+            let cut = "z".repeat(MAX_LINE - 41);
+            assert_eq!(
+                texts,
+                [
+                    "a\u{10a}b\u{a0d}\u{100}c\nmore\u{10a}",
+                    "\u{1F600}",
+                    &cut,
+                    "last"
+                ],
+                "capacity {capacity}"
+            );
+            let c = log.counts();
+            assert_eq!((c.lines, c.cut_lines, c.continuation_lines), (5, 1, 1));
+        }
     }
 
     #[test]
