@@ -480,12 +480,12 @@ fn live_waits_for_a_worker_announced_after_its_first_call() {
     let call = |tid: u32| {
         let mut r = at(RecordKind::ApiCallBegin, 0, tid);
         r.api = Some("ClusterResourceEnum".into());
-        Observed::Record(r)
+        Observed::Record(Box::new(r))
     };
     let create = {
         let mut r = at(RecordKind::WorkerCreate, 15, 1);
         r.thread = Some(2);
-        Observed::Record(r)
+        Observed::Record(Box::new(r))
     };
     // The worker's call, then (15 us later) its creator's announcement:
     // never reported.

@@ -120,7 +120,7 @@ impl<'t> Live<'t> {
         match o {
             Observed::Record(r) => {
                 out.extend(self.record(&r));
-                self.pairer.push(r);
+                self.pairer.push(*r);
             }
             Observed::Seen(t) | Observed::Unmapped(t) => self.pairer.saw(t),
         }

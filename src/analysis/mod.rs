@@ -381,7 +381,7 @@ fn analyze_read(
         match o {
             Observed::Record(r) => {
                 records += 1;
-                pairer.push(r);
+                pairer.push(*r);
             }
             Observed::Seen(t) => pairer.saw(t),
             Observed::Unmapped(t) => {

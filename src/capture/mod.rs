@@ -34,7 +34,7 @@ pub fn observe(raw: &RawEvent, providers: &ProviderSet) -> Observed {
             r.evidence = Evidence::Live {
                 sequence: raw.sequence,
             };
-            Observed::Record(r)
+            Observed::Record(Box::new(r))
         }
         Some(Err(_)) => Observed::Unmapped(time),
         None => Observed::Seen(time),

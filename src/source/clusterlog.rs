@@ -22,12 +22,12 @@ pub fn map_message(
 ) -> Observed {
     let time = base.time_ns;
     match providers.match_message(text, component, base) {
-        Some(Ok(r)) => Observed::Record(r),
+        Some(Ok(r)) => Observed::Record(Box::new(r)),
         Some(Err(_)) => Observed::Unmapped(time),
         None if component == "RHS" => {
             let mut r = base.clone();
             r.message = Some(text.to_string());
-            Observed::Record(r)
+            Observed::Record(Box::new(r))
         }
         None => Observed::Seen(time),
     }

@@ -62,7 +62,7 @@ impl EventSource for EtlSource<'_> {
                 if let Some(s) = self.stacks.as_mut() {
                     s.attach(&mut r, ev.timestamp);
                 }
-                Observed::Record(r)
+                Observed::Record(Box::new(r))
             }
             Some(Err(_)) => Observed::Unmapped(ev.time_ns),
             None => Observed::Seen(ev.time_ns),

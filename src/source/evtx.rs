@@ -35,7 +35,7 @@ pub fn map_event(providers: &ProviderSet, e: &LogEvent, input: u16) -> Observed 
     base.tid = e.tid;
     if let Ok(id) = u16::try_from(e.event_id) {
         match def.map_strings(id, &e.data, base.clone()) {
-            Some(Ok(r)) => return Observed::Record(r),
+            Some(Ok(r)) => return Observed::Record(Box::new(r)),
             Some(Err(_)) => return Observed::Unmapped(e.time_ns),
             None => {}
         }

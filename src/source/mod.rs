@@ -62,8 +62,11 @@ pub enum SourceError {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observed {
-    /// An event a provider definition maps.
-    Record(Record),
+    /// An event a provider definition maps. Boxed: an observation is
+    /// moved a dozen times between reading it and pairing it, and most of
+    /// a node's log lines are the two other kinds, which a record's 360
+    /// bytes made as costly to move.
+    Record(Box<Record>),
     /// An event nothing maps: only its time counts (the trace's extent).
     Seen(i64),
     /// An event a definition matched but could not map (a field missing or

@@ -142,13 +142,7 @@ pub(crate) fn parse_parts(line: &str) -> Result<Option<Parts>, LineError> {
         Some((c, rest)) => (c, rest),
         None => (Channel::Log, line),
     };
-    let Some((ids, rest)) = rest.split_once("::") else {
-        return Ok(None);
-    };
-    let Some((pid, tid)) = ids.split_once('.') else {
-        return Ok(None);
-    };
-    let (Some(pid), Some(tid)) = (hex(pid), hex(tid)) else {
+    let Some((pid, tid, rest)) = ids(rest) else {
         return Ok(None);
     };
     // YYYY/MM/DD-HH:MM:SS.mmm
@@ -182,10 +176,27 @@ fn channel_prefix(line: &str) -> Option<(Channel, &str)> {
         .then(|| (Channel::from_prefix(name), rest))
 }
 
-fn hex(s: &str) -> Option<u32> {
-    (!s.is_empty() && s.len() <= 8 && s.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| u32::from_str_radix(s, 16).ok())
-        .flatten()
+/// `pid.tid::` opening `s`, each 1 to 8 hex digits, and what follows.
+/// Read byte by byte within the 18 bytes they can take: searching the line
+/// for "::" and the ids for '.' cost as much as the rest of parsing it.
+fn ids(s: &str) -> Option<(u32, u32, &str)> {
+    let b = s.as_bytes();
+    let colon = b.iter().take(18).position(|&c| c == b':')?;
+    if b.get(colon + 1) != Some(&b':') {
+        return None;
+    }
+    let dot = b[..colon].iter().position(|&c| c == b'.')?;
+    let (pid, tid) = (hex(&b[..dot])?, hex(&b[dot + 1..colon])?);
+    Some((pid, tid, &s[colon + 2..]))
+}
+
+fn hex(digits: &[u8]) -> Option<u32> {
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    digits
+        .iter()
+        .try_fold(0u32, |n, &d| Some(n << 4 | char::from(d).to_digit(16)?))
 }
 
 const LEVELS: [&str; 6] = ["INFO", "WARN", "ERR", "DBG", "CRIT", "VERB"];
@@ -213,13 +224,14 @@ fn level(rest: &str) -> (&str, &str) {
 /// (function glued before the tag, tag, message), each a slice of `rest`.
 fn tag(rest: &str) -> (&str, &str, &str) {
     let none = (&rest[..0], &rest[..0], rest);
-    let open = match rest.find('[') {
+    let b = rest.as_bytes();
+    let open = match memchr::memchr(b'[', b) {
         // The tag opens the message, or closes a function name glued to
         // it (no space in between).
-        Some(i) if i == 0 || !rest[..i].contains(' ') => i,
+        Some(i) if !b[..i].contains(&b' ') => i,
         _ => return none,
     };
-    let Some(close) = rest[open..].find(']') else {
+    let Some(close) = memchr::memchr(b']', &b[open..]) else {
         return none;
     };
     let function = &rest[..open];
@@ -353,6 +365,36 @@ mod tests {
         );
         assert_eq!(parse("Current node: name (NODE-A) id (1)"), Ok(None));
         assert!(parse("1.2::2013/13/08-08:10:00.000 INFO x").is_err());
+    }
+
+    #[test]
+    fn ids_are_one_to_eight_hex_digits_each_before_two_colons() {
+        let ids = |line: &str| parse(line).map(|e| e.map(|e| (e.pid, e.tid)));
+        let t = "2020/01/01-00:00:00.000 INFO  [RES] x";
+        assert_eq!(
+            ids(&format!("FFFFFFFF.aBc0E9f1::{t}")),
+            Ok(Some((u32::MAX, 0xabc0e9f1)))
+        );
+        assert_eq!(ids(&format!("0.0::{t}")), Ok(Some((0, 0))));
+        // Not entries: nine digits, none, a stray colon or dot, no dot, one
+        // colon, a non-hex digit, a character past ASCII.
+        for head in [
+            "123456789.1::",
+            "1.123456789::",
+            ".1::",
+            "1.::",
+            "1:2.3::",
+            "1.2.3::",
+            "12::",
+            "1.2:",
+            "1.2g::",
+            "1.\u{e9}::",
+            "::",
+        ] {
+            assert_eq!(ids(&format!("{head}{t}")), Ok(None), "{head}");
+        }
+        // A message holding "::" is no entry either.
+        assert_eq!(ids("rcm::RcmApi::OnlineResource x"), Ok(None));
     }
 
     #[test]
