@@ -413,6 +413,15 @@ fn analyze_read(
     a.unparsed = merge.unparsed();
     a.unparsed_lines = a.unparsed.iter().map(|(_, c)| c.unparsed_lines).sum();
     for (input, c) in &a.unparsed {
+        if c.utf16_without_bom {
+            a.notes.push(format!(
+                "{input}: no byte-order mark, read as UTF-16LE by the NULs of its text (a piece cut from a node's log){}",
+                match c.skipped_bytes {
+                    0 => "",
+                    _ => "; its first byte skipped (half a unit: the cut fell inside one)",
+                }
+            ));
+        }
         if c.cut_lines > 0 {
             a.notes.push(format!(
                 "{input}: {} lines longer than 64 KiB were cut there",

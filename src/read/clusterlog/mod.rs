@@ -77,13 +77,21 @@ pub struct LogCounts {
     pub dropped_continuation_lines: u64,
     /// The first unparsed lines, for `--verbose`.
     pub unparsed: Vec<Unparsed>,
+    /// Read as UTF-16LE though no byte-order mark said so: a piece cut
+    /// from a node's log (`split -b`, a copy of its tail), known by the
+    /// NUL high bytes of its text.
+    pub utf16_without_bom: bool,
+    /// Bytes skipped before the first whole unit: half a UTF-16 unit,
+    /// where such a piece was cut inside one.
+    pub skipped_bytes: u64,
 }
 
 /// Streams the entries of a cluster.log, in time order.
 pub struct ClusterLog {
     path: PathBuf,
     input: Box<dyn BufRead + Send>,
-    /// UTF-16LE (a byte-order mark said so): lines end at the unit 0x000A.
+    /// UTF-16LE (a byte-order mark said so, or the NULs of its text):
+    /// lines end at the unit 0x000A.
     utf16: bool,
     line_no: u64,
     offset: u64,
@@ -126,21 +134,24 @@ impl ClusterLog {
         };
         let mut input = BufReader::with_capacity(256 * 1024, input);
         let head = input.fill_buf().map_err(io_err)?;
-        let (offset, utf16) = if head.starts_with(&[0xFF, 0xFE]) {
-            (2, true)
-        } else if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
-            (3, false)
-        } else {
-            (0, false)
-        };
+        let encoding = Encoding::of(head);
+        let (offset, utf16) = (encoding.skip(), encoding.utf16());
         input.consume(offset as usize);
+        let counts = LogCounts {
+            utf16_without_bom: matches!(encoding, Encoding::Utf16Headless { .. }),
+            skipped_bytes: match encoding {
+                Encoding::Utf16Headless { skip } => skip,
+                _ => 0,
+            },
+            ..LogCounts::default()
+        };
         let mut log = ClusterLog {
             path: path.to_path_buf(),
             input: Box::new(input),
             utf16,
             line_no: 0,
             offset,
-            counts: LogCounts::default(),
+            counts,
             done: false,
             buf: Vec::new(),
             header: LogHeader::default(),
@@ -494,6 +505,77 @@ impl Iterator for ClusterLog {
     }
 }
 
+/// How a cluster.log's bytes are encoded, by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    /// UTF-8 (or 8-bit ANSI, read as Latin-1), after a byte-order mark or
+    /// not.
+    Utf8 { bom: bool },
+    /// UTF-16LE after its byte-order mark: what `Get-ClusterLog` writes.
+    Utf16,
+    /// UTF-16LE without one: a piece cut from such a log. `skip` is 1
+    /// where the cut fell inside a unit (its high byte comes first).
+    Utf16Headless { skip: u64 },
+}
+
+impl Encoding {
+    /// Bytes of the head looked at for NULs: a few dozen lines.
+    const SAMPLE: usize = 4096;
+
+    fn of(head: &[u8]) -> Encoding {
+        if head.starts_with(&[0xFF, 0xFE]) {
+            return Encoding::Utf16;
+        }
+        if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            return Encoding::Utf8 { bom: true };
+        }
+        // Text never holds NUL in UTF-8; in UTF-16LE every ASCII unit's
+        // high byte is one, and a node's log is mostly ASCII (its ids and
+        // times at least). NULs at one parity of offset and (nearly)
+        // never at the other are UTF-16; scattered ones are binary data,
+        // which the reader then refuses by its first NUL.
+        let sample = &head[..head.len().min(Self::SAMPLE) & !1];
+        let pairs = sample.len() / 2;
+        let (mut even, mut odd) = (0, 0);
+        for pair in sample.chunks_exact(2) {
+            even += usize::from(pair[0] == 0);
+            odd += usize::from(pair[1] == 0);
+        }
+        // A few units of other scripts have a zero low byte (U+0100,
+        // U+4E00): tolerated at one in sixteen.
+        let mostly = |a: usize, b: usize| pairs >= 8 && a * 2 >= pairs && b * 16 <= a;
+        if mostly(odd, even) {
+            Encoding::Utf16Headless { skip: 0 }
+        } else if mostly(even, odd) {
+            Encoding::Utf16Headless { skip: 1 }
+        } else {
+            Encoding::Utf8 { bom: false }
+        }
+    }
+
+    /// Bytes before the text: a byte-order mark, half a unit.
+    fn skip(self) -> u64 {
+        match self {
+            Encoding::Utf8 { bom } => 3 * u64::from(bom),
+            Encoding::Utf16 => 2,
+            Encoding::Utf16Headless { skip } => skip,
+        }
+    }
+
+    fn utf16(self) -> bool {
+        !matches!(self, Encoding::Utf8 { .. })
+    }
+
+    /// The head's text, decoded as the reader would.
+    fn text(self, head: &[u8]) -> String {
+        let text = head.get(self.skip() as usize..).unwrap_or_default();
+        match self.utf16() {
+            true => crate::read::text::utf16_lossy(text),
+            false => String::from_utf8_lossy(text).into_owned(),
+        }
+    }
+}
+
 /// How many bytes of `units` (UTF-16LE from a unit's start) run up to and
 /// including the first unit 0x000A; None without one. A 0x0A byte that is
 /// a unit's second byte, or the first of another unit (U+010A), is not it.
@@ -535,12 +617,7 @@ pub fn node_from_file_name(path: &Path) -> Option<String> {
 /// Whether the start of a file looks like a cluster.log (for telling
 /// inputs apart): an entry, or a header section, among its first lines.
 pub fn looks_like(head: &[u8]) -> bool {
-    let text = if head.starts_with(&[0xFF, 0xFE]) {
-        crate::read::text::utf16_lossy(&head[2..])
-    } else {
-        let head = head.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(head);
-        String::from_utf8_lossy(head).into_owned()
-    };
+    let text = Encoding::of(head).text(head);
     text.lines()
         .take(SNIFF_LINES as usize)
         .any(|l| matches!(line::parse_parts(l), Ok(Some(_))) || Section::open(l).is_some())
@@ -607,6 +684,44 @@ mod tests {
             let c = log.counts();
             assert_eq!((c.lines, c.cut_lines, c.continuation_lines), (5, 1, 1));
         }
+    }
+
+    #[test]
+    fn utf16_cut_from_a_log_without_its_byte_order_mark() {
+        let text = "1.2::2020/01/01-00:00:00.000 INFO  [RES] a\r\n\
+                    1.2::2020/01/01-00:00:01.000 INFO  [RES] b\r\n\
+                    1.2::2020/01/01-00:00:02.000 INFO  [RES] \u{4e00}\u{100}c\r\n";
+        let whole = utf16(text);
+        let texts = |e: &[Entry]| e.iter().map(|e| e.text().to_string()).collect::<Vec<_>>();
+        // Cut at a unit: read as the whole log is.
+        let (e, c, _) = read(whole[2..].to_vec());
+        assert_eq!(texts(&e), ["a", "b", "\u{4e00}\u{100}c"]);
+        assert_eq!(
+            (c.utf16_without_bom, c.skipped_bytes, c.entries),
+            (true, 0, 3)
+        );
+        // Cut inside one: its high byte skipped, the first line's rest is
+        // no entry.
+        let (e, c, _) = read(whole[3..].to_vec());
+        assert_eq!(texts(&e), ["b", "\u{4e00}\u{100}c"]);
+        assert_eq!((c.utf16_without_bom, c.skipped_bytes), (true, 1));
+        assert_eq!(c.unparsed_lines + c.continuation_lines, 1);
+        assert!(looks_like(&whole[2..]) && looks_like(&whole[3..]));
+        // With the mark, none of it is said.
+        let (_, c, _) = read(whole.clone());
+        assert_eq!((c.utf16_without_bom, c.skipped_bytes), (false, 0));
+        // NULs at both parities are binary data, refused as before.
+        let mut binary = text.as_bytes().to_vec();
+        for i in (0..binary.len()).step_by(3) {
+            binary[i] = 0;
+        }
+        let err = ClusterLog::from_reader(Path::new("t.log"), io::Cursor::new(binary))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("binary data")),
+            "{err:?}"
+        );
     }
 
     #[test]
