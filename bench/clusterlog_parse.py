@@ -15,9 +15,11 @@ def main(path):
     with open(path, "rb") as f:
         utf16 = f.read(2) == b"\xff\xfe"
     if utf16:
-        lines = open(path, "r", encoding="utf-16", errors="replace", newline="")
+        f = open(path, "r", encoding="utf-16", errors="replace", newline="\n")
+        lines = f
     else:
-        lines = (raw.decode("utf-8", "replace") for raw in open(path, "rb"))
+        f = open(path, "rb")
+        lines = (raw.decode("utf-8", "replace") for raw in f)
     for line in lines:
         line = line.rstrip("\r\n")
         m = HEADER.match(line)
@@ -28,6 +30,7 @@ def main(path):
         datetime.strptime(m.group(3), "%Y/%m/%d-%H:%M:%S.%f")
         per[m.group(5) or ""] += 1
         entries += 1
+    f.close()
     print(entries, dict(per))
 
 if __name__ == "__main__":

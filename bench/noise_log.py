@@ -7,7 +7,7 @@ reader where most lines match nothing, as on a real node.
     noise_log.py IN.cluster.log OUT.cluster.log N [utf16]
 
 With `utf16`, OUT is written as `Get-ClusterLog` writes a node's log:
-UTF-16LE after a byte-order mark.
+UTF-16LE after a byte-order mark, lines ending in CRLF.
 """
 import sys
 
@@ -29,7 +29,8 @@ CHATTER = [
 
 def main(src, dst, per_line, encoding="utf-8"):
     n = 0
-    with open(src, "r", encoding="utf-8", errors="replace") as f, open(dst, "w", encoding=encoding) as out:
+    newline = "\r\n" if encoding == "utf-16-le" else None
+    with open(src, "r", encoding="utf-8", errors="replace") as f, open(dst, "w", encoding=encoding, newline=newline) as out:
         if encoding == "utf-16-le":
             out.write("\ufeff")
         for line in f:
@@ -45,5 +46,7 @@ def main(src, dst, per_line, encoding="utf-8"):
 
 
 if __name__ == "__main__":
+    if sys.argv[4:] not in ([], ["utf16"]):
+        sys.exit("usage: noise_log.py IN OUT N [utf16]")
     utf16 = sys.argv[4:] == ["utf16"]
     main(sys.argv[1], sys.argv[2], int(sys.argv[3]), "utf-16-le" if utf16 else "utf-8")

@@ -94,24 +94,22 @@ done
 # The same log in the shape a real node's has: four lines of the cluster's
 # other chatter (nothing maps them) after each of its lines.
 base_log="$work/large-${log_sizes%% *}.cluster.log"
-noisy="$work/noisy-${log_sizes%% *}x4.cluster.log"
-[ -f "$noisy" ] || python3 bench/noise_log.py "$base_log" "$noisy" 4
-read -r wc_s _ <<<"$(measure wc -l "$noisy")"
-read -r la_s la_kb <<<"$(measure "$bin" analyze --quiet --format json "$noisy")"
-read -r py_s _ <<<"$(measure python3 bench/clusterlog_parse.py "$noisy")"
-noisy_row="$(basename "$noisy") $(stat -c %s "$noisy") $wc_s $la_s $la_kb $py_s"
-# And as a node writes it: Get-ClusterLog's files are UTF-16LE.
-noisy16="$work/noisy-${log_sizes%% *}x4.utf16.cluster.log"
-[ -f "$noisy16" ] || python3 bench/noise_log.py "$base_log" "$noisy16" 4 utf16
-read -r wc_s _ <<<"$(measure wc -l "$noisy16")"
-read -r la_s la_kb <<<"$(measure "$bin" analyze --quiet --format json "$noisy16")"
-read -r py_s _ <<<"$(measure python3 bench/clusterlog_parse.py "$noisy16")"
-noisy16_row="$(basename "$noisy16") $(stat -c %s "$noisy16") $wc_s $la_s $la_kb $py_s"
+noisy_rows=()
+for encoding in utf8 utf16; do
+  # utf16: as a node writes it (Get-ClusterLog's files are UTF-16LE).
+  noisy="$work/noisy-${log_sizes%% *}x4.cluster.log"
+  [ "$encoding" = utf16 ] && noisy="$work/noisy-${log_sizes%% *}x4.utf16.cluster.log"
+  [ -f "$noisy" ] || python3 bench/noise_log.py "$base_log" "$noisy" 4 ${encoding/utf8/}
+  read -r wc_s _ <<<"$(measure wc -l "$noisy")"
+  read -r la_s la_kb <<<"$(measure "$bin" analyze --quiet --format json "$noisy")"
+  read -r py_s _ <<<"$(measure python3 bench/clusterlog_parse.py "$noisy")"
+  noisy_rows+=("$(basename "$noisy") $(stat -c %s "$noisy") $wc_s $la_s $la_kb $py_s")
+done
 {
   echo
   echo "| cluster.log | MB | wc -l s | rhscope analyze s | MB/s | analyze / wc | RSS MiB | python regex parse s | python / rhscope |"
   echo "|---|---|---|---|---|---|---|---|---|"
-  for r in "${log_rows[@]}" "$noisy_row" "$noisy16_row"; do
+  for r in "${log_rows[@]}" "${noisy_rows[@]}"; do
     read -r name bytes w a kb py <<<"$r"
     awk -v n="$name" -v b="$bytes" -v w="$w" -v a="$a" -v k="$kb" -v p="$py" 'BEGIN {printf "| %s | %.1f | %.3f | %.3f | %.0f | %.1fx | %.0f | %.2f | %.1fx |\n", n, b/1048576, w, a, b/1048576/a, a/w, k/1024, p, p/a}'
   done
@@ -176,10 +174,10 @@ holds() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {ok = (op == "<=") ? v <= t 
   echo "| cluster.log analyze <= 10x wc -l ($(basename "${log_rows[${#log_rows[@]}-1]%% *}")) | ${r}x | $(holds "$r" "<=" 10) |"
   grow=$(awk -v a="$first_kb" -v b="$last_kb" -v x="$first_bytes" -v y="$last_bytes" 'BEGIN {printf "%.0f MiB at %.0f MB, %.0f MiB at %.0f MB", a/1024, x/1048576, b/1024, y/1048576}')
   per_gb=$(awk -v a="$first_kb" -v b="$last_kb" -v x="$first_bytes" -v y="$last_bytes" 'BEGIN {printf "%.0f", (a + (b - a) * (2147483648 - x) / (y - x)) / 1024}')
-  read -r nname _ nw na _ _ <<<"$noisy_row"
+  read -r nname _ nw na _ _ <<<"${noisy_rows[0]}"
   r=$(awk -v a="$na" -v w="$nw" 'BEGIN {printf "%.1f", a/w}')
   echo "| (for reference, no target) the same on a real-shaped log, 4 of 5 lines mapping nothing ($nname) | ${r}x | - |"
-  read -r nname _ nw na _ _ <<<"$noisy16_row"
+  read -r nname _ nw na _ _ <<<"${noisy_rows[1]}"
   r=$(awk -v a="$na" -v w="$nw" 'BEGIN {printf "%.1f", a/w}')
   echo "| (for reference, no target) that log in UTF-16, as nodes write it ($nname) | ${r}x | - |"
   echo "| cluster.log memory flat: a 2 GB log < 300 MiB | $grow (2 GB: ~${per_gb} MiB by the slope) | $(holds "$per_gb" "<=" 300) |"

@@ -415,7 +415,7 @@ fn analyze_read(
     for (input, c) in &a.unparsed {
         if c.utf16_without_bom {
             a.notes.push(format!(
-                "{input}: no byte-order mark, read as UTF-16LE by the NULs of its text (a piece cut from a node's log){}",
+                "{input}: no byte-order mark, read as UTF-16LE by the NULs of its text (likely a piece cut from a node's log){}",
                 match c.skipped_bytes {
                     0 => "",
                     _ => "; its first byte skipped (half a unit: the cut fell inside one)",

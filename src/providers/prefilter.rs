@@ -67,7 +67,8 @@ impl MessageIndex {
                 // A full DFA: a few hundred states for dozens of literals,
                 // and one table lookup per byte of every line. Without a
                 // prefilter its start state is not special, so the scan
-                // in `find_map` stops only where a literal ends.
+                // in `find_map` leaves its fast path only where a literal
+                // ends.
                 let dfa = DFA::builder()
                     .match_kind(MatchKind::Standard)
                     .start_kind(StartKind::Unanchored)

@@ -7,11 +7,10 @@
 pub fn utf16_lossy(bytes: &[u8]) -> String {
     let bytes = &bytes[..bytes.len() & !1];
     // Nearly every string a node writes is ASCII: those units are copied
-    // as bytes, eight at a time where they can be, and only the rest goes
-    // through the decoder.
-    // Sized for every unit and written in place, eight bytes in one store:
-    // pushing them cost a call and a capacity check each, a third of
-    // decoding a node's log line.
+    // as bytes, eight at a time where they can be (in one store, into a
+    // vector sized for every unit: pushing them cost a call and a capacity
+    // check each, a third of decoding a node's log line), and only the
+    // rest goes through the decoder.
     let mut ascii = vec![0u8; bytes.len() / 2];
     let mut n = 0;
     let mut rest = bytes;

@@ -57,14 +57,11 @@ pub enum SourceError {
 }
 
 /// What a source saw next.
-// Unboxed: a record is moved once, into the pairer; boxing would allocate
-// for every mapped event.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observed {
     /// An event a provider definition maps. Boxed: an observation is
     /// moved a dozen times between reading it and pairing it, and most of
-    /// a node's log lines are the two other kinds, which a record's 360
+    /// a node's log lines are the two other kinds, which a record's 350-odd
     /// bytes made as costly to move.
     Record(Box<Record>),
     /// An event nothing maps: only its time counts (the trace's extent).

@@ -6,7 +6,8 @@
 //! a line (see [`line`]) and the lines without a header that follow it.
 //!
 //! Files are read as a stream (they reach gigabytes), UTF-16LE with a
-//! byte-order mark, or UTF-8 (8-bit ANSI lines read as Latin-1). The
+//! byte-order mark (or without one, known by its NULs: a piece cut from
+//! such a log), or UTF-8 (8-bit ANSI lines read as Latin-1). The
 //! channel sections come before the log but hold the same hours: they are
 //! kept, then merged with the log by time, so entries come in time order.
 //! Times written in local time are converted to UTC with the header's
@@ -77,9 +78,9 @@ pub struct LogCounts {
     pub dropped_continuation_lines: u64,
     /// The first unparsed lines, for `--verbose`.
     pub unparsed: Vec<Unparsed>,
-    /// Read as UTF-16LE though no byte-order mark said so: a piece cut
-    /// from a node's log (`split -b`, a copy of its tail), known by the
-    /// NUL high bytes of its text.
+    /// Read as UTF-16LE though no byte-order mark said so, known by the
+    /// NUL high bytes of its text: most likely a piece cut from a node's
+    /// log (`split -b`, a copy of its tail).
     pub utf16_without_bom: bool,
     /// Bytes skipped before the first whole unit: half a UTF-16 unit,
     /// where such a piece was cut inside one.
@@ -132,11 +133,19 @@ impl ClusterLog {
             path: path.to_path_buf(),
             source,
         };
-        let mut input = BufReader::with_capacity(256 * 1024, input);
-        let head = input.fill_buf().map_err(io_err)?;
-        let encoding = Encoding::of(head);
+        // The encoding from the first bytes, however short the stream's
+        // reads: a whole sample, then the rest after it.
+        let mut input = input;
+        let mut head = Vec::with_capacity(Encoding::SAMPLE);
+        (&mut input)
+            .take(Encoding::SAMPLE as u64)
+            .read_to_end(&mut head)
+            .map_err(io_err)?;
+        let encoding = Encoding::of(&head);
         let (offset, utf16) = (encoding.skip(), encoding.utf16());
-        input.consume(offset as usize);
+        let mut first = io::Cursor::new(head);
+        first.set_position(offset);
+        let input = BufReader::with_capacity(256 * 1024, first.chain(input));
         let counts = LogCounts {
             utf16_without_bom: matches!(encoding, Encoding::Utf16Headless { .. }),
             skipped_bytes: match encoding {
@@ -544,12 +553,19 @@ impl Encoding {
         // A few units of other scripts have a zero low byte (U+0100,
         // U+4E00): tolerated at one in sixteen.
         let mostly = |a: usize, b: usize| pairs >= 8 && a * 2 >= pairs && b * 16 <= a;
-        if mostly(odd, even) {
+        let guess = if mostly(odd, even) {
             Encoding::Utf16Headless { skip: 0 }
         } else if mostly(even, odd) {
             Encoding::Utf16Headless { skip: 1 }
         } else {
-            Encoding::Utf8 { bom: false }
+            return Encoding::Utf8 { bom: false };
+        };
+        // Binary data of small 16-bit numbers has that shape too: UTF-16
+        // only where the text it makes holds an entry or a section, and
+        // binary data is refused as such by its NULs.
+        match has_log_line(&guess.text(sample)) {
+            true => guess,
+            false => Encoding::Utf8 { bom: false },
         }
     }
 
@@ -566,7 +582,9 @@ impl Encoding {
         !matches!(self, Encoding::Utf8 { .. })
     }
 
-    /// The head's text, decoded as the reader would.
+    /// The head's text, to look for log lines in (8-bit bytes that are not
+    /// UTF-8 replaced, where the reader would read them as Latin-1: only
+    /// the ASCII of ids, times and sections is looked at).
     fn text(self, head: &[u8]) -> String {
         let text = head.get(self.skip() as usize..).unwrap_or_default();
         match self.utf16() {
@@ -617,7 +635,11 @@ pub fn node_from_file_name(path: &Path) -> Option<String> {
 /// Whether the start of a file looks like a cluster.log (for telling
 /// inputs apart): an entry, or a header section, among its first lines.
 pub fn looks_like(head: &[u8]) -> bool {
-    let text = Encoding::of(head).text(head);
+    has_log_line(&Encoding::of(head).text(head))
+}
+
+/// Whether an entry or a section's line is among the first lines of `text`.
+fn has_log_line(text: &str) -> bool {
     text.lines()
         .take(SNIFF_LINES as usize)
         .any(|l| matches!(line::parse_parts(l), Ok(Some(_))) || Section::open(l).is_some())
@@ -649,10 +671,25 @@ mod tests {
         assert_eq!(c.continuation_lines, 1);
     }
 
+    /// A stream that gives at most `most` bytes a read, as pipes and
+    /// network files may.
+    struct Trickle {
+        bytes: io::Cursor<Vec<u8>>,
+        most: usize,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = out.len().min(self.most);
+            self.bytes.read(&mut out[..n])
+        }
+    }
+
     #[test]
     fn utf16_lines_end_only_at_the_unit_0x000a_wherever_reads_split_them() {
-        // U+010A and U+0A0D hold a 0x0A byte that ends no line; CRLF and
-        // LF ends; a line over MAX_LINE units; a last odd byte.
+        // U+010A and U+0A0D hold a 0x0A byte that ends no line (in the
+        // first read, and again past it); CRLF and LF ends; a line over
+        // MAX_LINE units; a last odd byte.
         let long = format!(
             "1.2::2020/01/01-00:00:03.000 INFO  [RES] {}",
             "z".repeat(MAX_LINE + 9)
@@ -661,12 +698,16 @@ mod tests {
             "1.2::2020/01/01-00:00:00.000 INFO  [RES] a\u{10a}b\u{a0d}\u{100}c\r\n\
              more\u{10a}\n\
              1.2::2020/01/01-00:00:01.000 INFO  [RES] \u{1F600}\n{long}\n\
-             1.2::2020/01/01-00:00:04.000 INFO  [RES] last"
+             1.2::2020/01/01-00:00:04.000 INFO  [RES] d\u{10a}e\u{a0d}\u{100}f\r\n\
+             1.2::2020/01/01-00:00:05.000 INFO  [RES] last"
         );
         let mut bytes = utf16(&text);
         bytes.push(b'!');
-        for capacity in [1, 2, 3, 5, 8, 4096] {
-            let input = io::BufReader::with_capacity(capacity, io::Cursor::new(bytes.clone()));
+        for most in [1, 2, 3, 5, 8, 4096] {
+            let input = Trickle {
+                bytes: io::Cursor::new(bytes.clone()),
+                most,
+            };
             let mut log = ClusterLog::from_reader(Path::new("t.log"), input).unwrap();
             let e: Vec<Entry> = log.by_ref().map(|e| e.unwrap()).collect();
             let texts: Vec<&str> = e.iter().map(Entry::text).collect();
@@ -677,12 +718,13 @@ mod tests {
                     "a\u{10a}b\u{a0d}\u{100}c\nmore\u{10a}",
                     "\u{1F600}",
                     &cut,
+                    "d\u{10a}e\u{a0d}\u{100}f",
                     "last"
                 ],
-                "capacity {capacity}"
+                "{most} bytes a read"
             );
             let c = log.counts();
-            assert_eq!((c.lines, c.cut_lines, c.continuation_lines), (5, 1, 1));
+            assert_eq!((c.lines, c.cut_lines, c.continuation_lines), (6, 1, 1));
         }
     }
 
@@ -716,6 +758,18 @@ mod tests {
             binary[i] = 0;
         }
         let err = ClusterLog::from_reader(Path::new("t.log"), io::Cursor::new(binary))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("binary data")),
+            "{err:?}"
+        );
+        // So are small 16-bit numbers, NULs at one parity though they have:
+        // no line of a log in them.
+        let numbers: Vec<u8> = (0u16..2000)
+            .flat_map(|n| (n % 200 + 1).to_le_bytes())
+            .collect();
+        let err = ClusterLog::from_reader(Path::new("t.log"), io::Cursor::new(numbers))
             .err()
             .map(|e| e.to_string());
         assert!(

@@ -69,6 +69,9 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    // Inlined: a record's header and payload are a few dozen of these
+    // small reads each.
+    #[inline]
     pub fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8]> {
         if n > self.remaining() {
             return Err(self.truncated(what, n));
@@ -82,21 +85,26 @@ impl<'a> Cursor<'a> {
         self.bytes(n, what).map(|_| ())
     }
 
+    #[inline]
     pub fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N]> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.bytes(N, what)?);
         Ok(out)
     }
 
+    #[inline]
     pub fn u8(&mut self, what: &'static str) -> Result<u8> {
         Ok(self.array::<1>(what)?[0])
     }
+    #[inline]
     pub fn u16(&mut self, what: &'static str) -> Result<u16> {
         Ok(u16::from_le_bytes(self.array(what)?))
     }
+    #[inline]
     pub fn u32(&mut self, what: &'static str) -> Result<u32> {
         Ok(u32::from_le_bytes(self.array(what)?))
     }
+    #[inline]
     pub fn u64(&mut self, what: &'static str) -> Result<u64> {
         Ok(u64::from_le_bytes(self.array(what)?))
     }

