@@ -753,13 +753,16 @@ mod tests {
         let (_, c, _) = read(whole.clone());
         assert_eq!((c.utf16_without_bom, c.skipped_bytes), (false, 0));
         // NULs at both parities are binary data, refused as before.
+        let refusal = |bytes: Vec<u8>| {
+            ClusterLog::from_reader(Path::new("t.log"), io::Cursor::new(bytes))
+                .err()
+                .map(|e| e.to_string())
+        };
         let mut binary = text.as_bytes().to_vec();
         for i in (0..binary.len()).step_by(3) {
             binary[i] = 0;
         }
-        let err = ClusterLog::from_reader(Path::new("t.log"), io::Cursor::new(binary))
-            .err()
-            .map(|e| e.to_string());
+        let err = refusal(binary);
         assert!(
             err.as_deref().is_some_and(|e| e.contains("binary data")),
             "{err:?}"
@@ -769,9 +772,7 @@ mod tests {
         let numbers: Vec<u8> = (0u16..2000)
             .flat_map(|n| (n % 200 + 1).to_le_bytes())
             .collect();
-        let err = ClusterLog::from_reader(Path::new("t.log"), io::Cursor::new(numbers))
-            .err()
-            .map(|e| e.to_string());
+        let err = refusal(numbers);
         assert!(
             err.as_deref().is_some_and(|e| e.contains("binary data")),
             "{err:?}"
