@@ -16,6 +16,11 @@ for t in $targets; do
   elif [ "$t" = clusterlog ]; then
     cp ../tests/data/cluster-sample.log "corpus/$t/"
     head -c 65536 ../traces/mixed.cluster.log > "corpus/$t/mixed.64k"
+    # A node's log as Windows writes it (UTF-16LE), and cut pieces of it
+    # without the byte-order mark, at a unit and inside one.
+    head -c 65536 ../tests/data/clusterlog/NODE-A_cluster.log > "corpus/$t/node-a-utf16.64k"
+    tail -c +3 ../tests/data/clusterlog/NODE-A_cluster.log | head -c 65536 > "corpus/$t/node-a-nobom.64k"
+    tail -c +4 ../tests/data/clusterlog/NODE-A_cluster.log | head -c 65536 > "corpus/$t/node-a-nobom-odd.64k"
   elif [ "$t" = stacks ]; then
     # Traces with stack-walk and image events: the start of each.
     head -c 262144 ../tests/data/net.4.5.2.x86.etl > "corpus/$t/net.4.5.2.x86.256k"
