@@ -134,7 +134,8 @@ mod tests {
                 state(5, "A", "Failed"),
                 state(6, "A", "Offline"),
                 state(7, "A", "OnlineCallIssued"),
-            ],
+            ]
+            .into(),
             ..Spans::default()
         };
         let p = periods(&spans);

@@ -22,7 +22,8 @@ use std::collections::HashMap;
 
 use crate::model::time::MS_NS;
 use crate::model::{
-    ApiSpan, EntryPoint, EntrySpan, Evidence, Finding, Spans, ThreadKind, Timestamp, UsageCode,
+    ApiSpan, EntryPoint, EntrySpan, Evidence, Finding, SpanVec, Spans, ThreadKind, Timestamp,
+    UsageCode,
 };
 use crate::providers::usage::UsageTable;
 use crate::providers::ProviderSet;
@@ -271,10 +272,10 @@ pub struct Analysis {
     pub spans: Spans,
     /// Per entry-point span (by id): budget and blocking.
     #[serde(skip)]
-    pub entries: Vec<EntryFacts>,
+    pub entries: SpanVec<EntryFacts>,
     /// Per API-call span (by id): usage-table row, thread kind, blocking.
     #[serde(skip)]
-    pub calls: Vec<CallFacts>,
+    pub calls: SpanVec<CallFacts>,
 }
 
 impl Analysis {
@@ -483,12 +484,12 @@ pub fn analyze_known(
     let resource_facts = resources::facts(headers, &spans, cfg);
     let incidents = incidents::incidents(&spans, &resource_facts, cfg);
     let waits = WaitIndex::new(&spans.waits, &spans.wait_stacks, spans.context_switches > 0);
-    let calls: Vec<CallFacts> = spans
+    let calls: SpanVec<CallFacts> = spans
         .calls
         .iter()
         .map(|c| rules::call_facts(&spans, c, table, &waits, end))
         .collect();
-    let entries: Vec<EntryFacts> = spans
+    let entries: SpanVec<EntryFacts> = spans
         .entries
         .iter()
         .map(|e| EntryFacts {

@@ -8,8 +8,8 @@ use super::resources::Resources;
 use super::{Blocking, CallFacts, Config, Duration, EntryFacts, Reported, WaitIndex};
 use crate::model::time::SECOND_NS;
 use crate::model::{
-    ApiSpan, EntryPoint, Evidence, Finding, Record, Rule, Severity, Spans, ThreadKind, Timestamp,
-    UsageCode,
+    ApiSpan, EntryPoint, Evidence, Finding, Record, Rule, Severity, SpanVec, Spans, ThreadKind,
+    Timestamp, UsageCode,
 };
 use crate::providers::usage::UsageTable;
 
@@ -83,8 +83,8 @@ pub fn misuse_verdict(
 /// What every rule reads.
 pub(super) struct Context<'a> {
     pub spans: &'a Spans,
-    pub calls: &'a [CallFacts],
-    pub entries: &'a [EntryFacts],
+    pub calls: &'a SpanVec<CallFacts>,
+    pub entries: &'a SpanVec<EntryFacts>,
     pub table: &'a UsageTable,
     pub cfg: &'a Config,
     pub waits: &'a WaitIndex<'a>,

@@ -8,18 +8,115 @@
 //! the next one is allocated beside it, twice as large, so growing costs
 //! no copy and no second copy held at once. Indexing stays O(1): a
 //! segment's number is read off the index's highest bit.
+//!
+//! Segments of 4 MiB and more go to a spill file (`super::spill`), and
+//! what has been read or written of them is let go from resident memory
+//! as the list is used: behind a pass over it a run at a time, behind
+//! appends, and after so many reads by index. So memory stays about flat
+//! however many spans a node's log holds (a few spans' pages at a time,
+//! plus the small segments), and the spans cost disk: the page cache's
+//! while memory is free.
 
 use std::fmt;
 use std::ops::{Index, IndexMut};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use super::spill::{Spilled, AROUND};
 
 /// The first segment holds 2^FIRST_BITS items, each next one twice the
 /// one before: segment `k` holds `FIRST << k` items and begins at
 /// `FIRST * (2^k - 1)`.
 const FIRST_BITS: u32 = 6;
 
+/// Segments this large and larger go to a spill file: below it a file
+/// costs more than it saves (at most twice this on the heap per list).
+const SPILL_FROM: usize = 4 << 20;
+
+/// A pass over the list lets each run of this many bytes go behind it.
+const RUN_BYTES: usize = 1 << 20;
+
+/// Reads by index of spilled items let go of what they touched after
+/// touching this many windows of the kernel's fault-around (each read
+/// that faults maps its whole window, 64 KiB): at most 8 MiB resident
+/// through reads by index, however scattered.
+const WINDOWS: usize = 128;
+
 pub struct SpanVec<T> {
-    segments: Vec<Vec<T>>,
+    segments: Vec<Segment<T>>,
     len: usize,
+    /// Segments of at least this many bytes are spilled.
+    spill_from: usize,
+    touches: Touches,
+}
+
+/// Windows touched by reads by index of spilled items since the last
+/// release, the last of them, and the range of indices the reads fell
+/// in. Plain atomic loads and stores, not read-modify-writes: threads
+/// reading at once may lose a count or a bound, which moves a release,
+/// never a value.
+struct Touches {
+    windows: AtomicUsize,
+    last: AtomicUsize,
+    lo: AtomicUsize,
+    hi: AtomicUsize,
+}
+
+impl Touches {
+    const fn new() -> Touches {
+        Touches {
+            windows: AtomicUsize::new(0),
+            last: AtomicUsize::new(usize::MAX),
+            lo: AtomicUsize::new(usize::MAX),
+            hi: AtomicUsize::new(0),
+        }
+    }
+}
+
+enum Segment<T> {
+    Heap(Vec<T>),
+    Spilled(Spilled<T>),
+}
+
+impl<T> Segment<T> {
+    fn len(&self) -> usize {
+        match self {
+            Segment::Heap(v) => v.len(),
+            Segment::Spilled(s) => s.len(),
+        }
+    }
+
+    fn is_spilled(&self) -> bool {
+        matches!(self, Segment::Spilled(_))
+    }
+
+    fn as_slice(&self) -> &[T] {
+        match self {
+            Segment::Heap(v) => v,
+            Segment::Spilled(s) => s.as_slice(),
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [T] {
+        match self {
+            Segment::Heap(v) => v,
+            Segment::Spilled(s) => s.as_mut_slice(),
+        }
+    }
+
+    fn release(&self, from: usize, to: usize) {
+        if let Segment::Spilled(s) = self {
+            s.release(from, to);
+        }
+    }
+}
+
+impl<'a, T> IntoIterator for &'a mut Segment<T> {
+    type Item = &'a mut T;
+    type IntoIter = std::slice::IterMut<'a, T>;
+
+    fn into_iter(self) -> std::slice::IterMut<'a, T> {
+        self.as_mut_slice().iter_mut()
+    }
 }
 
 /// The segment an index falls in, and its place there.
@@ -34,11 +131,24 @@ fn segment_len(k: usize) -> usize {
     1usize << (FIRST_BITS as usize + k)
 }
 
+/// Items in a run of a pass over a spilled segment.
+fn run_len<T>() -> usize {
+    (RUN_BYTES / std::mem::size_of::<T>().max(1)).max(1)
+}
+
 impl<T> SpanVec<T> {
     pub const fn new() -> SpanVec<T> {
+        SpanVec::spilling_from(SPILL_FROM)
+    }
+
+    /// A list whose segments of `bytes` and more are spilled (usize::MAX:
+    /// none).
+    pub const fn spilling_from(bytes: usize) -> SpanVec<T> {
         SpanVec {
             segments: Vec::new(),
             len: 0,
+            spill_from: bytes,
+            touches: Touches::new(),
         }
     }
 
@@ -55,10 +165,43 @@ impl<T> SpanVec<T> {
         match self.segments.last_mut() {
             // Against the segment's own size, not the Vec's capacity
             // (which may be larger): indexing assumes these sizes.
-            Some(last) if last.len() < segment_len(k - 1) => last.push(item),
+            Some(Segment::Heap(last)) if last.len() < segment_len(k - 1) => last.push(item),
+            Some(Segment::Spilled(last)) if last.len() < segment_len(k - 1) => {
+                if last.push(item).is_err() {
+                    unreachable!("a spilled segment holds its segment's length");
+                }
+                // Appending walks forward: what lies two runs back is
+                // done with but for the odd span still open, which is
+                // read back when its end comes.
+                let (at, run) = (last.len(), run_len::<T>());
+                if at % run == 0 {
+                    last.prepare(at, at + run);
+                    if at >= 2 * run {
+                        last.release(at - 2 * run, at - run);
+                    }
+                }
+            }
             _ => {
-                let mut segment = Vec::with_capacity(segment_len(k));
-                segment.push(item);
+                // A full segment is done with but for the odd span still
+                // open (read back when its end comes).
+                if let Some(last) = self.segments.last() {
+                    last.release(0, last.len());
+                }
+                let len = segment_len(k);
+                let spilled = len.saturating_mul(std::mem::size_of::<T>()) >= self.spill_from;
+                let mut segment = match spilled.then(|| Spilled::new(len)).flatten() {
+                    Some(s) => Segment::Spilled(s),
+                    None => Segment::Heap(Vec::with_capacity(len)),
+                };
+                match &mut segment {
+                    Segment::Heap(v) => v.push(item),
+                    Segment::Spilled(s) => {
+                        s.prepare(0, run_len::<T>());
+                        if s.push(item).is_err() {
+                            unreachable!("a new segment has room");
+                        }
+                    }
+                }
                 self.segments.push(segment);
             }
         }
@@ -67,22 +210,35 @@ impl<T> SpanVec<T> {
 
     pub fn get(&self, index: usize) -> Option<&T> {
         let (k, at) = locate(index);
-        self.segments.get(k)?.get(at)
+        let segment = self.segments.get(k)?;
+        let item = segment.as_slice().get(at)?;
+        if segment.is_spilled() {
+            self.touch(index);
+        }
+        Some(item)
     }
 
     pub fn get_mut(&mut self, index: usize) -> Option<&mut T> {
         let (k, at) = locate(index);
-        self.segments.get_mut(k)?.get_mut(at)
+        if self.segments.get(k)?.is_spilled() && index < self.len {
+            self.touch(index);
+        }
+        self.segments.get_mut(k)?.as_mut_slice().get_mut(at)
     }
 
     pub fn last(&self) -> Option<&T> {
-        self.segments.last()?.last()
+        self.segments.last()?.as_slice().last()
     }
 
     pub fn iter(&self) -> Iter<'_, T> {
         Iter {
-            items: self.segments.iter().flatten(),
-            left: self.len,
+            vec: self,
+            front: 0,
+            back: self.len,
+            head: [].iter(),
+            head_from: 0,
+            tail: [].iter(),
+            tail_to: self.len,
         }
     }
 
@@ -91,6 +247,83 @@ impl<T> SpanVec<T> {
             items: self.segments.iter_mut().flatten(),
             left: self.len,
         }
+    }
+
+    /// Counts a read by index of spilled item `index`, and every WINDOWS
+    /// windows touched lets the range the reads fell in go from resident
+    /// memory.
+    fn touch(&self, index: usize) {
+        let t = &self.touches;
+        if index < t.lo.load(Relaxed) {
+            t.lo.store(index, Relaxed);
+        }
+        if index >= t.hi.load(Relaxed) {
+            t.hi.store(index + 1, Relaxed);
+        }
+        // By the index's bytes as if the list were one block: off the
+        // segments' own windows, which only shifts what counts as one.
+        let window = index * std::mem::size_of::<T>() / AROUND;
+        if t.last.load(Relaxed) == window {
+            return;
+        }
+        t.last.store(window, Relaxed);
+        let n = t.windows.load(Relaxed) + 1;
+        if n < WINDOWS {
+            t.windows.store(n, Relaxed);
+            return;
+        }
+        t.windows.store(0, Relaxed);
+        // The item being read is the next range's first: its caller reads
+        // it after this, mapping its page again.
+        let (lo, hi) = (t.lo.swap(index, Relaxed), t.hi.swap(index + 1, Relaxed));
+        self.release(lo, hi);
+    }
+
+    /// Lets items `from..to` go from resident memory where they are
+    /// spilled.
+    fn release(&self, from: usize, to: usize) {
+        let to = to.min(self.len);
+        let mut i = from;
+        while i < to {
+            let (k, at) = locate(i);
+            let Some(segment) = self.segments.get(k) else {
+                return;
+            };
+            let n = segment.len().saturating_sub(at).min(to - i).max(1);
+            segment.release(at, at + n);
+            i += n;
+        }
+    }
+
+    /// The items from `from` to the end of its segment, or of its run
+    /// where spilled, and not past `to` (`from < to <= len`).
+    fn run(&self, from: usize, to: usize) -> &[T] {
+        let (k, at) = locate(from);
+        let Some(segment) = self.segments.get(k) else {
+            return &[];
+        };
+        let items = segment.as_slice();
+        let mut end = items.len();
+        if segment.is_spilled() {
+            end = end.min((at / run_len::<T>() + 1) * run_len::<T>());
+        }
+        let end = end.min(at + (to - from));
+        items.get(at..end).unwrap_or(&[])
+    }
+
+    /// The items up to `to` (not included) from the start of its segment,
+    /// or of its run where spilled, and not before `from`.
+    fn run_back(&self, from: usize, to: usize) -> &[T] {
+        let (k, at) = locate(to - 1);
+        let Some(segment) = self.segments.get(k) else {
+            return &[];
+        };
+        let mut start = 0;
+        if segment.is_spilled() {
+            start = at / run_len::<T>() * run_len::<T>();
+        }
+        let start = start.max((at + 1).saturating_sub(to - from));
+        segment.as_slice().get(start..=at).unwrap_or(&[])
     }
 }
 
@@ -180,17 +413,32 @@ impl<'a, T> IntoIterator for &'a mut SpanVec<T> {
 }
 
 /// The items in order; knows how many are left, so `rposition`,
-/// `enumerate().rev()` and `len()` work as on a slice.
+/// `enumerate().rev()` and `len()` work as on a slice. Taken a run at a
+/// time from either end, each let go from resident memory when passed
+/// (where spilled).
 pub struct Iter<'a, T> {
-    items: std::iter::Flatten<std::slice::Iter<'a, Vec<T>>>,
-    left: usize,
+    vec: &'a SpanVec<T>,
+    /// Items not yet taken into a run: `front..back`.
+    front: usize,
+    back: usize,
+    /// The run being read from the front, which began at `head_from`.
+    head: std::slice::Iter<'a, T>,
+    head_from: usize,
+    /// The run being read from the back, which ends at `tail_to`.
+    tail: std::slice::Iter<'a, T>,
+    tail_to: usize,
 }
 
 impl<T> Clone for Iter<'_, T> {
     fn clone(&self) -> Self {
         Iter {
-            items: self.items.clone(),
-            left: self.left,
+            vec: self.vec,
+            front: self.front,
+            back: self.back,
+            head: self.head.clone(),
+            head_from: self.head_from,
+            tail: self.tail.clone(),
+            tail_to: self.tail_to,
         }
     }
 }
@@ -198,22 +446,54 @@ impl<T> Clone for Iter<'_, T> {
 impl<'a, T> Iterator for Iter<'a, T> {
     type Item = &'a T;
 
+    #[inline]
     fn next(&mut self) -> Option<&'a T> {
-        let item = self.items.next()?;
-        self.left -= 1;
-        Some(item)
+        loop {
+            if let Some(item) = self.head.next() {
+                return Some(item);
+            }
+            if self.front >= self.back {
+                return self.tail.next();
+            }
+            self.vec.release(self.head_from, self.front);
+            let run = self.vec.run(self.front, self.back);
+            if run.is_empty() {
+                // Not while the list is as long as it says; ends the pass
+                // rather than looping if it were not.
+                self.front = self.back;
+                continue;
+            }
+            self.head_from = self.front;
+            self.front += run.len();
+            self.head = run.iter();
+        }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
+        let left = self.head.len() + self.tail.len() + (self.back - self.front);
+        (left, Some(left))
     }
 }
 
 impl<T> DoubleEndedIterator for Iter<'_, T> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        let item = self.items.next_back()?;
-        self.left -= 1;
-        Some(item)
+        loop {
+            if let Some(item) = self.tail.next_back() {
+                return Some(item);
+            }
+            if self.front >= self.back {
+                return self.head.next_back();
+            }
+            self.vec.release(self.back, self.tail_to);
+            let run = self.vec.run_back(self.front, self.back);
+            if run.is_empty() {
+                self.back = self.front;
+                continue;
+            }
+            self.tail_to = self.back;
+            self.back -= run.len();
+            self.tail = run.iter();
+        }
     }
 }
 
@@ -221,7 +501,7 @@ impl<T> ExactSizeIterator for Iter<'_, T> {}
 impl<T> std::iter::FusedIterator for Iter<'_, T> {}
 
 pub struct IterMut<'a, T> {
-    items: std::iter::Flatten<std::slice::IterMut<'a, Vec<T>>>,
+    items: std::iter::Flatten<std::slice::IterMut<'a, Segment<T>>>,
     left: usize,
 }
 
@@ -267,7 +547,7 @@ mod tests {
         assert_eq!(v.len(), 100_000);
         // 64 + 128 + ... + 64 * 2^10 = 131,008 >= 100,000 > 65,472.
         assert_eq!(v.segments.len(), 11);
-        let lens: Vec<usize> = v.segments.iter().map(Vec::len).collect();
+        let lens: Vec<usize> = v.segments.iter().map(Segment::len).collect();
         assert_eq!(&lens[..3], &[64, 128, 256]);
         assert_eq!(lens[10], 100_000 - 65_472);
         for i in [0usize, 63, 64, 191, 192, 65_471, 65_472, 99_999] {
@@ -308,6 +588,109 @@ mod tests {
         let empty: SpanVec<u8> = SpanVec::default();
         assert!(empty.is_empty() && empty.iter().next().is_none() && empty.last().is_none());
         assert_eq!(format!("{:?}", SpanVec::from(vec![1, 2])), "[1, 2]");
+    }
+
+    /// A list of `n` pairs (i, a shared name) whose segments of 4 KiB and
+    /// more are spilled.
+    fn spilled(n: usize, name: &std::sync::Arc<str>) -> SpanVec<(usize, std::sync::Arc<str>)> {
+        let mut v = SpanVec::spilling_from(4096);
+        for i in 0..n {
+            v.push((i, name.clone()));
+        }
+        v
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn large_segments_are_spilled_and_read_as_the_small_ones() {
+        let name: std::sync::Arc<str> = "R".into();
+        // 24-byte items: segments of 64, 128 on the heap; from 256 (6 KiB)
+        // in a file.
+        let mut v = spilled(300_000, &name);
+        let kinds: Vec<bool> = v.segments.iter().map(Segment::is_spilled).collect();
+        assert_eq!(&kinds[..4], &[false, false, true, true]);
+        assert_eq!(kinds.len(), 13);
+        assert_eq!(std::sync::Arc::strong_count(&name), 300_001);
+        for i in [0usize, 191, 192, 447, 448, 299_999] {
+            assert_eq!(v[i].0, i);
+        }
+        // Every way through, past runs of 43,690 items and releases.
+        assert!(v.iter().enumerate().all(|(i, x)| x.0 == i));
+        assert!(v.iter().rev().enumerate().all(|(i, x)| x.0 == 299_999 - i));
+        let mut it = v.iter();
+        let (mut front, mut back) = (0, 300_000);
+        for step in 0..200_000 {
+            if step % 3 == 0 {
+                back -= 1;
+                assert_eq!(it.next_back().map(|x| x.0), Some(back));
+            } else {
+                assert_eq!(it.next().map(|x| x.0), Some(front));
+                front += 1;
+            }
+            assert_eq!(it.len(), back - front);
+        }
+        // Reads by index past many releases of what they touched.
+        for round in 0..3 {
+            for i in (0..300_000).step_by(7) {
+                assert_eq!(v.get(i).map(|x| x.0 + round), Some(i + round));
+            }
+        }
+        for x in &mut v {
+            x.0 *= 2;
+        }
+        v[299_999].0 = 1;
+        assert_eq!(
+            v.iter().map(|x| x.0).take(300_000 - 1).sum::<usize>(),
+            299_998 * 299_999
+        );
+        assert_eq!(v.last().map(|x| x.0), Some(1));
+        assert_eq!(v.clone(), v);
+        drop(v);
+        assert_eq!(std::sync::Arc::strong_count(&name), 1);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn passes_and_appends_let_spilled_items_go_from_memory() {
+        let name: std::sync::Arc<str> = "R".into();
+        let v = spilled(700_000, &name);
+        // The last segment: 262,144 items from 524,224, 175,776 pushed
+        // (4.1 MiB), runs of 43,690 items (1 MiB).
+        let resident = |v: &SpanVec<_>| match v.segments.last() {
+            Some(Segment::Spilled(s)) => s.resident_kib(),
+            _ => panic!("the last segment is spilled"),
+        };
+        let resident_all = |v: &SpanVec<_>| -> usize {
+            v.segments
+                .iter()
+                .map(|s| match s {
+                    Segment::Spilled(s) => s.resident_kib(),
+                    Segment::Heap(_) => 0,
+                })
+                .sum()
+        };
+        // Appending let all go but the run before the last and the last,
+        // mapped whole when it began (and the windows at their ends).
+        let after_push = resident(&v);
+        assert!(after_push <= 2 * 1024 + 128, "{after_push} KiB");
+        // A pass lets every run go but the one it ended in: the last.
+        assert_eq!(v.iter().count(), 700_000);
+        assert!(resident_all(&v) <= 1024 + 128, "{} KiB", resident_all(&v));
+        // Reads by index 2,731 items (64 KiB) apart: each maps a window of
+        // its own, so the 127 before the first release hold megabytes...
+        let far: Vec<usize> = (0..700_000).step_by(2_731).collect();
+        for &i in &far[..127] {
+            assert_eq!(v[i].0, i);
+        }
+        let before = resident_all(&v);
+        assert!(before >= 127 * 4, "{before} KiB");
+        // ... and the 128th lets them go (as the 256th does again); what
+        // is left is what the read after touched, and the last run.
+        for &i in &far[127..] {
+            assert_eq!(v[i].0, i);
+        }
+        let after = resident_all(&v);
+        assert!(after <= 1024 + 128, "{before} KiB -> {after} KiB");
     }
 
     #[test]

@@ -285,8 +285,8 @@ pub struct Spans {
     /// Records that are not spans but rules need.
     pub deadlocks: Vec<Record>,
     pub restarts: Vec<Record>,
-    pub statuses: Vec<Record>,
-    pub messages: Vec<Record>,
+    pub statuses: SpanVec<Record>,
+    pub messages: SpanVec<Record>,
     /// Ends that had no begin (trace started mid-call), by kind.
     pub unmatched_ends: usize,
     /// Entry points (and the calls inside them) whose end was lost: their
@@ -300,7 +300,7 @@ pub struct Spans {
     /// What the cluster did and said (FailoverClustering events, monitor
     /// restarts, separate monitors, WER reports, role moves, failed calls'
     /// lines), in time order.
-    pub events: Vec<Record>,
+    pub events: SpanVec<Record>,
     /// Context switches seen (0: blocking is wall-clock only).
     pub context_switches: usize,
     /// Threads the kernel said started, ran or ended, by start.

@@ -24,8 +24,35 @@ pub(super) struct ThreadState {
     /// Open entry points and calls, innermost last.
     pub(super) entries: Vec<usize>,
     calls: Vec<usize>,
-    /// Every entry point this thread began, in order.
-    history: Vec<usize>,
+    /// Of each open entry point, the first and the last entry point the
+    /// thread began after it with a higher id, where one did: whether its
+    /// end was lost is judged by them at the end. Kept for open entry
+    /// points only (every begin of a node's log was 8 bytes a span).
+    later: HashMap<usize, (usize, usize)>,
+}
+
+impl ThreadState {
+    /// Notes that the thread began entry point `id`, which is now open.
+    fn began(&mut self, id: usize) {
+        let open = &self.entries;
+        if open.is_empty() {
+            // The common case (a DLL's begin and end, then the next): no
+            // lookups.
+            if !self.later.is_empty() {
+                self.later.clear();
+            }
+            self.entries.push(id);
+            return;
+        }
+        self.later.retain(|e, _| open.contains(e));
+        for &e in open.iter().filter(|&&e| e < id) {
+            self.later
+                .entry(e)
+                .and_modify(|(_, last)| *last = id)
+                .or_insert((id, id));
+        }
+        self.entries.push(id);
+    }
 }
 
 /// A call as resource and entry point name it (V2 forms under their V1
@@ -151,9 +178,7 @@ impl Pairer {
             }
         };
         self.by_call.insert(call, id);
-        let state = self.threads.entry(key).or_default();
-        state.entries.push(id);
-        state.history.push(id);
+        self.threads.entry(key).or_default().began(id);
     }
 
     /// The shared copy of a resource or type name.
@@ -190,11 +215,7 @@ impl Pairer {
     fn close_lost(spans: &mut Spans, state: &ThreadState) {
         for &id in &state.entries {
             // The first and the last entry point the thread began after it.
-            let later = |j: &&usize| **j > id;
-            let (Some(&next), Some(&last)) = (
-                state.history.iter().find(later),
-                state.history.iter().rev().find(later),
-            ) else {
+            let Some(&(next, last)) = state.later.get(&id) else {
                 continue;
             };
             let Some(moved_on) = spans.entries[last].end_ns() else {
@@ -443,15 +464,11 @@ impl Pairer {
                 self.spans.ends_not_logged += 1;
             }
         }
-        // These vectors grew by doubling: up to half of each is spare, and
-        // on a node's log that is megabytes the analysis then allocates on
-        // top of (large blocks shrink in place). The span lists grow by
-        // segments: their spare is the last segment's end, never written.
-        let s = &mut self.spans;
-        s.workers.shrink_to_fit();
-        s.statuses.shrink_to_fit();
-        s.messages.shrink_to_fit();
-        s.events.shrink_to_fit();
+        // Workers grew by doubling: up to half is spare, which the analysis
+        // would allocate on top of (large blocks shrink in place). The
+        // span and record lists grow by segments: their spare is the last
+        // segment's end, never written.
+        self.spans.workers.shrink_to_fit();
         self.spans
     }
 }
