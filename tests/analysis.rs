@@ -419,3 +419,36 @@ fn a_lost_entry_point_end_is_no_hang() {
     assert_eq!(f[0].rule, Rule::Hang);
     assert!(f[0].never_returned);
 }
+
+#[test]
+fn a_joined_entry_point_is_judged_by_what_its_thread_began_after_it() {
+    let mut p = Pairer::new();
+    let mut issued = rec(CallIssued, 0, 0);
+    issued.resource = Some("R".into());
+    issued.entry_point = Some(EntryPoint::Online);
+    for r in [
+        // RCM issues Online; meanwhile thread 3 runs R2's IsAlive (a span
+        // of a higher id); then the DLL's Online begins there and joins
+        // RCM's span, and never returns.
+        issued,
+        ep(EntryPointBegin, 1, 3, "R2", EntryPoint::IsAlive),
+        ep(EntryPointEnd, 2, 3, "R2", EntryPoint::IsAlive),
+        ep(EntryPointBegin, 5, 3, "R", EntryPoint::Online),
+        rec(RhsMessage, 600_000, 9),
+    ] {
+        p.push(r);
+    }
+    let a = analyze_spans(p.finish(), &UsageTable::embedded(), &Config::default(), "t");
+    // IsAlive began before Online did: it says nothing of Online's end,
+    // which is not lost (it was, ended 4 ms before it began, when every
+    // begin of the thread counted).
+    let online = &a.spans.entries[0];
+    assert_eq!(
+        (online.entry_point, online.begin_ns, online.tid),
+        (EntryPoint::Online, 5_000_000, 3)
+    );
+    assert_eq!((online.end_ns(), online.end_lost_ns()), (None, None));
+    assert_eq!(a.lost_ends, 0);
+    assert_eq!(a.entries[0].duration.ns(), Some(599_995_000_000));
+    assert!(a.entries[0].duration.never_returned());
+}

@@ -9,19 +9,21 @@
 //! no copy and no second copy held at once. Indexing stays O(1): a
 //! segment's number is read off the index's highest bit.
 //!
-//! Segments of 4 MiB and more go to a spill file (`super::spill`), and
-//! what has been read or written of them is let go from resident memory
-//! as the list is used: behind a pass over it a run at a time, behind
-//! appends, and after so many reads by index. So memory stays about flat
-//! however many spans a node's log holds (a few spans' pages at a time,
-//! plus the small segments), and the spans cost disk: the page cache's
-//! while memory is free.
+//! Segments of 4 MiB and more go to a spill file (`super::spill`), written
+//! a megabyte run at a time as they fill, and what has been read of them
+//! is let go from resident memory as the list is used: behind a pass over
+//! it a run at a time, and after so many reads by index. So memory stays
+//! about flat however many spans a node's log holds (a few runs' pages at
+//! a time, plus the small segments), and the spans cost disk: the page
+//! cache's while memory is free. A span read back by index moves nowhere
+//! (the file is mapped); one that is still being filled in (a call not
+//! yet ended) is read back and changed where it is.
 
 use std::fmt;
 use std::ops::{Index, IndexMut};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use super::spill::{Spilled, AROUND};
+use super::spill::{run_len, Spilled, AROUND};
 
 /// The first segment holds 2^FIRST_BITS items, each next one twice the
 /// one before: segment `k` holds `FIRST << k` items and begins at
@@ -31,9 +33,6 @@ const FIRST_BITS: u32 = 6;
 /// Segments this large and larger go to a spill file: below it a file
 /// costs more than it saves (at most twice this on the heap per list).
 const SPILL_FROM: usize = 4 << 20;
-
-/// A pass over the list lets each run of this many bytes go behind it.
-const RUN_BYTES: usize = 1 << 20;
 
 /// Reads by index of spilled items let go of what they touched after
 /// touching this many windows of the kernel's fault-around (each read
@@ -89,18 +88,52 @@ impl<T> Segment<T> {
         matches!(self, Segment::Spilled(_))
     }
 
-    fn as_slice(&self) -> &[T] {
+    /// The items: on the heap, or those in the spill file then those not
+    /// yet written there.
+    fn parts(&self) -> (&[T], &[T]) {
         match self {
-            Segment::Heap(v) => v,
-            Segment::Spilled(s) => s.as_slice(),
+            Segment::Heap(v) => (v, &[]),
+            Segment::Spilled(s) => s.parts(),
         }
     }
 
-    fn as_mut_slice(&mut self) -> &mut [T] {
+    fn parts_mut(&mut self) -> (&mut [T], &mut [T]) {
         match self {
-            Segment::Heap(v) => v,
-            Segment::Spilled(s) => s.as_mut_slice(),
+            Segment::Heap(v) => (v, &mut []),
+            Segment::Spilled(s) => s.parts_mut(),
         }
+    }
+
+    fn get(&self, at: usize) -> Option<&T> {
+        let (first, rest) = self.parts();
+        match at.checked_sub(first.len()) {
+            None => first.get(at),
+            Some(i) => rest.get(i),
+        }
+    }
+
+    fn get_mut(&mut self, at: usize) -> Option<&mut T> {
+        let (first, rest) = self.parts_mut();
+        match at.checked_sub(first.len()) {
+            None => first.get_mut(at),
+            Some(i) => rest.get_mut(i),
+        }
+    }
+
+    /// The stretch of items that holds `at`, and where it begins: a
+    /// heap segment whole; in a spill file, the run it is in (the unit of
+    /// letting go); the items not yet written.
+    fn piece(&self, at: usize) -> (&[T], usize) {
+        let (first, rest) = self.parts();
+        if at >= first.len() {
+            return (rest, first.len());
+        }
+        if !self.is_spilled() {
+            return (first, 0);
+        }
+        let run = run_len::<T>();
+        let start = at / run * run;
+        (&first[start..(start + run).min(first.len())], start)
     }
 
     fn release(&self, from: usize, to: usize) {
@@ -112,10 +145,11 @@ impl<T> Segment<T> {
 
 impl<'a, T> IntoIterator for &'a mut Segment<T> {
     type Item = &'a mut T;
-    type IntoIter = std::slice::IterMut<'a, T>;
+    type IntoIter = std::iter::Chain<std::slice::IterMut<'a, T>, std::slice::IterMut<'a, T>>;
 
-    fn into_iter(self) -> std::slice::IterMut<'a, T> {
-        self.as_mut_slice().iter_mut()
+    fn into_iter(self) -> Self::IntoIter {
+        let (first, rest) = self.parts_mut();
+        first.iter_mut().chain(rest.iter_mut())
     }
 }
 
@@ -129,11 +163,6 @@ fn locate(index: usize) -> (usize, usize) {
 /// How many items segment `k` holds when full.
 fn segment_len(k: usize) -> usize {
     1usize << (FIRST_BITS as usize + k)
-}
-
-/// Items in a run of a pass over a spilled segment.
-fn run_len<T>() -> usize {
-    (RUN_BYTES / std::mem::size_of::<T>().max(1)).max(1)
 }
 
 impl<T> SpanVec<T> {
@@ -170,23 +199,8 @@ impl<T> SpanVec<T> {
                 if last.push(item).is_err() {
                     unreachable!("a spilled segment holds its segment's length");
                 }
-                // Appending walks forward: what lies two runs back is
-                // done with but for the odd span still open, which is
-                // read back when its end comes.
-                let (at, run) = (last.len(), run_len::<T>());
-                if at % run == 0 {
-                    last.prepare(at, at + run);
-                    if at >= 2 * run {
-                        last.release(at - 2 * run, at - run);
-                    }
-                }
             }
             _ => {
-                // A full segment is done with but for the odd span still
-                // open (read back when its end comes).
-                if let Some(last) = self.segments.last() {
-                    last.release(0, last.len());
-                }
                 let len = segment_len(k);
                 let spilled = len.saturating_mul(std::mem::size_of::<T>()) >= self.spill_from;
                 let mut segment = match spilled.then(|| Spilled::new(len)).flatten() {
@@ -196,7 +210,6 @@ impl<T> SpanVec<T> {
                 match &mut segment {
                     Segment::Heap(v) => v.push(item),
                     Segment::Spilled(s) => {
-                        s.prepare(0, run_len::<T>());
                         if s.push(item).is_err() {
                             unreachable!("a new segment has room");
                         }
@@ -211,7 +224,7 @@ impl<T> SpanVec<T> {
     pub fn get(&self, index: usize) -> Option<&T> {
         let (k, at) = locate(index);
         let segment = self.segments.get(k)?;
-        let item = segment.as_slice().get(at)?;
+        let item = segment.get(at)?;
         if segment.is_spilled() {
             self.touch(index);
         }
@@ -223,11 +236,12 @@ impl<T> SpanVec<T> {
         if self.segments.get(k)?.is_spilled() && index < self.len {
             self.touch(index);
         }
-        self.segments.get_mut(k)?.as_mut_slice().get_mut(at)
+        self.segments.get_mut(k)?.get_mut(at)
     }
 
     pub fn last(&self) -> Option<&T> {
-        self.segments.last()?.as_slice().last()
+        let (first, rest) = self.segments.last()?.parts();
+        rest.last().or(first.last())
     }
 
     pub fn iter(&self) -> Iter<'_, T> {
@@ -295,35 +309,30 @@ impl<T> SpanVec<T> {
         }
     }
 
-    /// The items from `from` to the end of its segment, or of its run
-    /// where spilled, and not past `to` (`from < to <= len`).
+    /// The items from `from` to the end of its piece (a heap segment, a
+    /// run of a spill file, the items not yet written there), and not past
+    /// `to` (`from < to <= len`).
     fn run(&self, from: usize, to: usize) -> &[T] {
         let (k, at) = locate(from);
         let Some(segment) = self.segments.get(k) else {
             return &[];
         };
-        let items = segment.as_slice();
-        let mut end = items.len();
-        if segment.is_spilled() {
-            end = end.min((at / run_len::<T>() + 1) * run_len::<T>());
-        }
-        let end = end.min(at + (to - from));
-        items.get(at..end).unwrap_or(&[])
+        let (piece, start) = segment.piece(at);
+        let end = piece.len().min(at - start + (to - from));
+        piece.get(at - start..end).unwrap_or(&[])
     }
 
-    /// The items up to `to` (not included) from the start of its segment,
-    /// or of its run where spilled, and not before `from`.
+    /// The items up to `to` (not included) from the start of its piece,
+    /// and not before `from`.
     fn run_back(&self, from: usize, to: usize) -> &[T] {
         let (k, at) = locate(to - 1);
         let Some(segment) = self.segments.get(k) else {
             return &[];
         };
-        let mut start = 0;
-        if segment.is_spilled() {
-            start = at / run_len::<T>() * run_len::<T>();
-        }
-        let start = start.max((at + 1).saturating_sub(to - from));
-        segment.as_slice().get(start..=at).unwrap_or(&[])
+        let (piece, start) = segment.piece(at);
+        let last = at - start;
+        let first = (last + 1).saturating_sub(to - from);
+        piece.get(first..=last).unwrap_or(&[])
     }
 }
 
@@ -349,7 +358,9 @@ impl<T: Eq> Eq for SpanVec<T> {}
 
 impl<T: Clone> Clone for SpanVec<T> {
     fn clone(&self) -> SpanVec<T> {
-        self.iter().cloned().collect()
+        let mut copy = SpanVec::spilling_from(self.spill_from);
+        copy.extend(self.iter().cloned());
+        copy
     }
 }
 
@@ -605,21 +616,35 @@ mod tests {
     fn large_segments_are_spilled_and_read_as_the_small_ones() {
         let name: std::sync::Arc<str> = "R".into();
         // 24-byte items: segments of 64, 128 on the heap; from 256 (6 KiB)
-        // in a file.
-        let mut v = spilled(300_000, &name);
+        // in a file. The last, from 524,224, holds 175,776: four runs of
+        // 43,690 written (to 698,984), 1,016 on the heap.
+        const N: usize = 700_000;
+        let mut v = spilled(N, &name);
         let kinds: Vec<bool> = v.segments.iter().map(Segment::is_spilled).collect();
         assert_eq!(&kinds[..4], &[false, false, true, true]);
-        assert_eq!(kinds.len(), 13);
-        assert_eq!(std::sync::Arc::strong_count(&name), 300_001);
-        for i in [0usize, 191, 192, 447, 448, 299_999] {
+        assert_eq!(kinds.len(), 14);
+        assert_eq!(std::sync::Arc::strong_count(&name), N + 1);
+        for i in [
+            0,
+            191,
+            192,
+            447,
+            448,
+            524_223,
+            524_224,
+            698_983,
+            698_984,
+            N - 1,
+        ] {
             assert_eq!(v[i].0, i);
         }
-        // Every way through, past runs of 43,690 items and releases.
+        // Every way through, past runs, releases and the written items'
+        // end.
         assert!(v.iter().enumerate().all(|(i, x)| x.0 == i));
-        assert!(v.iter().rev().enumerate().all(|(i, x)| x.0 == 299_999 - i));
+        assert!(v.iter().rev().enumerate().all(|(i, x)| x.0 == N - 1 - i));
         let mut it = v.iter();
-        let (mut front, mut back) = (0, 300_000);
-        for step in 0..200_000 {
+        let (mut front, mut back) = (0, N);
+        for step in 0..N - 10 {
             if step % 3 == 0 {
                 back -= 1;
                 assert_eq!(it.next_back().map(|x| x.0), Some(back));
@@ -629,19 +654,24 @@ mod tests {
             }
             assert_eq!(it.len(), back - front);
         }
+        assert_eq!(
+            it.map(|x| x.0).collect::<Vec<_>>(),
+            (front..back).collect::<Vec<_>>()
+        );
         // Reads by index past many releases of what they touched.
         for round in 0..3 {
-            for i in (0..300_000).step_by(7) {
+            for i in (0..N).step_by(7) {
                 assert_eq!(v.get(i).map(|x| x.0 + round), Some(i + round));
             }
         }
         for x in &mut v {
             x.0 *= 2;
         }
-        v[299_999].0 = 1;
+        v[N - 1].0 = 1;
+        v[698_983].0 += 1;
         assert_eq!(
-            v.iter().map(|x| x.0).take(300_000 - 1).sum::<usize>(),
-            299_998 * 299_999
+            v.iter().map(|x| x.0).take(N - 1).sum::<usize>(),
+            (N - 2) * (N - 1) + 1
         );
         assert_eq!(v.last().map(|x| x.0), Some(1));
         assert_eq!(v.clone(), v);
@@ -669,13 +699,12 @@ mod tests {
                 })
                 .sum()
         };
-        // Appending let all go but the run before the last and the last,
-        // mapped whole when it began (and the windows at their ends).
-        let after_push = resident(&v);
-        assert!(after_push <= 2 * 1024 + 128, "{after_push} KiB");
-        // A pass lets every run go but the one it ended in: the last.
+        // Appending maps nothing: whole runs are written to the file, the
+        // one being filled is on the heap.
+        assert_eq!(resident(&v), 0);
+        // A pass lets every run go behind it.
         assert_eq!(v.iter().count(), 700_000);
-        assert!(resident_all(&v) <= 1024 + 128, "{} KiB", resident_all(&v));
+        assert!(resident_all(&v) <= 128, "{} KiB", resident_all(&v));
         // Reads by index 2,731 items (64 KiB) apart: each maps a window of
         // its own, so the 127 before the first release hold megabytes...
         let far: Vec<usize> = (0..700_000).step_by(2_731).collect();
@@ -685,12 +714,12 @@ mod tests {
         let before = resident_all(&v);
         assert!(before >= 127 * 4, "{before} KiB");
         // ... and the 128th lets them go (as the 256th does again); what
-        // is left is what the read after touched, and the last run.
+        // is left is what the read after touched.
         for &i in &far[127..] {
             assert_eq!(v[i].0, i);
         }
         let after = resident_all(&v);
-        assert!(after <= 1024 + 128, "{before} KiB -> {after} KiB");
+        assert!(after <= 128, "{before} KiB -> {after} KiB");
     }
 
     #[test]

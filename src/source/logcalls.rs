@@ -63,7 +63,7 @@ impl Pairer {
         }
         let key = (s.pid, s.tid);
         if let Some(state) = self.threads.get_mut(&key) {
-            state.entries.retain(|&e| e != id);
+            state.ended(id);
         }
     }
 
@@ -196,7 +196,7 @@ impl Pairer {
                 s.failed = failed;
                 let key = (s.pid, s.tid);
                 if let Some(state) = self.threads.get_mut(&key) {
-                    state.entries.retain(|&e| e != id);
+                    state.ended(id);
                 }
                 self.forget(id);
                 return;

@@ -34,24 +34,29 @@ pub(super) struct ThreadState {
 impl ThreadState {
     /// Notes that the thread began entry point `id`, which is now open.
     fn began(&mut self, id: usize) {
-        let open = &self.entries;
-        if open.is_empty() {
-            // The common case (a DLL's begin and end, then the next): no
-            // lookups.
-            if !self.later.is_empty() {
-                self.later.clear();
-            }
-            self.entries.push(id);
-            return;
-        }
-        self.later.retain(|e, _| open.contains(e));
-        for &e in open.iter().filter(|&&e| e < id) {
+        for &e in self.entries.iter().filter(|&&e| e < id) {
             self.later
                 .entry(e)
                 .and_modify(|(_, last)| *last = id)
                 .or_insert((id, id));
         }
         self.entries.push(id);
+    }
+
+    /// Entry point `id` is no longer open on the thread.
+    pub(super) fn ended(&mut self, id: usize) {
+        self.entries.retain(|&e| e != id);
+        self.later.remove(&id);
+    }
+
+    /// The open entry point at `pos` ended (the innermost of its kind);
+    /// returns it.
+    fn ended_at(&mut self, pos: usize) -> usize {
+        let id = self.entries.remove(pos);
+        if !self.entries.contains(&id) {
+            self.later.remove(&id);
+        }
+        id
     }
 }
 
@@ -252,7 +257,7 @@ impl Pairer {
         });
         match at {
             Some(pos) => {
-                let id = state.entries.remove(pos);
+                let id = state.ended_at(pos);
                 let span = &mut self.spans.entries[id];
                 span.set_end_ns(Some(r.time_ns));
                 span.set_status(r.status);
