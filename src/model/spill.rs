@@ -10,6 +10,12 @@
 //! changes what the items hold, which is what makes it safe to do while
 //! they are borrowed.
 //!
+//! The items hold pointers (shared names, strings), valid in this process
+//! only, so the file must give back exactly what went in: as swap must
+//! for anonymous memory. A disk that fails to write back a page the
+//! kernel then drops (EIO) breaks that, as it would swap; a full disk
+//! cannot, since the file's blocks are reserved before any use.
+//!
 //! Linux only: elsewhere (and where no file can be made) segments stay on
 //! the heap, as every segment did before.
 
@@ -173,6 +179,17 @@ impl<T> Spilled<T> {
     }
 }
 
+/// Whether a spill file can be made here (a temporary directory on ext4
+/// or XFS): the tests of spilling say so and stop where not.
+#[cfg(test)]
+pub fn available() -> bool {
+    let here = imp::temp_file().is_ok();
+    if !here {
+        eprintln!("no temporary directory on ext4 or XFS here: spilling not tested");
+    }
+    here
+}
+
 #[cfg(all(test, target_os = "linux"))]
 impl<T> Spilled<T> {
     /// This process' resident KiB of the mapping, from its entry in
@@ -234,49 +251,62 @@ mod imp {
     /// full one is a SIGBUS).
     const RESERVING: [i64; 2] = [0xEF53, 0x5846_5342];
 
-    /// An unnamed file in the temporary directory: O_TMPFILE, or where the
-    /// filesystem lacks it a new file unlinked at once; none on a
-    /// filesystem not in `RESERVING`.
+    /// An unnamed file on a filesystem in `RESERVING`: in the temporary
+    /// directory, or in /var/tmp (on disk by convention) where that is a
+    /// tmpfs, as it is on many systems.
     pub fn temp_file() -> io::Result<File> {
         let dir = std::env::temp_dir();
-        let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: `statfs` fills the zeroed struct it is given, from a
-        // NUL-terminated path.
-        let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-        if unsafe { libc::statfs(path.as_ptr(), &mut fs) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // f_type's integer type differs by target.
-        #[allow(clippy::unnecessary_cast)]
-        if !RESERVING.contains(&(fs.f_type as i64)) {
-            return Err(io::ErrorKind::Unsupported.into());
-        }
+        unnamed_in(&dir).or_else(|e| match dir == std::path::Path::new("/var/tmp") {
+            true => Err(e),
+            false => unnamed_in(std::path::Path::new("/var/tmp")),
+        })
+    }
+
+    /// O_TMPFILE in `dir`, or where the filesystem lacks it a new file
+    /// unlinked at once; kept only if the file's own filesystem (asked of
+    /// the open file: whatever the path leads to by then) is in
+    /// `RESERVING`.
+    fn unnamed_in(dir: &std::path::Path) -> io::Result<File> {
         let unnamed = OpenOptions::new()
             .read(true)
             .write(true)
             .mode(0o600)
             .custom_flags(libc::O_TMPFILE)
-            .open(&dir);
-        if let Ok(file) = unnamed {
-            return Ok(file);
+            .open(dir);
+        let file = match unnamed {
+            Ok(file) => file,
+            Err(_) => {
+                static NEXT: AtomicUsize = AtomicUsize::new(0);
+                let path = dir.join(format!(
+                    "rhscope-spill-{}-{}",
+                    std::process::id(),
+                    NEXT.fetch_add(1, Ordering::Relaxed)
+                ));
+                // create_new: a file of that name that rhscope did not
+                // make is left alone.
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)?;
+                std::fs::remove_file(&path)?;
+                file
+            }
+        };
+        // SAFETY: `fstatfs` fills the zeroed struct it is given, of an
+        // open descriptor.
+        let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstatfs(file.as_raw_fd(), &mut fs) } != 0 {
+            return Err(io::Error::last_os_error());
         }
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let path = dir.join(format!(
-            "rhscope-spill-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        // create_new: a file of that name that rhscope did not make is
-        // left alone.
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)?;
-        std::fs::remove_file(&path)?;
-        Ok(file)
+        // f_type's integer type differs by target; both magics are
+        // positive and below 2^31.
+        #[allow(clippy::unnecessary_cast)]
+        match RESERVING.contains(&(fs.f_type as i64)) {
+            true => Ok(file),
+            false => Err(io::ErrorKind::Unsupported.into()),
+        }
     }
 
     pub fn allocate(file: &File, bytes: usize) -> io::Result<()> {
@@ -364,6 +394,9 @@ mod tests {
 
     #[test]
     fn items_go_to_the_file_a_run_at_a_time_keep_their_values_and_drop_once() {
+        if !available() {
+            return;
+        }
         let shared: Arc<str> = Arc::from("resource");
         // 24-byte items: runs of 43,690.
         let mut s: Spilled<(u64, Arc<str>)> = Spilled::new(100_000).expect("a spill file");
@@ -396,6 +429,9 @@ mod tests {
 
     #[test]
     fn a_release_takes_the_pages_out_of_resident_memory() {
+        if !available() {
+            return;
+        }
         // 64 B items, 8 MiB: written to the file, not through the mapping,
         // so nothing of it is mapped until read.
         let mut s: Spilled<[u64; 8]> = Spilled::new(131_072).expect("a spill file");
