@@ -452,3 +452,32 @@ fn a_joined_entry_point_is_judged_by_what_its_thread_began_after_it() {
     assert_eq!(a.entries[0].duration.ns(), Some(599_995_000_000));
     assert!(a.entries[0].duration.never_returned());
 }
+
+#[test]
+fn a_health_check_that_failed_has_ended_and_is_not_lost() {
+    let mut p = Pairer::new();
+    let mut failed = rec(HealthCheckFailed, 1, 3);
+    failed.resource = Some("R".into());
+    failed.entry_point = Some(EntryPoint::IsAlive);
+    for r in [
+        // The DLL's IsAlive begins; RHS logs it failed (its end); the DLL
+        // logs no end of its own; the thread goes on to LooksAlive.
+        ep(EntryPointBegin, 0, 3, "R", EntryPoint::IsAlive),
+        failed,
+        ep(EntryPointBegin, 5, 3, "R", EntryPoint::LooksAlive),
+        ep(EntryPointEnd, 6, 3, "R", EntryPoint::LooksAlive),
+        rec(RhsMessage, 60_000, 9),
+    ] {
+        p.push(r);
+    }
+    let a = analyze_spans(p.finish(), &UsageTable::embedded(), &Config::default(), "t");
+    let is_alive = &a.spans.entries[0];
+    assert_eq!(is_alive.entry_point, EntryPoint::IsAlive);
+    assert!(is_alive.failed);
+    assert_eq!(
+        (is_alive.end_ns(), is_alive.end_lost_ns()),
+        (Some(1_000_000), None)
+    );
+    assert_eq!(a.lost_ends, 0);
+    assert_eq!(a.entries[0].duration.ns(), Some(1_000_000));
+}

@@ -219,6 +219,11 @@ impl Pairer {
     /// next entry point the thread began; calls open inside it too.
     fn close_lost(spans: &mut Spans, state: &ThreadState) {
         for &id in &state.entries {
+            // One whose end another line gave (RHS's "IsAlive failed")
+            // stays listed for the DLL's own end, but has ended.
+            if !spans.entries[id].is_open() {
+                continue;
+            }
             // The first and the last entry point the thread began after it.
             let Some(&(next, last)) = state.later.get(&id) else {
                 continue;
