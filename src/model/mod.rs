@@ -7,11 +7,7 @@ pub mod evidence;
 pub mod finding;
 pub mod record;
 pub mod span_vec;
-// The one part of the model that manages memory itself: a mapped spill
-// file's items (safety argued at each block).
 pub mod spans;
-#[allow(unsafe_code)]
-mod spill;
 pub mod stack;
 pub mod time;
 

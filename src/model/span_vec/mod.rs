@@ -9,7 +9,7 @@
 //! no copy and no second copy held at once. Indexing stays O(1): a
 //! segment's number is read off the index's highest bit.
 //!
-//! Segments of 4 MiB and more go to a spill file (`super::spill`), written
+//! Segments of 4 MiB and more go to a spill file (`spill`), written
 //! a megabyte run at a time as they fill, and what has been read of them
 //! is let go from resident memory as the list is used: behind a pass over
 //! it a run at a time, and after so many reads by index. So memory stays
@@ -26,7 +26,16 @@ use std::fmt;
 use std::ops::{Index, IndexMut};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use super::spill::{run_len, Spilled, AROUND};
+mod iter;
+mod segment;
+// The one part of the model that manages memory itself: a mapped spill
+// file's items (safety argued at each block).
+#[allow(unsafe_code)]
+mod spill;
+
+pub use iter::{Iter, IterMut};
+use segment::Segment;
+use spill::{Spilled, AROUND};
 
 /// The first segment holds 2^FIRST_BITS items, each next one twice the
 /// one before: segment `k` holds `FIRST << k` items and begins at
@@ -74,88 +83,6 @@ impl Touches {
     }
 }
 
-enum Segment<T> {
-    Heap(Vec<T>),
-    Spilled(Spilled<T>),
-}
-
-impl<T> Segment<T> {
-    fn len(&self) -> usize {
-        match self {
-            Segment::Heap(v) => v.len(),
-            Segment::Spilled(s) => s.len(),
-        }
-    }
-
-    fn is_spilled(&self) -> bool {
-        matches!(self, Segment::Spilled(_))
-    }
-
-    /// The items: on the heap, or those in the spill file then those not
-    /// yet written there.
-    fn parts(&self) -> (&[T], &[T]) {
-        match self {
-            Segment::Heap(v) => (v, &[]),
-            Segment::Spilled(s) => s.parts(),
-        }
-    }
-
-    fn parts_mut(&mut self) -> (&mut [T], &mut [T]) {
-        match self {
-            Segment::Heap(v) => (v, &mut []),
-            Segment::Spilled(s) => s.parts_mut(),
-        }
-    }
-
-    fn get(&self, at: usize) -> Option<&T> {
-        let (first, rest) = self.parts();
-        match at.checked_sub(first.len()) {
-            None => first.get(at),
-            Some(i) => rest.get(i),
-        }
-    }
-
-    fn get_mut(&mut self, at: usize) -> Option<&mut T> {
-        let (first, rest) = self.parts_mut();
-        match at.checked_sub(first.len()) {
-            None => first.get_mut(at),
-            Some(i) => rest.get_mut(i),
-        }
-    }
-
-    /// The stretch of items that holds `at`, and where it begins: a
-    /// heap segment whole; in a spill file, the run it is in (the unit of
-    /// letting go); the items not yet written.
-    fn piece(&self, at: usize) -> (&[T], usize) {
-        let (first, rest) = self.parts();
-        if at >= first.len() {
-            return (rest, first.len());
-        }
-        if !self.is_spilled() {
-            return (first, 0);
-        }
-        let run = run_len::<T>();
-        let start = at / run * run;
-        (&first[start..(start + run).min(first.len())], start)
-    }
-
-    fn release(&self, from: usize, to: usize) {
-        if let Segment::Spilled(s) = self {
-            s.release(from, to);
-        }
-    }
-}
-
-impl<'a, T> IntoIterator for &'a mut Segment<T> {
-    type Item = &'a mut T;
-    type IntoIter = std::iter::Chain<std::slice::IterMut<'a, T>, std::slice::IterMut<'a, T>>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        let (first, rest) = self.parts_mut();
-        first.iter_mut().chain(rest.iter_mut())
-    }
-}
-
 /// The segment an index falls in, and its place there.
 fn locate(index: usize) -> (usize, usize) {
     let j = (index >> FIRST_BITS) + 1;
@@ -194,32 +121,23 @@ impl<T> SpanVec<T> {
 
     pub fn push(&mut self, item: T) {
         let k = self.segments.len();
-        match self.segments.last_mut() {
-            // Against the segment's own size, not the Vec's capacity
-            // (which may be larger): indexing assumes these sizes.
-            Some(Segment::Heap(last)) if last.len() < segment_len(k - 1) => last.push(item),
-            Some(Segment::Spilled(last)) if last.len() < segment_len(k - 1) => {
-                if last.push(item).is_err() {
-                    unreachable!("a spilled segment holds its segment's length");
-                }
-            }
-            _ => {
-                let len = segment_len(k);
-                let spilled = len.saturating_mul(std::mem::size_of::<T>()) >= self.spill_from;
-                let mut segment = match spilled.then(|| Spilled::new(len)).flatten() {
+        // Against the segment's own size, not a Vec's capacity (which may
+        // be larger): indexing assumes these sizes.
+        if self
+            .segments
+            .last()
+            .is_none_or(|s| s.len() == segment_len(k - 1))
+        {
+            let len = segment_len(k);
+            let spilled = len.saturating_mul(std::mem::size_of::<T>()) >= self.spill_from;
+            self.segments
+                .push(match spilled.then(|| Spilled::new(len)).flatten() {
                     Some(s) => Segment::Spilled(s),
                     None => Segment::Heap(Vec::with_capacity(len)),
-                };
-                match &mut segment {
-                    Segment::Heap(v) => v.push(item),
-                    Segment::Spilled(s) => {
-                        if s.push(item).is_err() {
-                            unreachable!("a new segment has room");
-                        }
-                    }
-                }
-                self.segments.push(segment);
-            }
+                });
+        }
+        if let Some(last) = self.segments.last_mut() {
+            last.push(item);
         }
         self.len += 1;
     }
@@ -248,22 +166,11 @@ impl<T> SpanVec<T> {
     }
 
     pub fn iter(&self) -> Iter<'_, T> {
-        Iter {
-            vec: self,
-            front: 0,
-            back: self.len,
-            head: [].iter(),
-            head_from: 0,
-            tail: [].iter(),
-            tail_to: self.len,
-        }
+        Iter::new(self)
     }
 
     pub fn iter_mut(&mut self) -> IterMut<'_, T> {
-        IterMut {
-            items: self.segments.iter_mut().flatten(),
-            left: self.len,
-        }
+        IterMut::new(&mut self.segments, self.len)
     }
 
     /// Counts a read by index of spilled item `index`, and every WINDOWS
@@ -426,133 +333,6 @@ impl<'a, T> IntoIterator for &'a mut SpanVec<T> {
     }
 }
 
-/// The items in order; knows how many are left, so `rposition`,
-/// `enumerate().rev()` and `len()` work as on a slice. Taken a run at a
-/// time from either end, each let go from resident memory when passed
-/// (where spilled).
-pub struct Iter<'a, T> {
-    vec: &'a SpanVec<T>,
-    /// Items not yet taken into a run: `front..back`.
-    front: usize,
-    back: usize,
-    /// The run being read from the front, which began at `head_from`.
-    head: std::slice::Iter<'a, T>,
-    head_from: usize,
-    /// The run being read from the back, which ends at `tail_to`.
-    tail: std::slice::Iter<'a, T>,
-    tail_to: usize,
-}
-
-impl<T> Clone for Iter<'_, T> {
-    fn clone(&self) -> Self {
-        Iter {
-            vec: self.vec,
-            front: self.front,
-            back: self.back,
-            head: self.head.clone(),
-            head_from: self.head_from,
-            tail: self.tail.clone(),
-            tail_to: self.tail_to,
-        }
-    }
-}
-
-impl<'a, T> Iterator for Iter<'a, T> {
-    type Item = &'a T;
-
-    #[inline]
-    fn next(&mut self) -> Option<&'a T> {
-        loop {
-            if let Some(item) = self.head.next() {
-                return Some(item);
-            }
-            if self.front >= self.back {
-                return self.tail.next();
-            }
-            self.vec.release(self.head_from, self.front);
-            let run = self.vec.run(self.front, self.back);
-            if run.is_empty() {
-                // Not while the list is as long as it says; ends the pass
-                // rather than looping if it were not.
-                self.front = self.back;
-                continue;
-            }
-            self.head_from = self.front;
-            self.front += run.len();
-            self.head = run.iter();
-        }
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.head.len() + self.tail.len() + (self.back - self.front);
-        (left, Some(left))
-    }
-}
-
-impl<T> DoubleEndedIterator for Iter<'_, T> {
-    fn next_back(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(item) = self.tail.next_back() {
-                return Some(item);
-            }
-            if self.front >= self.back {
-                return self.head.next_back();
-            }
-            self.vec.release(self.back, self.tail_to);
-            let run = self.vec.run_back(self.front, self.back);
-            if run.is_empty() {
-                self.back = self.front;
-                continue;
-            }
-            self.tail_to = self.back;
-            self.back -= run.len();
-            self.tail = run.iter();
-        }
-    }
-}
-
-impl<T> ExactSizeIterator for Iter<'_, T> {}
-impl<T> std::iter::FusedIterator for Iter<'_, T> {}
-
-impl<T> Drop for Iter<'_, T> {
-    /// The runs a pass ended in, or stopped in (`find`, `any`), let go
-    /// too.
-    fn drop(&mut self) {
-        self.vec.release(self.head_from, self.front);
-        self.vec.release(self.back, self.tail_to);
-    }
-}
-
-pub struct IterMut<'a, T> {
-    items: std::iter::Flatten<std::slice::IterMut<'a, Segment<T>>>,
-    left: usize,
-}
-
-impl<'a, T> Iterator for IterMut<'a, T> {
-    type Item = &'a mut T;
-
-    fn next(&mut self) -> Option<&'a mut T> {
-        let item = self.items.next()?;
-        self.left -= 1;
-        Some(item)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
-    }
-}
-
-impl<T> DoubleEndedIterator for IterMut<'_, T> {
-    fn next_back(&mut self) -> Option<Self::Item> {
-        let item = self.items.next_back()?;
-        self.left -= 1;
-        Some(item)
-    }
-}
-
-impl<T> ExactSizeIterator for IterMut<'_, T> {}
-impl<T> std::iter::FusedIterator for IterMut<'_, T> {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -630,7 +410,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn large_segments_are_spilled_and_read_as_the_small_ones() {
-        if !super::super::spill::available() {
+        if !spill::available() {
             return;
         }
         let name: std::sync::Arc<str> = "R".into();
@@ -701,7 +481,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn passes_and_appends_let_spilled_items_go_from_memory() {
-        if !super::super::spill::available() {
+        if !spill::available() {
             return;
         }
         let name: std::sync::Arc<str> = "R".into();
