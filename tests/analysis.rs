@@ -6,7 +6,7 @@ mod common;
 
 use std::io::Cursor;
 
-use rhscope::analysis::{analyze_spans, analyze_trace, AnalysisError, Config};
+use rhscope::analysis::{analyze_spans, analyze_trace, Analysis, AnalysisError, Config};
 use rhscope::model::{
     EntryPoint, Evidence, Finding, Record, RecordKind, Rule, Severity, ThreadKind, UsageCode,
 };
@@ -106,12 +106,17 @@ fn api(kind: RecordKind, ms: i64, tid: u32, name: &str) -> Record {
     r
 }
 
-fn run(records: Vec<Record>) -> Vec<Finding> {
+/// The analysis of `records`, paired in order, held to `cfg`.
+fn analysed(records: impl IntoIterator<Item = Record>, cfg: &Config) -> Analysis {
     let mut p = Pairer::new();
     for r in records {
         p.push(r);
     }
-    analyze_spans(p.finish(), &UsageTable::embedded(), &Config::default(), "t")
+    analyze_spans(p.finish(), &UsageTable::embedded(), cfg, "t")
+}
+
+fn run(records: Vec<Record>) -> Vec<Finding> {
+    analysed(records, &Config::default())
         .findings
         .into_iter()
         .map(|r| r.finding)
@@ -277,13 +282,7 @@ fn budgets_make_slow_entry_points_warnings() {
     );
     let mut cfg = Config::default();
     cfg.add_budget("IsAlive=500").unwrap();
-    let mut p = Pairer::new();
-    recs().into_iter().for_each(|r| p.push(r));
-    assert!(
-        analyze_spans(p.finish(), &UsageTable::embedded(), &cfg, "t")
-            .findings
-            .is_empty()
-    );
+    assert!(analysed(recs(), &cfg).findings.is_empty());
     assert!(cfg
         .add_budget("Contoso App/LooksAlive=x")
         .unwrap_err()
@@ -369,17 +368,16 @@ fn a_worker_that_logs_before_its_creator_announces_it_is_a_worker() {
 
 #[test]
 fn a_lost_entry_point_end_is_no_hang() {
-    let mut p = Pairer::new();
-    for r in [
-        // IsAlive's end is lost; 34 s later the thread runs LooksAlive.
-        ep(EntryPointBegin, 0, 3, "R", EntryPoint::IsAlive),
-        ep(EntryPointBegin, 34_000, 3, "R", EntryPoint::LooksAlive),
-        ep(EntryPointEnd, 34_001, 3, "R", EntryPoint::LooksAlive),
-        rec(RhsMessage, 60_000, 9),
-    ] {
-        p.push(r);
-    }
-    let a = analyze_spans(p.finish(), &UsageTable::embedded(), &Config::default(), "t");
+    let a = analysed(
+        [
+            // IsAlive's end is lost; 34 s later the thread runs LooksAlive.
+            ep(EntryPointBegin, 0, 3, "R", EntryPoint::IsAlive),
+            ep(EntryPointBegin, 34_000, 3, "R", EntryPoint::LooksAlive),
+            ep(EntryPointEnd, 34_001, 3, "R", EntryPoint::LooksAlive),
+            rec(RhsMessage, 60_000, 9),
+        ],
+        &Config::default(),
+    );
     assert!(a.findings.is_empty(), "{:?}", a.findings);
     assert_eq!(a.lost_ends, 1);
     let lost = &a.spans.entries[0];
@@ -422,23 +420,19 @@ fn a_lost_entry_point_end_is_no_hang() {
 
 #[test]
 fn a_joined_entry_point_is_judged_by_what_its_thread_began_after_it() {
-    let mut p = Pairer::new();
-    let mut issued = rec(CallIssued, 0, 0);
-    issued.resource = Some("R".into());
-    issued.entry_point = Some(EntryPoint::Online);
-    for r in [
-        // RCM issues Online; meanwhile thread 3 runs R2's IsAlive (a span
-        // of a higher id); then the DLL's Online begins there and joins
-        // RCM's span, and never returns.
-        issued,
-        ep(EntryPointBegin, 1, 3, "R2", EntryPoint::IsAlive),
-        ep(EntryPointEnd, 2, 3, "R2", EntryPoint::IsAlive),
-        ep(EntryPointBegin, 5, 3, "R", EntryPoint::Online),
-        rec(RhsMessage, 600_000, 9),
-    ] {
-        p.push(r);
-    }
-    let a = analyze_spans(p.finish(), &UsageTable::embedded(), &Config::default(), "t");
+    let a = analysed(
+        [
+            // RCM issues Online; meanwhile thread 3 runs R2's IsAlive (a span
+            // of a higher id); then the DLL's Online begins there and joins
+            // RCM's span, and never returns.
+            ep(CallIssued, 0, 0, "R", EntryPoint::Online),
+            ep(EntryPointBegin, 1, 3, "R2", EntryPoint::IsAlive),
+            ep(EntryPointEnd, 2, 3, "R2", EntryPoint::IsAlive),
+            ep(EntryPointBegin, 5, 3, "R", EntryPoint::Online),
+            rec(RhsMessage, 600_000, 9),
+        ],
+        &Config::default(),
+    );
     // IsAlive began before Online did: it says nothing of Online's end,
     // which is not lost (it was, ended 4 ms before it began, when every
     // begin of the thread counted).
@@ -455,22 +449,18 @@ fn a_joined_entry_point_is_judged_by_what_its_thread_began_after_it() {
 
 #[test]
 fn a_health_check_that_failed_has_ended_and_is_not_lost() {
-    let mut p = Pairer::new();
-    let mut failed = rec(HealthCheckFailed, 1, 3);
-    failed.resource = Some("R".into());
-    failed.entry_point = Some(EntryPoint::IsAlive);
-    for r in [
-        // The DLL's IsAlive begins; RHS logs it failed (its end); the DLL
-        // logs no end of its own; the thread goes on to LooksAlive.
-        ep(EntryPointBegin, 0, 3, "R", EntryPoint::IsAlive),
-        failed,
-        ep(EntryPointBegin, 5, 3, "R", EntryPoint::LooksAlive),
-        ep(EntryPointEnd, 6, 3, "R", EntryPoint::LooksAlive),
-        rec(RhsMessage, 60_000, 9),
-    ] {
-        p.push(r);
-    }
-    let a = analyze_spans(p.finish(), &UsageTable::embedded(), &Config::default(), "t");
+    let a = analysed(
+        [
+            // The DLL's IsAlive begins; RHS logs it failed (its end); the DLL
+            // logs no end of its own; the thread goes on to LooksAlive.
+            ep(EntryPointBegin, 0, 3, "R", EntryPoint::IsAlive),
+            ep(HealthCheckFailed, 1, 3, "R", EntryPoint::IsAlive),
+            ep(EntryPointBegin, 5, 3, "R", EntryPoint::LooksAlive),
+            ep(EntryPointEnd, 6, 3, "R", EntryPoint::LooksAlive),
+            rec(RhsMessage, 60_000, 9),
+        ],
+        &Config::default(),
+    );
     let is_alive = &a.spans.entries[0];
     assert_eq!(is_alive.entry_point, EntryPoint::IsAlive);
     assert!(is_alive.failed);
