@@ -321,45 +321,51 @@ fn threaded_log(n: u64) -> Vec<u8> {
     text.into_bytes()
 }
 
-/// The source reads on a thread of its own: every entry comes out, in
-/// order, across the hand-over's batches; its counts and header
-/// are the reader's once it has ended.
+/// The source reads on a thread of its own and matches on others, the
+/// batches dealt to them in turn: every entry comes out, in order (each
+/// a millisecond after the one before), across the hand-overs' batches
+/// whatever the number of matching threads; its counts and header are
+/// the reader's once it has ended.
 #[test]
 fn the_threaded_source_hands_on_every_entry_in_order() {
     let providers = ProviderSet::embedded();
     let bytes = threaded_log(5000);
     let size = bytes.len() as u64;
-    let log = ClusterLog::from_reader(std::path::Path::new("t.log"), Cursor::new(bytes)).unwrap();
-    let mut source = ClusterLogSource::new(log, &providers);
-    let (mut records, mut seen, mut last) = (0, 0, i64::MIN);
-    while let Some(o) = source.next_observed() {
-        let o = o.unwrap();
-        assert!(o.time_ns() >= last, "in time order");
-        last = o.time_ns();
-        match o {
-            rhscope::source::Observed::Record(r) => {
-                assert_eq!(r.resource.as_deref(), Some("R1"));
-                records += 1;
+    for mappers in [1, 2, 3] {
+        let log =
+            ClusterLog::from_reader(std::path::Path::new("t.log"), Cursor::new(bytes.clone()))
+                .unwrap();
+        let mut source = ClusterLogSource::with_mappers(log, &providers, mappers);
+        let (mut records, mut seen, mut last) = (0, 0, i64::MIN);
+        while let Some(o) = source.next_observed() {
+            let o = o.unwrap();
+            assert!(o.time_ns() > last, "{mappers} mappers: in the log's order");
+            last = o.time_ns();
+            match o {
+                rhscope::source::Observed::Record(r) => {
+                    assert_eq!(r.resource.as_deref(), Some("R1"));
+                    records += 1;
+                }
+                rhscope::source::Observed::Seen(_) => seen += 1,
+                rhscope::source::Observed::Unmapped(_) => panic!("nothing fails to map"),
             }
-            rhscope::source::Observed::Seen(_) => seen += 1,
-            rhscope::source::Observed::Unmapped(_) => panic!("nothing fails to map"),
         }
+        assert_eq!((records, seen), (2500, 2500), "{mappers} mappers");
+        assert_eq!(last, 1_700_000_000_000_000_000 + 4999 * 1_000_000);
+        let counts = source.unparsed().unwrap();
+        assert_eq!(
+            (
+                counts.entries,
+                counts.unparsed_lines,
+                counts.continuation_lines
+            ),
+            (5000, 1, 1)
+        );
+        assert_eq!(counts.lines, 5000 + 3 + 2);
+        assert_eq!(source.header().unwrap().node.as_deref(), Some("NODE-T"));
+        assert_eq!(source.bytes_read(), size);
+        assert!(source.next_observed().is_none(), "ended stays ended");
     }
-    assert_eq!((records, seen), (2500, 2500));
-    assert_eq!(last, 1_700_000_000_000_000_000 + 4999 * 1_000_000);
-    let counts = source.unparsed().unwrap();
-    assert_eq!(
-        (
-            counts.entries,
-            counts.unparsed_lines,
-            counts.continuation_lines
-        ),
-        (5000, 1, 1)
-    );
-    assert_eq!(counts.lines, 5000 + 3 + 2);
-    assert_eq!(source.header().unwrap().node.as_deref(), Some("NODE-T"));
-    assert_eq!(source.bytes_read(), size);
-    assert!(source.next_observed().is_none(), "ended stays ended");
 }
 
 /// A read error half-way is handed on as one (after the entries before
@@ -377,31 +383,34 @@ fn the_threaded_source_hands_on_read_errors_and_stops_when_dropped() {
         }
     }
     let providers = ProviderSet::embedded();
-    let log = ClusterLog::from_reader(
-        std::path::Path::new("t.log"),
-        Failing(Cursor::new(threaded_log(3000))),
-    )
-    .unwrap();
-    let mut source = ClusterLogSource::new(log, &providers);
-    let mut ok = 0;
-    let err = loop {
-        match source.next_observed() {
-            Some(Ok(_)) => ok += 1,
-            Some(Err(e)) => break e.to_string(),
-            None => panic!("the error was lost"),
-        }
-    };
-    // The last entry is held until the next line shows it complete: the
-    // error comes first.
-    assert_eq!(ok, 2999);
-    assert_eq!(err, "t.log: the disk went away");
-    for _ in 0..3 {
+    for mappers in [1, 3] {
+        let log = ClusterLog::from_reader(
+            std::path::Path::new("t.log"),
+            Failing(Cursor::new(threaded_log(3000))),
+        )
+        .unwrap();
+        let mut source = ClusterLogSource::with_mappers(log, &providers, mappers);
+        let mut ok = 0;
+        let err = loop {
+            match source.next_observed() {
+                Some(Ok(_)) => ok += 1,
+                Some(Err(e)) => break e.to_string(),
+                None => panic!("the error was lost"),
+            }
+        };
+        // The last entry is held until the next line shows it complete:
+        // the error comes first.
+        assert_eq!(ok, 2999, "{mappers} mappers");
+        assert_eq!(err, "t.log: the disk went away");
+        assert!(source.next_observed().is_none(), "nothing after the error");
+    }
+    for mappers in [1, 3] {
         let log = ClusterLog::from_reader(
             std::path::Path::new("t.log"),
             Cursor::new(threaded_log(50_000)),
         )
         .unwrap();
-        let mut source = ClusterLogSource::new(log, &providers);
+        let mut source = ClusterLogSource::with_mappers(log, &providers, mappers);
         assert!(source.next_observed().is_some());
         drop(source);
     }

@@ -13,23 +13,22 @@
 //! rounded) and wrapped a sum that overflowed; here quantiles are the
 //! durations themselves and sums saturate.
 
-use super::{Aggregate, Analysis, Duration};
-use crate::model::{EntryPoint, EntrySpan};
+use super::{Aggregate, Analysis, CallFacts, Duration, EntryFacts};
+use crate::model::{EntryPoint, EntrySpan, SpanVec};
 
 /// Durations held at once: 32 MiB.
 const BATCH: usize = 4 << 20;
 
 /// Fills `by_entry_point` and `by_api`.
 pub fn fill(a: &mut Analysis) {
-    a.by_entry_point = by_entry_point(a);
-    a.by_api = by_api(a);
+    a.by_entry_point = by_entry_point(&a.spans.entries, &a.entries);
+    a.by_api = by_api(&a.calls);
 }
 
 /// Per (resource, entry point), keyed "resource entry point"; ties in
 /// total go by resource, then entry point (not by the joined key: a
 /// resource's name may hold a space).
-fn by_entry_point(a: &Analysis) -> Vec<Aggregate> {
-    let spans = &a.spans.entries;
+pub fn by_entry_point(spans: &SpanVec<EntrySpan>, facts: &SpanVec<EntryFacts>) -> Vec<Aggregate> {
     // Resource names are shared per timeline: each distinct name is ranked
     // once, each span found by its name's address (two copies of one name
     // still rank as one). Distinct values are inserted one by one:
@@ -77,16 +76,15 @@ fn by_entry_point(a: &Analysis) -> Vec<Aggregate> {
             format!("{} {}", resources[r], entry_points[e].name())
         })
         .collect();
-    let durations = a.entries.iter().map(|f| f.duration);
+    let durations = facts.iter().map(|f| f.duration);
     per_group(keys, || spans.iter().map(group).zip(durations.clone()))
 }
 
 /// Per API as the usage table names it.
-fn by_api(a: &Analysis) -> Vec<Aggregate> {
+pub fn by_api(calls: &SpanVec<CallFacts>) -> Vec<Aggregate> {
     let mut ids: foldhash::HashMap<&str, u32> = Default::default();
     let mut distinct: Vec<&str> = Vec::new();
-    let mut group: Vec<u32> = a
-        .calls
+    let mut group: Vec<u32> = calls
         .iter()
         .map(|f| {
             *ids.entry(f.api.as_str()).or_insert_with(|| {
@@ -99,7 +97,7 @@ fn by_api(a: &Analysis) -> Vec<Aggregate> {
     for g in &mut group {
         *g = rank[*g as usize];
     }
-    let durations = a.calls.iter().map(|f| f.duration);
+    let durations = calls.iter().map(|f| f.duration);
     per_group(keys, || group.iter().copied().zip(durations.clone()))
 }
 

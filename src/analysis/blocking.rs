@@ -127,12 +127,17 @@ pub struct WaitSite {
     pub waiting_ns: i64,
 }
 
+/// A wait's address: which wait it is, whatever its fields.
+fn address(w: &Wait) -> usize {
+    std::ptr::from_ref(w) as usize
+}
+
 /// A thread's waits, in time order, for splitting any stretch of it.
 pub struct WaitIndex<'s> {
     by_tid: HashMap<u32, Vec<&'s Wait>>,
-    /// Where each wait (by its address in the waits) waited, where its
-    /// stack says.
-    sites: HashMap<*const Wait, String>,
+    /// Where each wait (by its address in the waits, as a number: the
+    /// index is shared by threads) waited, where its stack says.
+    sites: HashMap<usize, String>,
     /// Whether the trace has context switches at all (else every split is
     /// wall-clock only).
     have_switches: bool,
@@ -152,7 +157,7 @@ impl<'s> WaitIndex<'s> {
             .iter()
             .filter_map(|s| {
                 let w = waits.get(s.wait)?;
-                Some((w as *const Wait, super::stacks::wait_site(&s.stack)?))
+                Some((address(w), super::stacks::wait_site(&s.stack)?))
             })
             .collect();
         WaitIndex {
@@ -188,7 +193,7 @@ impl<'s> WaitIndex<'s> {
                 reasons.push(wait_reason_name(w.wait_reason));
                 readied_by.extend(w.readied_by);
             }
-            if let Some(site) = self.sites.get(&(*w as *const Wait)).filter(|_| wt > 0) {
+            if let Some(site) = self.sites.get(&address(w)).filter(|_| wt > 0) {
                 *sites.entry(site).or_default() += wt;
             }
             waiting = waiting.saturating_add(wt);

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use crate::model::time::MS_NS;
 use crate::model::{
     ApiSpan, EntryPoint, EntrySpan, Evidence, Finding, SpanVec, Spans, ThreadKind, Timestamp,
-    UsageCode,
+    UsageCode, WorkerIndex,
 };
 use crate::providers::usage::UsageTable;
 use crate::providers::ProviderSet;
@@ -484,24 +484,34 @@ pub fn analyze_known(
     let resource_facts = resources::facts(headers, &spans, cfg);
     let incidents = incidents::incidents(&spans, &resource_facts, cfg);
     let waits = WaitIndex::new(&spans.waits, &spans.wait_stacks, spans.context_switches > 0);
-    let calls: SpanVec<CallFacts> = spans
-        .calls
-        .iter()
-        .map(|c| rules::call_facts(&spans, c, table, &waits, end))
-        .collect();
-    let entries: SpanVec<EntryFacts> = spans
-        .entries
-        .iter()
-        .map(|e| EntryFacts {
-            budget_ns: cfg.budget(e.resource_type.as_deref(), e.entry_point),
-            duration: Duration::of(e.begin_ns, e.end_ns(), e.end_unknown(), end),
-            blocking: Blocked::new(waits.blocking(
-                e.tid,
-                e.begin_ns,
-                e.end_ns().or(e.end_lost_ns()).unwrap_or(end),
-            )),
-        })
-        .collect();
+    let workers = WorkerIndex::new(&spans.workers);
+    // The facts of the calls and of the entry points, then the rules and
+    // the figures, each pair on two threads: after the read the analysis
+    // has the machine to itself.
+    let (calls, entries): (SpanVec<CallFacts>, SpanVec<EntryFacts>) = join(
+        || {
+            spans
+                .calls
+                .iter()
+                .map(|c| rules::call_facts(&spans, c, table, &waits, &workers, end))
+                .collect()
+        },
+        || {
+            spans
+                .entries
+                .iter()
+                .map(|e| EntryFacts {
+                    budget_ns: cfg.budget(e.resource_type.as_deref(), e.entry_point),
+                    duration: Duration::of(e.begin_ns, e.end_ns(), e.end_unknown(), end),
+                    blocking: Blocked::new(waits.blocking(
+                        e.tid,
+                        e.begin_ns,
+                        e.end_ns().or(e.end_lost_ns()).unwrap_or(end),
+                    )),
+                })
+                .collect()
+        },
+    );
     let found = rules::Context {
         spans: &spans,
         calls: &calls,
@@ -509,23 +519,35 @@ pub fn analyze_known(
         table,
         cfg,
         waits: &waits,
+        workers: &workers,
         resources: &resource_facts,
         incidents: &incidents,
         trace,
     };
-    let mut findings = found.misuse();
-    findings.extend(found.entry_points());
-    findings.extend(found.deadlocks());
-    findings.extend(found.restarts());
-    findings.extend(found.pending_timeouts());
-    findings.extend(found.health_checks());
-    findings.extend(found.call_failures());
-    findings.extend(found.resource_failures());
-    findings.extend(found.role_failures());
+    let ((by_entry_point, by_api), mut findings) = join(
+        || {
+            (
+                aggregates::by_entry_point(&spans.entries, &entries),
+                aggregates::by_api(&calls),
+            )
+        },
+        || {
+            let mut findings = found.misuse();
+            findings.extend(found.entry_points());
+            findings.extend(found.deadlocks());
+            findings.extend(found.restarts());
+            findings.extend(found.pending_timeouts());
+            findings.extend(found.health_checks());
+            findings.extend(found.call_failures());
+            findings.extend(found.resource_failures());
+            findings.extend(found.role_failures());
+            findings
+        },
+    );
     findings.sort_by(|a, b| a.finding.cmp(&b.finding));
     let resources: Vec<String> = resource_facts.keys().cloned().collect();
     let verdicts = verdicts::verdicts(&findings);
-    let mut a = Analysis {
+    Analysis {
         trace: trace.to_string(),
         node: None,
         inputs: vec![trace.to_string()],
@@ -545,9 +567,8 @@ pub fn analyze_known(
         },
         findings,
         verdicts,
-        // Filled below, from the spans' facts.
-        by_entry_point: Vec::new(),
-        by_api: Vec::new(),
+        by_entry_point,
+        by_api,
         records: 0,
         unmapped_errors: 0,
         unmatched_ends: spans.unmatched_ends,
@@ -562,9 +583,31 @@ pub fn analyze_known(
         spans,
         entries,
         calls,
+    }
+}
+
+/// `a` on a thread of its own and `b` on this one, both done on return;
+/// one after the other when the OS gives no thread.
+fn join<RA: Send, RB>(a: impl FnOnce() -> RA + Send, b: impl FnOnce() -> RB) -> (RA, RB) {
+    let a = std::sync::Mutex::new(Some(a));
+    // Takes `a` out of its cell, on whichever thread runs it.
+    let run_a = || {
+        let f = a.lock().unwrap_or_else(|e| e.into_inner()).take();
+        f.map(|f| f())
     };
-    aggregates::fill(&mut a);
-    a
+    std::thread::scope(|s| {
+        let other = std::thread::Builder::new().spawn_scoped(s, run_a);
+        let rb = b();
+        let ra = match other {
+            // A panic is a bug: it goes on as it would have on one thread.
+            Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            Err(_) => run_a(),
+        };
+        (
+            ra.expect("`a` is taken once, by the thread that runs it"),
+            rb,
+        )
+    })
 }
 
 /// Analyses the sources of one node's timeline together (as

@@ -9,7 +9,7 @@ use super::{Blocking, CallFacts, Config, Duration, EntryFacts, Reported, WaitInd
 use crate::model::time::SECOND_NS;
 use crate::model::{
     ApiSpan, EntryPoint, Evidence, Finding, Record, Rule, Severity, SpanVec, Spans, ThreadKind,
-    Timestamp, UsageCode,
+    Timestamp, UsageCode, WorkerIndex,
 };
 use crate::providers::usage::UsageTable;
 
@@ -19,15 +19,20 @@ pub(super) fn call_facts(
     call: &ApiSpan,
     table: &UsageTable,
     waits: &WaitIndex<'_>,
+    workers: &WorkerIndex<'_>,
     end: i64,
 ) -> CallFacts {
     let row = table.resolve(&call.api);
     let entry = call.entry.map(|i| &spans.entries[i]);
     let from_stack = call.inferred.as_ref().and_then(|i| i.entry_point);
-    let thread_kind = match (entry, from_stack, on_worker(spans, call)) {
-        (Some(_), _, _) | (None, Some(_), _) => ThreadKind::RhsEntryPoint,
-        (None, None, true) => ThreadKind::ClusterWorker,
-        (None, None, false) => ThreadKind::Other,
+    // A call made on a ClusWorkerCreate worker while it lived (from the
+    // thread's start, which may come before its creator says so).
+    let thread_kind = match (entry, from_stack) {
+        (Some(_), _) | (None, Some(_)) => ThreadKind::RhsEntryPoint,
+        (None, None) => match workers.at(call.pid, call.tid, call.begin_ns) {
+            Some(_) => ThreadKind::ClusterWorker,
+            None => ThreadKind::Other,
+        },
     };
     CallFacts {
         api: row.map_or_else(|| call.api.clone(), |r| r.name.clone()),
@@ -40,15 +45,6 @@ pub(super) fn call_facts(
             call.end_ns.or(call.end_lost_ns).unwrap_or(end),
         )),
     }
-}
-
-/// Whether a call was made on a ClusWorkerCreate worker while it lived
-/// (from the thread's start, which may come before its creator says so).
-fn on_worker(spans: &Spans, call: &ApiSpan) -> bool {
-    spans
-        .workers
-        .iter()
-        .any(|w| w.is(call.pid, call.tid, call.begin_ns))
 }
 
 /// What kind of thread a call was made on, and how bad the call is there
@@ -88,6 +84,7 @@ pub(super) struct Context<'a> {
     pub table: &'a UsageTable,
     pub cfg: &'a Config,
     pub waits: &'a WaitIndex<'a>,
+    pub workers: &'a WorkerIndex<'a>,
     pub resources: &'a Resources,
     /// One per deadlock report, in the same order.
     pub incidents: &'a [Incident],
@@ -138,12 +135,7 @@ impl Context<'_> {
                 facts.thread_kind == ThreadKind::ClusterWorker,
             );
             let Some(severity) = severity else { continue };
-            let worker = || {
-                self.spans
-                    .workers
-                    .iter()
-                    .find(|w| w.is(call.pid, call.tid, call.begin_ns))
-            };
+            let worker = || self.workers.at(call.pid, call.tid, call.begin_ns);
             let resource = entry
                 .map(|e| e.resource.to_string())
                 .or_else(|| worker().and_then(|w| w.resource.clone()));

@@ -280,11 +280,22 @@ fn add_workers(spans: &mut Spans) {
         .filter(|t| t.start_module.as_deref() == Some("resutils.dll") || by_stack.contains(&t.tid))
         .cloned()
         .collect();
+    // Each thread's workers, the ones added here too: a look at a few, not
+    // a walk over all of them for each life.
+    let mut by_thread: HashMap<(u32, u32), Vec<usize>> = HashMap::new();
+    for (i, w) in spans.workers.iter().enumerate() {
+        by_thread.entry((w.pid, w.tid)).or_default().push(i);
+    }
     for t in lives {
         let begin = t.start_ns.unwrap_or(t.seen_ns);
-        if spans.workers.iter().any(|w| w.is(t.pid, t.tid, begin)) {
+        let known = by_thread.entry((t.pid, t.tid)).or_default();
+        if known
+            .iter()
+            .any(|&i| spans.workers[i].is(t.pid, t.tid, begin))
+        {
             continue;
         }
+        known.push(spans.workers.len());
         spans.workers.push(Worker {
             pid: t.pid,
             tid: t.tid,

@@ -18,7 +18,7 @@ pub use evidence::Evidence;
 pub use finding::{Finding, Rule, Severity};
 pub use record::{Record, RecordKind};
 pub use span_vec::SpanVec;
-pub use spans::{ApiSpan, EntrySpan, Spans, Wait, Worker};
+pub use spans::{ApiSpan, EntrySpan, Spans, Wait, Worker, WorkerIndex};
 pub use stack::{Frame, Stack};
 pub use time::Timestamp;
 

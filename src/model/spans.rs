@@ -2,6 +2,7 @@
 //! threads and waits, as paired from its records, plus the records the
 //! rules read directly (deadlock reports, restarts, states, messages).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{EntryPoint, Evidence, Record, SpanVec};
@@ -236,6 +237,38 @@ impl Worker {
     }
 }
 
+/// A timeline's workers by thread: which worker a thread was at a time, in
+/// a look at that thread's few workers rather than a walk over all of them
+/// (a node's log announces one for each Online: thousands, and each call
+/// off an entry point asks).
+#[derive(Debug)]
+pub struct WorkerIndex<'a> {
+    workers: &'a [Worker],
+    /// (pid, tid) -> its workers' places in `workers`, in that order.
+    by_thread: HashMap<ThreadKey, Vec<usize>>,
+}
+
+impl<'a> WorkerIndex<'a> {
+    pub fn new(workers: &'a [Worker]) -> WorkerIndex<'a> {
+        let mut by_thread: HashMap<ThreadKey, Vec<usize>> = HashMap::new();
+        for (i, w) in workers.iter().enumerate() {
+            by_thread.entry((w.pid, w.tid)).or_default().push(i);
+        }
+        WorkerIndex { workers, by_thread }
+    }
+
+    /// The first worker (in the timeline's order) that was the thread
+    /// `(pid, tid)` at `time_ns`.
+    pub fn at(&self, pid: u32, tid: u32, time_ns: i64) -> Option<&'a Worker> {
+        let workers = self.workers;
+        self.by_thread
+            .get(&(pid, tid))?
+            .iter()
+            .map(|&i| &workers[i])
+            .find(|w| w.is(pid, tid, time_ns))
+    }
+}
+
 /// A stretch of a thread off the CPU: switched out at `out_ns`, readied at
 /// `ready_ns` (when known), back in at `in_ns`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -357,5 +390,42 @@ mod tests {
         assert_eq!(s, fresh());
         assert!(s.is_open());
         assert_eq!(std::mem::size_of::<EntrySpan>(), 120);
+    }
+
+    /// The index finds what a walk over every worker finds: the first (in
+    /// the timeline's order) that was the thread at the time, with a
+    /// thread id reused by a later worker, one in another process, and
+    /// two announcements of one thread.
+    #[test]
+    fn the_worker_index_finds_what_a_walk_finds() {
+        let w = |pid, tid, started_ns, exited_ns, creator| Worker {
+            pid,
+            tid,
+            creator,
+            resource: None,
+            created_ns: started_ns,
+            started_ns,
+            exited_ns,
+        };
+        let workers = vec![
+            w(10, 7, 100, Some(200), 1),
+            w(11, 7, 100, None, 2),
+            w(10, 7, 300, None, 3),
+            w(10, 7, 350, Some(400), 4),
+            w(10, 8, 0, None, 5),
+        ];
+        let index = WorkerIndex::new(&workers);
+        for pid in [9, 10, 11] {
+            for tid in [6, 7, 8] {
+                for t in [0, 99, 100, 150, 200, 250, 300, 360, 400, 1000] {
+                    let walk = workers.iter().find(|w| w.is(pid, tid, t));
+                    let found = index.at(pid, tid, t);
+                    assert_eq!(found.map(|w| w.creator), walk.map(|w| w.creator));
+                }
+            }
+        }
+        assert_eq!(index.at(10, 7, 360).map(|w| w.creator), Some(3));
+        assert_eq!(index.at(10, 7, 250), None);
+        assert_eq!(index.at(11, 7, 50), None);
     }
 }

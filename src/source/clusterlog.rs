@@ -39,20 +39,25 @@ const BATCH: usize = 1024;
 /// Bytes of text per batch at most, whatever the count: lines run to 64
 /// KiB each, and entries to 64 continuation lines.
 const BATCH_BYTES: usize = 1 << 20;
-/// Batches the hand-over holds: a few megabytes at most in flight.
-const AHEAD: usize = 8;
+/// Batches each hand-over holds: a few megabytes at most in flight.
+const AHEAD: usize = 4;
+/// Threads matching entries at most: past this the pairing, on one
+/// thread, is the limit.
+const MAX_MAPPERS: usize = 4;
 
 type EntryResult = Result<Entry, ClusterLogError>;
+type Mapped = Vec<Result<Observed, SourceError>>;
 
 /// A cluster.log, mapped by the definitions' message patterns.
 ///
-/// Reading and splitting the lines runs on a thread of its own, ahead of
-/// matching them to the definitions' patterns, which runs where the
-/// source is read: the analysis reads every source on a thread of its
-/// own too ([`super::ReadAhead`]), ahead of the timeline that pairs what
-/// they map. On a node's log reading and matching are most of the work
-/// (matching about half), so the stages share the machine's cores; they
-/// share nothing else but the entries and records they hand on.
+/// Reading and splitting the lines runs on a thread of its own, and
+/// matching them to the definitions' patterns (on a node's log, most of
+/// the work) on a few more: the reader deals its batches of entries to
+/// the mappers in turn, and the source takes the mapped batches back in
+/// the same turn, so their order is the log's with no sorting. The
+/// analysis reads every source on a thread of its own too
+/// ([`super::ReadAhead`]), ahead of the timeline that pairs what they
+/// map. The threads share nothing but the batches they hand on.
 pub struct ClusterLogSource {
     name: String,
     /// What the header said when the log's first entry was reached; the
@@ -60,46 +65,101 @@ pub struct ClusterLogSource {
     header: LogHeader,
     counts: LogCounts,
     bytes_read: Arc<AtomicU64>,
-    providers: ProviderSet,
-    batches: Receiver<Vec<EntryResult>>,
-    batch: std::vec::IntoIter<EntryResult>,
+    /// Each mapper's mapped batches, taken in turn.
+    mapped: Vec<Receiver<Mapped>>,
+    /// The mapper whose batch comes next.
+    turn: usize,
+    batch: std::vec::IntoIter<Result<Observed, SourceError>>,
     /// The reader, until it has finished.
     reader: Option<JoinHandle<ClusterLog>>,
+    mappers: Vec<JoinHandle<()>>,
 }
 
 impl ClusterLogSource {
     pub fn new(log: ClusterLog, providers: &ProviderSet) -> ClusterLogSource {
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, MAX_MAPPERS);
+        ClusterLogSource::with_mappers(log, providers, workers)
+    }
+
+    /// With `workers` threads matching entries (at least one).
+    pub fn with_mappers(
+        log: ClusterLog,
+        providers: &ProviderSet,
+        workers: usize,
+    ) -> ClusterLogSource {
         let name = log.path().display().to_string();
         let header = log.header().clone();
         let counts = log.counts().clone();
         let bytes_read = Arc::new(AtomicU64::new(log.bytes_read()));
-        let progress = Arc::clone(&bytes_read);
-        let (send_entries, batches) = mpsc::sync_channel(AHEAD);
-        let spawned = std::thread::Builder::new()
-            .name("cluster.log read".into())
-            .spawn(move || read_entries(log, &send_entries, &progress));
-        let (reader, batches) = match spawned {
-            Ok(reader) => (Some(reader), batches),
-            // The OS gave no thread: say so, as a log that cannot be read.
-            Err(e) => {
-                let (send, batches) = mpsc::sync_channel(1);
-                let _ = send.send(vec![Err(ClusterLogError::Io {
-                    path: name.clone().into(),
-                    source: e,
-                })]);
-                (None, batches)
-            }
-        };
-        ClusterLogSource {
+        let mut source = ClusterLogSource {
             name,
             header,
             counts,
             bytes_read,
-            providers: providers.clone(),
-            batches,
+            mapped: Vec::new(),
+            turn: 0,
             batch: Vec::new().into_iter(),
-            reader,
+            reader: None,
+            mappers: Vec::new(),
+        };
+        let mut deal = Vec::new();
+        for k in 0..workers.max(1) {
+            let (send_entries, entries) = mpsc::sync_channel::<Vec<EntryResult>>(AHEAD);
+            let (send_mapped, mapped) = mpsc::sync_channel(AHEAD);
+            // Each its own copy: a regex shared between threads makes them
+            // take turns at its scratch space.
+            let providers = providers.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("cluster.log map-{k}"))
+                .spawn(move || {
+                    for batch in entries {
+                        let out: Mapped = batch
+                            .into_iter()
+                            .map(|e| {
+                                e.map(|e| map_entry(&providers, &e))
+                                    .map_err(SourceError::ClusterLog)
+                            })
+                            .collect();
+                        if send_mapped.send(out).is_err() {
+                            return;
+                        }
+                    }
+                });
+            match spawned {
+                Ok(mapper) => {
+                    source.mappers.push(mapper);
+                    source.mapped.push(mapped);
+                    deal.push(send_entries);
+                }
+                // Fewer mappers than asked for do the same work.
+                Err(_) if k > 0 => break,
+                Err(e) => return source.failed(e),
+            }
         }
+        let progress = Arc::clone(&source.bytes_read);
+        let spawned = std::thread::Builder::new()
+            .name("cluster.log read".into())
+            .spawn(move || read_entries(log, &deal, &progress));
+        match spawned {
+            Ok(reader) => source.reader = Some(reader),
+            Err(e) => return source.failed(e),
+        }
+        source
+    }
+
+    /// The OS gave no thread: the source yields one error, as a log that
+    /// cannot be read (the threads already started end as their input
+    /// closes).
+    fn failed(mut self, e: std::io::Error) -> ClusterLogSource {
+        self.mapped.clear();
+        self.batch = vec![Err(SourceError::ClusterLog(ClusterLogError::Io {
+            path: self.name.clone().into(),
+            source: e,
+        }))]
+        .into_iter();
+        self
     }
 
     /// What the reader counted: as of the header until the source has
@@ -111,10 +171,16 @@ impl ClusterLogSource {
     /// The reader has sent its last batch: take what it counted and what
     /// the header said in the end.
     fn finish(&mut self) {
+        self.mapped.clear();
+        // A panic is a bug: it surfaces as it would have without threads.
+        for mapper in self.mappers.drain(..) {
+            if let Err(panic) = mapper.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
         let Some(reader) = self.reader.take() else {
             return;
         };
-        // A panic is a bug: it surfaces as it would have without a thread.
         match reader.join() {
             Ok(log) => {
                 self.counts = log.counts().clone();
@@ -126,14 +192,15 @@ impl ClusterLogSource {
     }
 }
 
-/// The reader thread: entries in order, in batches, until the log ends or
-/// the source stops listening; the log back with its counts.
+/// The reader thread: entries in order, in batches dealt to the mappers in
+/// turn, until the log ends or the source stops listening; the log back
+/// with its counts.
 fn read_entries(
     mut log: ClusterLog,
-    send: &SyncSender<Vec<EntryResult>>,
+    deal: &[SyncSender<Vec<EntryResult>>],
     progress: &AtomicU64,
 ) -> ClusterLog {
-    loop {
+    for turn in (0..deal.len()).cycle() {
         let mut batch: Vec<EntryResult> = Vec::with_capacity(BATCH);
         let mut bytes = 0;
         while batch.len() < BATCH && bytes < BATCH_BYTES {
@@ -144,10 +211,11 @@ fn read_entries(
             batch.push(entry);
         }
         progress.store(log.bytes_read(), Ordering::Relaxed);
-        if batch.is_empty() || send.send(batch).is_err() {
-            return log;
+        if batch.is_empty() || deal[turn].send(batch).is_err() {
+            break;
         }
     }
+    log
 }
 
 /// One entry as what it says: a record, or only a time.
@@ -166,16 +234,18 @@ fn map_entry(providers: &ProviderSet, entry: &Entry) -> Observed {
     map_message(providers, entry.component(), entry.text(), &base)
 }
 
-/// A source dropped before its end stops its reader and closes the file
-/// now, not when the process ends: the reader's hand-over closes, so it
-/// stops.
+/// A source dropped before its end stops its threads and closes the file
+/// now, not when the process ends: the hand-overs close, so the mappers
+/// stop, and with them the reader.
 impl Drop for ClusterLogSource {
     fn drop(&mut self) {
-        let (_, closed) = mpsc::sync_channel(0);
-        drop(std::mem::replace(&mut self.batches, closed));
+        self.mapped.clear();
+        // Their panics were reported as they happened; a drop that panics
+        // again would abort.
+        for mapper in self.mappers.drain(..) {
+            let _ = mapper.join();
+        }
         if let Some(reader) = self.reader.take() {
-            // Its panic was reported as it happened; a drop that panics
-            // again would abort.
             let _ = reader.join();
         }
     }
@@ -188,16 +258,18 @@ impl EventSource for ClusterLogSource {
 
     fn next_observed(&mut self) -> Option<Result<Observed, SourceError>> {
         loop {
-            if let Some(entry) = self.batch.next() {
-                return Some(
-                    entry
-                        .map(|e| map_entry(&self.providers, &e))
-                        .map_err(SourceError::ClusterLog),
-                );
+            if let Some(item) = self.batch.next() {
+                return Some(item);
             }
-            match self.batches.recv() {
-                Ok(batch) => self.batch = batch.into_iter(),
-                Err(_) => {
+            // The mapper whose turn it is has the next batch, or none: the
+            // reader dealt it none, so the log has ended.
+            let next = self.mapped.get(self.turn).map(Receiver::recv);
+            match next {
+                Some(Ok(batch)) => {
+                    self.batch = batch.into_iter();
+                    self.turn = (self.turn + 1) % self.mapped.len();
+                }
+                _ => {
                     self.finish();
                     return None;
                 }
