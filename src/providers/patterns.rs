@@ -8,6 +8,7 @@ use regex::Regex;
 use crate::model::record::{FieldValue, ModelField};
 use crate::model::{Record, RecordKind};
 use crate::providers::config::ConfigError;
+use crate::read::text::strip_ascii;
 
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,7 +131,7 @@ impl Pattern {
 
 /// `[TAG] text` as (TAG, text); ("", text) without a tag.
 pub fn split_tag(message: &str) -> (&str, &str) {
-    match message.strip_prefix('[').and_then(|t| t.split_once("] ")) {
+    match strip_ascii(message, b'[').and_then(|t| t.split_once("] ")) {
         Some((tag, text)) if !tag.contains('[') => (tag, text),
         _ => ("", message),
     }

@@ -79,6 +79,18 @@ pub fn ansi_lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `s` after its first byte, if that is the ASCII byte `first`. A char
+/// pattern's `strip_prefix` compares through a call to memcmp, a tenth of
+/// splitting a node's log line.
+pub fn strip_ascii(s: &str, first: u8) -> Option<&str> {
+    debug_assert!(first.is_ascii());
+    match s.as_bytes().first() {
+        // An ASCII byte is a whole character: the rest starts at 1.
+        Some(&b) if b == first => s.get(1..),
+        _ => None,
+    }
+}
+
 /// Decimal or 0x-hex.
 pub fn parse_u64(s: &str) -> Option<u64> {
     let s = s.trim();
@@ -97,6 +109,16 @@ pub fn rfc3339(ns: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strip_ascii_takes_one_byte_of_a_whole_character() {
+        assert_eq!(strip_ascii("[RES] x", b'['), Some("RES] x"));
+        assert_eq!(strip_ascii("[", b'['), Some(""));
+        assert_eq!(strip_ascii("RES", b'['), None);
+        assert_eq!(strip_ascii("", b'['), None);
+        // A character whose UTF-8 starts with another byte is left whole.
+        assert_eq!(strip_ascii("\u{e9}x", b'x'), None);
+    }
 
     fn utf16(text: &str) -> Vec<u8> {
         text.encode_utf16().flat_map(u16::to_le_bytes).collect()

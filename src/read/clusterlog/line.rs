@@ -12,6 +12,8 @@
 //! glued to a `[TAG]`, a `[TAG]` (which may hold spaces and colons, and be
 //! followed by a colon), or no tag, and the message.
 
+use crate::read::text::strip_ascii;
+
 /// The event channel a line came from: the cluster log itself, or one of
 /// the channels `Get-ClusterLog` adds in sections of their own.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
@@ -170,7 +172,7 @@ pub(crate) fn parse_parts(line: &str) -> Result<Option<Parts>, LineError> {
 
 /// `[System] ` and the like before the ids.
 fn channel_prefix(line: &str) -> Option<(Channel, &str)> {
-    let rest = line.strip_prefix('[')?;
+    let rest = strip_ascii(line, b'[')?;
     let (name, rest) = rest.split_once("] ")?;
     (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric()))
         .then(|| (Channel::from_prefix(name), rest))
@@ -237,8 +239,8 @@ fn tag(rest: &str) -> (&str, &str, &str) {
     let function = &rest[..open];
     let component = rest[open + 1..open + close].trim();
     let mut text = &rest[open + close + 1..];
-    text = text.strip_prefix(':').unwrap_or(text);
-    (function, component, text.strip_prefix(' ').unwrap_or(text))
+    text = strip_ascii(text, b':').unwrap_or(text);
+    (function, component, strip_ascii(text, b' ').unwrap_or(text))
 }
 
 pub(super) fn parse_time(s: &str) -> Option<i64> {
