@@ -5,7 +5,9 @@
 
 mod common;
 
+use rhscope::providers::ProviderSet;
 use rhscope::read::etl::{Trace, TraceError, TraceStats};
+use rhscope::source::{EtlSource, EventSource, Observed};
 
 /// (buffer offset, record file offset or None, record size) of every record.
 fn records(bytes: &[u8]) -> Vec<(u64, Option<u64>, u32)> {
@@ -381,6 +383,54 @@ fn damaged_traces_read_the_same_on_any_number_of_threads() {
         assert!(alone.len() > problems, "{file}: no record survived");
         for workers in [1, 3] {
             assert_eq!(items(&damaged, workers), alone, "{file}, {workers} workers");
+        }
+    }
+}
+
+/// Everything a source yields, problems as their text, and how far it read.
+fn observed(trace: &Trace, mappers: usize) -> (Vec<Result<Observed, String>>, u64) {
+    let providers = ProviderSet::embedded();
+    let mut source = EtlSource::with_mappers(trace, &providers, mappers);
+    let mut out = Vec::new();
+    while let Some(item) = source.next_observed() {
+        out.push(item.map_err(|e| format!("{e}: {:?}", std::error::Error::source(&e))));
+    }
+    (out, source.bytes_read())
+}
+
+/// Mapped on threads of their own (the merge's records copied out in
+/// batches and taken back in turn), damaged traces give what mapping them
+/// on the reading thread gives: every record, problem and time, in order.
+#[test]
+fn damaged_traces_map_the_same_on_any_number_of_threads() {
+    let mut files: Vec<std::path::PathBuf> =
+        common::FIXTURES.iter().map(|f| common::data(f)).collect();
+    files.push(common::traces("mixed.etl"));
+    for path in files {
+        let file = path.display().to_string();
+        let full = std::fs::read(&path).unwrap();
+        let trace = Trace::from_bytes(full.clone(), &file).unwrap();
+        let mut bytes = full.clone();
+        for b in trace.buffers().iter().skip(1).step_by(3) {
+            let at = b.offset as usize;
+            bytes[at..at + b.size as usize].fill(0);
+        }
+        for input in [full, bytes] {
+            let trace = Trace::from_bytes(input, &file).unwrap();
+            let (alone, read) = observed(&trace, 0);
+            let records = alone
+                .iter()
+                .filter(|o| matches!(o, Ok(Observed::Record(_))))
+                .count();
+            if file.ends_with("mixed.etl") {
+                assert!(records > 100, "{file}: {records} records");
+            }
+            for mappers in [1, 3] {
+                let (threaded, threaded_read) = observed(&trace, mappers);
+                assert_eq!(threaded.len(), alone.len(), "{file}, {mappers} mappers");
+                assert!(threaded == alone, "{file}, {mappers} mappers");
+                assert_eq!(threaded_read, read, "{file}, {mappers} mappers");
+            }
         }
     }
 }

@@ -1,7 +1,8 @@
 //! A source read on a thread of its own, ahead of the timeline: an .etl
-//! source decodes and maps every event (more than half of analysing a
-//! trace), so with it on another thread the pairing and rules on the
-//! caller's thread overlap it instead of waiting for it.
+//! source merges its buffers and maps every event (more than half of
+//! analysing a trace; the mapping on threads of the source's own on a
+//! trace of some size), so with it on another thread the pairing and rules
+//! on the caller's thread overlap it instead of waiting for it.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::Scope;

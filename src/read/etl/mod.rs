@@ -19,6 +19,7 @@
 //! decompressed buffer holding them.
 
 pub mod buffer;
+pub mod copied;
 pub mod cursor;
 pub mod error;
 pub mod extended;
@@ -44,13 +45,14 @@ use std::sync::Arc;
 use memmap2::Mmap;
 
 pub use buffer::BufferInfo;
+pub use copied::RecordBatch;
 pub use error::{EtlError, TraceError};
 pub use extended::{ExtendedData, ExtendedItem};
 pub use guid::Guid;
 pub use header::{ClockType, TraceHeader};
 pub use payload::{EventRow, Payload};
 pub use record::{Descriptor, Event, HeaderKind, Location};
-pub use sorter::Events;
+pub use sorter::{Events, RawRecord};
 pub use stats::TraceStats;
 
 enum Data {

@@ -424,7 +424,16 @@ impl<'a> Event<'a> {
     /// Decodes the record header of `slot` from its buffer bytes.
     pub fn decode(bytes: &'a [u8], slot: &RecordSlot, info: &BufferInfo) -> Result<Event<'a>> {
         let start = slot.offset as usize;
-        let record = &bytes[start..start + slot.size as usize];
+        Event::decode_record(&bytes[start..start + slot.size as usize], slot, info)
+    }
+
+    /// Decodes the record of `slot` from its own bytes (`slot.size` of
+    /// them, wherever they are now: copied out of the buffer, say).
+    pub fn decode_record(
+        record: &'a [u8],
+        slot: &RecordSlot,
+        info: &BufferInfo,
+    ) -> Result<Event<'a>> {
         let location = Location {
             buffer_offset: info.offset,
             record_offset: slot.offset,

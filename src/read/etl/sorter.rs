@@ -254,6 +254,27 @@ fn default_workers(buffers: usize) -> usize {
         .min(MAX_WORKERS)
 }
 
+/// A record as the merge hands it out, its header not yet decoded.
+#[derive(Debug, Clone, Copy)]
+pub struct RawRecord<'a> {
+    /// The record's bytes, header included.
+    pub bytes: &'a [u8],
+    pub slot: RecordSlot,
+    /// The buffer it was in.
+    pub info: &'a BufferInfo,
+    /// Its time, nanoseconds since 1970-01-01 UTC.
+    pub time_ns: i64,
+}
+
+impl<'a> RawRecord<'a> {
+    pub fn decode(&self) -> Result<Event<'a>, EtlError> {
+        Event::decode_record(self.bytes, &self.slot, self.info).map(|mut ev| {
+            ev.time_ns = self.time_ns;
+            ev
+        })
+    }
+}
+
 struct Decoded<'t> {
     index: usize,
     bytes: BufferBytes<'t>,
@@ -484,6 +505,12 @@ impl<'t> Events<'t> {
     /// The next event in time order, a problem found on the way, or None at
     /// the end of the trace.
     pub fn next_event(&mut self) -> Option<Result<Event<'_>, EtlError>> {
+        Some(self.next_record()?.and_then(|r| r.decode()))
+    }
+
+    /// [`Events::next_event`] before its header is decoded: the record's
+    /// bytes and where they came from.
+    pub fn next_record(&mut self) -> Option<Result<RawRecord<'_>, EtlError>> {
         let advanced = self.advance.take();
         if let Some(s) = advanced {
             self.advance_stream(s);
@@ -500,7 +527,6 @@ impl<'t> Events<'t> {
         self.advance = Some(s);
         let stream = &self.streams[s];
         let current = stream.current.as_ref()?;
-        let info = &self.table[current.index];
         let slot = &current.slots[stream.cursor];
         if let Some(next) = current.slots.get(stream.cursor + 1) {
             // The lines after the first: the rest of an EVENT_HEADER, its
@@ -508,9 +534,13 @@ impl<'t> Events<'t> {
             prefetch(&current.bytes, next.offset as usize + 64);
             prefetch(&current.bytes, next.offset as usize + 128);
         }
-        Some(Event::decode(&current.bytes, slot, info).map(|mut ev| {
-            ev.time_ns = self.clock.to_unix_nanos(ev.timestamp);
-            ev
+        let start = slot.offset as usize;
+        Some(Ok(RawRecord {
+            // Scanned: every slot lies inside its buffer's bytes.
+            bytes: &current.bytes[start..start + slot.size as usize],
+            slot: *slot,
+            info: &self.table[current.index],
+            time_ns: self.clock.to_unix_nanos(slot.timestamp),
         }))
     }
 
