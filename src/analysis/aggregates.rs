@@ -29,46 +29,55 @@ pub fn fill(a: &mut Analysis) {
 /// total go by resource, then entry point (not by the joined key: a
 /// resource's name may hold a space).
 pub fn by_entry_point(spans: &SpanVec<EntrySpan>, facts: &SpanVec<EntryFacts>) -> Vec<Aggregate> {
-    // Resource names are shared per timeline: each distinct name is ranked
-    // once, each span found by its name's address (two copies of one name
-    // still rank as one). Distinct values are inserted one by one:
-    // collecting a set from a per-span iterator reserves room for every
-    // span, and the few thousand values land on as many pages of a table
-    // of millions (16 MiB on the bench's 1 GB trace).
+    const EPS: u64 = EntryPoint::ALL.len() as u64;
+    // Resource names are shared per timeline: each distinct name is
+    // numbered once, each span's found by its name's address (two copies
+    // of one name still rank as one, below). Distinct values are inserted
+    // one by one: collecting a set from a per-span iterator reserves room
+    // for every span, and the few thousand values land on as many pages of
+    // a table of millions (16 MiB on the bench's 1 GB trace).
     let mut by_address: foldhash::HashMap<*const u8, u32> = Default::default();
     let mut distinct: Vec<&str> = Vec::new();
-    let mut distinct_eps: foldhash::HashSet<EntryPoint> = Default::default();
+    // A (resource number, entry point) pair as one number.
+    let raw = |resource: u32, ep: EntryPoint| u64::from(resource) * EPS + ep as u64;
+    let mut seen: foldhash::HashSet<u64> = Default::default();
     for e in spans {
-        by_address.entry(e.resource.as_ptr()).or_insert_with(|| {
+        let resource = *by_address.entry(e.resource.as_ptr()).or_insert_with(|| {
             distinct.push(&e.resource);
             distinct.len() as u32 - 1
         });
-        distinct_eps.insert(e.entry_point);
+        seen.insert(raw(resource, e.entry_point));
     }
     let (resource_rank, resources) = ranks(&distinct);
-    let mut entry_points: Vec<EntryPoint> = distinct_eps.into_iter().collect();
+    // Entry points by name, among those seen.
+    let mut entry_points: Vec<EntryPoint> = EntryPoint::ALL
+        .into_iter()
+        .filter(|&ep| seen.iter().any(|p| p % EPS == ep as u64))
+        .collect();
     entry_points.sort_unstable_by_key(|ep| ep.name());
-    let ep_rank: foldhash::HashMap<EntryPoint, u64> =
-        entry_points.iter().copied().zip(0u64..).collect();
-    // A span's (resource rank, entry-point rank) as one number, which
-    // orders as the pair does. Every span's name and entry point were
-    // gathered above, so the lookups find them.
-    let n_eps = entry_points.len() as u64;
-    let pair = |e: &EntrySpan| {
-        let resource = by_address[&e.resource.as_ptr()] as usize;
-        u64::from(resource_rank[resource]) * n_eps + ep_rank[&e.entry_point]
-    };
-    let mut distinct_pairs: foldhash::HashSet<u64> = Default::default();
-    for e in spans {
-        distinct_pairs.insert(pair(e));
+    let mut ep_rank = [0u64; EntryPoint::ALL.len()];
+    for (rank, &ep) in entry_points.iter().enumerate() {
+        ep_rank[ep as usize] = rank as u64;
     }
-    let mut pairs: Vec<u64> = distinct_pairs.into_iter().collect();
+    // Each pair seen as its (resource rank, entry-point rank), which
+    // orders as the groups are numbered; two copies of a name make one.
+    let n_eps = entry_points.len() as u64;
+    let ranked =
+        |p: u64| u64::from(resource_rank[(p / EPS) as usize]) * n_eps + ep_rank[(p % EPS) as usize];
+    let mut pairs: Vec<u64> = seen.iter().map(|&p| ranked(p)).collect();
     pairs.sort_unstable();
-    // Each pair seen gets its group number in that order; a span's is
-    // looked up in both passes rather than held (4 bytes a call).
-    let number: foldhash::HashMap<u64, u32> =
-        pairs.iter().zip(0u32..).map(|(&p, n)| (p, n)).collect();
-    let group = |e: &EntrySpan| number[&pair(e)];
+    pairs.dedup();
+    let number: foldhash::HashMap<u64, u32> = seen
+        .iter()
+        .map(|&p| {
+            // Every ranked pair is in `pairs`, which was made from them.
+            let n = pairs.binary_search(&ranked(p)).unwrap_or(0);
+            (p, n as u32)
+        })
+        .collect();
+    // A span's group, looked up in both passes rather than held (4 bytes
+    // a call): every span's name and pair were gathered above.
+    let group = |e: &EntrySpan| number[&raw(by_address[&e.resource.as_ptr()], e.entry_point)];
     let keys = pairs
         .iter()
         .map(|p| {
