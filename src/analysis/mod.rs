@@ -486,23 +486,34 @@ pub fn analyze_known(
     let waits = WaitIndex::new(&spans.waits, &spans.wait_stacks, spans.context_switches > 0);
     let workers = WorkerIndex::new(&spans.workers);
     // The facts of the calls and of the entry points, then the rules and
-    // the figures, each on two threads: after the read the analysis has
-    // the machine to itself.
-    let calls = map_on_two(spans.calls.len(), |i| {
-        rules::call_facts(&spans, &spans.calls[i], table, &waits, &workers, end)
-    });
-    let entries = map_on_two(spans.entries.len(), |i| {
-        let e = &spans.entries[i];
-        EntryFacts {
-            budget_ns: cfg.budget(e.resource_type.as_deref(), e.entry_point),
-            duration: Duration::of(e.begin_ns, e.end_ns(), e.end_unknown(), end),
-            blocking: Blocked::new(waits.blocking(
-                e.tid,
-                e.begin_ns,
-                e.end_ns().or(e.end_lost_ns()).unwrap_or(end),
-            )),
-        }
-    });
+    // the figures, each pair on two threads: after the read the analysis
+    // has the machine to itself. Each list is read in one pass, which lets
+    // go of what it has passed (a read by index on two threads at once
+    // kept the spilled spans mapped: +20 MiB on the 180 MB log).
+    let (calls, entries): (SpanVec<CallFacts>, SpanVec<EntryFacts>) = join(
+        || {
+            spans
+                .calls
+                .iter()
+                .map(|c| rules::call_facts(&spans, c, table, &waits, &workers, end))
+                .collect()
+        },
+        || {
+            spans
+                .entries
+                .iter()
+                .map(|e| EntryFacts {
+                    budget_ns: cfg.budget(e.resource_type.as_deref(), e.entry_point),
+                    duration: Duration::of(e.begin_ns, e.end_ns(), e.end_unknown(), end),
+                    blocking: Blocked::new(waits.blocking(
+                        e.tid,
+                        e.begin_ns,
+                        e.end_ns().or(e.end_lost_ns()).unwrap_or(end),
+                    )),
+                })
+                .collect()
+        },
+    );
     let found = rules::Context {
         spans: &spans,
         calls: &calls,
@@ -575,33 +586,6 @@ pub fn analyze_known(
         entries,
         calls,
     }
-}
-
-/// `f` of every index below `n`, in order, on two threads a chunk each at
-/// a time: a chunk is on the heap only until it is added to the list
-/// (which spills to disk where it is long).
-fn map_on_two<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> SpanVec<T> {
-    /// Items a thread maps at a time: thousands, so a thread is started
-    /// for a few milliseconds' work, not for a few items.
-    const CHUNK: usize = 1 << 15;
-    let mut out = SpanVec::new();
-    let mut at = 0;
-    while at < n {
-        let mid = (at + CHUNK).min(n);
-        let end = (mid + CHUNK).min(n);
-        if mid == end {
-            out.extend((at..mid).map(&f));
-        } else {
-            let (a, b): (Vec<T>, Vec<T>) = join(
-                || (at..mid).map(&f).collect(),
-                || (mid..end).map(&f).collect(),
-            );
-            out.extend(a);
-            out.extend(b);
-        }
-        at = end;
-    }
-    out
 }
 
 /// `a` on a thread of its own and `b` on this one, both done on return;
