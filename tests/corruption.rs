@@ -7,7 +7,9 @@ mod common;
 
 use rhscope::providers::ProviderSet;
 use rhscope::read::etl::{Trace, TraceError, TraceStats};
+use rhscope::simulate::{simulate_with, Options, Scenario};
 use rhscope::source::{EtlSource, EventSource, Observed};
+use std::io::Cursor;
 
 /// (buffer offset, record file offset or None, record size) of every record.
 fn records(bytes: &[u8]) -> Vec<(u64, Option<u64>, u32)> {
@@ -403,12 +405,25 @@ fn observed(trace: &Trace, mappers: usize) -> (Vec<Result<Observed, String>>, u6
 /// on the reading thread gives: every record, problem and time, in order.
 #[test]
 fn damaged_traces_map_the_same_on_any_number_of_threads() {
-    let mut files: Vec<std::path::PathBuf> =
-        common::FIXTURES.iter().map(|f| common::data(f)).collect();
-    files.push(common::traces("mixed.etl"));
-    for path in files {
-        let file = path.display().to_string();
-        let full = std::fs::read(&path).unwrap();
+    let mut files: Vec<(String, Vec<u8>)> = common::FIXTURES
+        .iter()
+        .map(|f| (f.to_string(), std::fs::read(common::data(f)).unwrap()))
+        .collect();
+    let mixed = std::fs::read(common::traces("mixed.etl")).unwrap();
+    files.push(("mixed.etl".into(), mixed));
+    // Past the batches each thread may have out (3 of 1,024 records), so
+    // the turns wrap and the merge waits on the threads.
+    let opts = Options {
+        seed: 3,
+        scale: 30_000,
+        cluster_log: None,
+        fixed: Vec::new(),
+        uninstrumented: false,
+        symbols: None,
+    };
+    let (large, _) = simulate_with(Scenario::Large, opts, Cursor::new(Vec::new())).unwrap();
+    files.push(("large.etl".into(), large.into_inner()));
+    for (file, full) in files {
         let trace = Trace::from_bytes(full.clone(), &file).unwrap();
         let mut bytes = full.clone();
         for b in trace.buffers().iter().skip(1).step_by(3) {
@@ -424,6 +439,9 @@ fn damaged_traces_map_the_same_on_any_number_of_threads() {
                 .count();
             if file.ends_with("mixed.etl") {
                 assert!(records > 100, "{file}: {records} records");
+            }
+            if file == "large.etl" {
+                assert!(records > 3 * 3 * 1024 * 2, "{file}: {records} records");
             }
             for mappers in [1, 3] {
                 let (threaded, threaded_read) = observed(&trace, mappers);

@@ -97,16 +97,25 @@ fn analyse_with_symbols(
     let trace = Trace::open(etl).unwrap();
     let providers = ProviderSet::embedded();
     let symbols = SymbolFiles::scan(&[dir.to_path_buf()]).unwrap();
-    let stacks =
-        StackContext::read(&trace, &symbols, |_, n| n.is_none_or(|n| n == "rhs.exe")).unwrap();
-    let mut src = EtlSource::new(&trace, &providers).with_stacks(stacks);
-    analyze_sources(
-        vec![&mut src as &mut dyn EventSource],
-        &UsageTable::embedded(),
-        &Config::default(),
-        true,
-    )
-    .unwrap()
+    let analyse = |mappers: usize| {
+        let stacks =
+            StackContext::read(&trace, &symbols, |_, n| n.is_none_or(|n| n == "rhs.exe")).unwrap();
+        let mut src = EtlSource::with_mappers(&trace, &providers, mappers).with_stacks(stacks);
+        analyze_sources(
+            vec![&mut src as &mut dyn EventSource],
+            &UsageTable::embedded(),
+            &Config::default(),
+            true,
+        )
+        .unwrap()
+    };
+    // Events mapped on threads of their own get their stacks as they come
+    // back, in order: the same findings and calls as mapped in turn.
+    let a = analyse(0);
+    let threaded = analyse(2);
+    assert_eq!(threaded.findings, a.findings);
+    assert_eq!(threaded.calls.len(), a.calls.len());
+    a
 }
 
 /// `simulate --uninstrumented`: a kernel trace with context-switch stacks

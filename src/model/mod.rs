@@ -46,6 +46,17 @@ pub enum EntryPoint {
     Cancel,
 }
 
+// Entry points are counted and ranked at `ep as usize`: that must be their
+// place in ALL, and ALL must hold every one.
+const _: () = {
+    assert!(EntryPoint::Cancel as usize + 1 == EntryPoint::ALL.len());
+    let mut i = 0;
+    while i < EntryPoint::ALL.len() {
+        assert!(EntryPoint::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
 impl EntryPoint {
     pub const ALL: [EntryPoint; 15] = [
         EntryPoint::Open,

@@ -9,7 +9,7 @@ use crate::model::{Evidence, Record, RecordKind};
 use crate::providers::ProviderSet;
 use crate::read::clusterlog::{ClusterLog, ClusterLogError, Entry, LogCounts, LogHeader};
 
-use super::{EventSource, Observed, SourceError};
+use super::{join_all, EventSource, Observed, SourceError};
 
 /// Maps one text message (a cluster.log entry, an .evtx event's message)
 /// through the definitions' message patterns. RHS's own lines that no
@@ -39,7 +39,9 @@ const BATCH: usize = 1024;
 /// Bytes of text per batch at most, whatever the count: lines run to 64
 /// KiB each, and entries to 64 continuation lines.
 const BATCH_BYTES: usize = 1 << 20;
-/// Batches each hand-over holds: a few megabytes at most in flight.
+/// Batches each hand-over holds: with two hand-overs per matching thread,
+/// at most 2 x AHEAD x MAX_MAPPERS batches (and one each being matched)
+/// are in flight, a few megabytes of text on a node's log.
 const AHEAD: usize = 4;
 /// Threads matching entries at most: past this the pairing, on one
 /// thread, is the limit.
@@ -172,22 +174,21 @@ impl ClusterLogSource {
     /// the header said in the end.
     fn finish(&mut self) {
         self.mapped.clear();
-        // A panic is a bug: it surfaces as it would have without threads.
-        for mapper in self.mappers.drain(..) {
-            if let Err(panic) = mapper.join() {
-                std::panic::resume_unwind(panic);
+        // Every thread is waited for, then a panic (a bug) surfaces as it
+        // would have without threads.
+        let mut panicked = join_all(self.mappers.drain(..));
+        if let Some(reader) = self.reader.take() {
+            match reader.join() {
+                Ok(log) => {
+                    self.counts = log.counts().clone();
+                    self.header = log.header().clone();
+                    self.bytes_read.store(log.bytes_read(), Ordering::Relaxed);
+                }
+                Err(panic) => panicked = panicked.or(Some(panic)),
             }
         }
-        let Some(reader) = self.reader.take() else {
-            return;
-        };
-        match reader.join() {
-            Ok(log) => {
-                self.counts = log.counts().clone();
-                self.header = log.header().clone();
-                self.bytes_read.store(log.bytes_read(), Ordering::Relaxed);
-            }
-            Err(panic) => std::panic::resume_unwind(panic),
+        if let Some(panic) = panicked {
+            std::panic::resume_unwind(panic);
         }
     }
 }
@@ -242,9 +243,7 @@ impl Drop for ClusterLogSource {
         self.mapped.clear();
         // Their panics were reported as they happened; a drop that panics
         // again would abort.
-        for mapper in self.mappers.drain(..) {
-            let _ = mapper.join();
-        }
+        let _ = join_all(self.mappers.drain(..));
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }

@@ -18,7 +18,7 @@ use crate::read::etl::tracelogging::SchemaCache;
 use crate::read::etl::{EtlError, Event, Events, RecordBatch, Trace};
 
 use super::stacks::StackContext;
-use super::{EventSource, Observed, SourceError};
+use super::{join_all, EventSource, Observed, SourceError};
 
 /// Records per batch dealt to a mapping thread: the hand-over costs a lock
 /// a batch, not one an event.
@@ -179,15 +179,16 @@ impl Mappers {
                 }
                 Err(_) => {
                     // A thread ended with batches out: it panicked, a bug,
-                    // which goes on as it would have on one thread.
+                    // which goes on (once every thread has ended) as it
+                    // would have on one thread.
                     self.deal.clear();
-                    for thread in self.threads.drain(..) {
-                        if let Err(panic) = thread.join() {
-                            std::panic::resume_unwind(panic);
-                        }
+                    self.mapped.clear();
+                    match join_all(self.threads.drain(..)) {
+                        Some(panic) => std::panic::resume_unwind(panic),
+                        // A thread only ends early by panicking: reading on
+                        // as if the trace had ended would lose its events.
+                        None => unreachable!("a mapping thread ended with batches out"),
                     }
-                    self.out = 0;
-                    self.ended = true;
                 }
             }
         }
@@ -200,11 +201,9 @@ impl Drop for Mappers {
     fn drop(&mut self) {
         self.deal.clear();
         self.mapped.clear();
-        for thread in self.threads.drain(..) {
-            // Its panic was reported as it happened; a drop that panics
-            // again would abort.
-            let _ = thread.join();
-        }
+        // Their panics were reported as they happened; a drop that panics
+        // again would abort.
+        let _ = join_all(self.threads.drain(..));
     }
 }
 

@@ -157,3 +157,16 @@ impl InputKind {
         })
     }
 }
+
+/// Waits for every thread; the first one's panic, if any panicked.
+fn join_all(
+    threads: impl Iterator<Item = std::thread::JoinHandle<()>>,
+) -> Option<Box<dyn std::any::Any + Send>> {
+    let mut first = None;
+    for thread in threads {
+        if let Err(panic) = thread.join() {
+            first = first.or(Some(panic));
+        }
+    }
+    first
+}
