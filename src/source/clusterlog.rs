@@ -1,7 +1,6 @@
 //! A cluster.log, its entries mapped by the definitions' message patterns.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -9,7 +8,8 @@ use crate::model::{Evidence, Record, RecordKind};
 use crate::providers::ProviderSet;
 use crate::read::clusterlog::{ClusterLog, ClusterLogError, Entry, LogCounts, LogHeader};
 
-use super::{join_all, EventSource, Observed, SourceError};
+use super::turns::{self, Dealer, Taker};
+use super::{EventSource, Observed, SourceError};
 
 /// Maps one text message (a cluster.log entry, an .evtx event's message)
 /// through the definitions' message patterns. RHS's own lines that no
@@ -40,12 +40,9 @@ const BATCH: usize = 1024;
 /// KiB each, and entries to 64 continuation lines.
 const BATCH_BYTES: usize = 1 << 20;
 /// Batches each hand-over holds: with two hand-overs per matching thread,
-/// at most 2 x AHEAD x MAX_MAPPERS batches (and one each being matched)
-/// are in flight, a few megabytes of text on a node's log.
+/// at most 2 x AHEAD x turns::MAX_THREADS batches (and one each being
+/// matched) are in flight, a few megabytes of text on a node's log.
 const AHEAD: usize = 4;
-/// Threads matching entries at most: past this the pairing, on one
-/// thread, is the limit.
-const MAX_MAPPERS: usize = 4;
 
 type EntryResult = Result<Entry, ClusterLogError>;
 type Mapped = Vec<Result<Observed, SourceError>>;
@@ -67,22 +64,17 @@ pub struct ClusterLogSource {
     header: LogHeader,
     counts: LogCounts,
     bytes_read: Arc<AtomicU64>,
-    /// Each mapper's mapped batches, taken in turn.
-    mapped: Vec<Receiver<Mapped>>,
-    /// The mapper whose batch comes next.
-    turn: usize,
+    /// The matching threads' batches, taken in the turn the reader dealt
+    /// them.
+    mapped: Taker<Mapped>,
     batch: std::vec::IntoIter<Result<Observed, SourceError>>,
     /// The reader, until it has finished.
     reader: Option<JoinHandle<ClusterLog>>,
-    mappers: Vec<JoinHandle<()>>,
 }
 
 impl ClusterLogSource {
     pub fn new(log: ClusterLog, providers: &ProviderSet) -> ClusterLogSource {
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, MAX_MAPPERS);
-        ClusterLogSource::with_mappers(log, providers, workers)
+        ClusterLogSource::with_mappers(log, providers, turns::default_threads())
     }
 
     /// With `workers` threads matching entries (at least one).
@@ -100,50 +92,35 @@ impl ClusterLogSource {
             header,
             counts,
             bytes_read,
-            mapped: Vec::new(),
-            turn: 0,
+            mapped: Taker::default(),
             batch: Vec::new().into_iter(),
             reader: None,
-            mappers: Vec::new(),
         };
-        let mut deal = Vec::new();
-        for k in 0..workers.max(1) {
-            let (send_entries, entries) = mpsc::sync_channel::<Vec<EntryResult>>(AHEAD);
-            let (send_mapped, mapped) = mpsc::sync_channel(AHEAD);
+        let started = turns::start("cluster.log map", workers, AHEAD, || {
             // Each its own copy: a regex shared between threads makes them
             // take turns at its scratch space.
             let providers = providers.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("cluster.log map-{k}"))
-                .spawn(move || {
-                    for batch in entries {
-                        let out: Mapped = batch
-                            .into_iter()
-                            .map(|e| {
-                                e.map(|e| map_entry(&providers, &e))
-                                    .map_err(SourceError::ClusterLog)
-                            })
-                            .collect();
-                        if send_mapped.send(out).is_err() {
-                            return;
-                        }
-                    }
-                });
-            match spawned {
-                Ok(mapper) => {
-                    source.mappers.push(mapper);
-                    source.mapped.push(mapped);
-                    deal.push(send_entries);
-                }
-                // Fewer mappers than asked for do the same work.
-                Err(_) if k > 0 => break,
-                Err(e) => return source.failed(e),
+            move |batch: Vec<EntryResult>| -> Mapped {
+                batch
+                    .into_iter()
+                    .map(|e| {
+                        e.map(|e| map_entry(&providers, &e))
+                            .map_err(SourceError::ClusterLog)
+                    })
+                    .collect()
             }
-        }
+        });
+        let deal = match started {
+            Ok((deal, mapped)) => {
+                source.mapped = mapped;
+                deal
+            }
+            Err(e) => return source.failed(e),
+        };
         let progress = Arc::clone(&source.bytes_read);
         let spawned = std::thread::Builder::new()
             .name("cluster.log read".into())
-            .spawn(move || read_entries(log, &deal, &progress));
+            .spawn(move || read_entries(log, deal, &progress));
         match spawned {
             Ok(reader) => source.reader = Some(reader),
             Err(e) => return source.failed(e),
@@ -155,7 +132,7 @@ impl ClusterLogSource {
     /// cannot be read (the threads already started end as their input
     /// closes).
     fn failed(mut self, e: std::io::Error) -> ClusterLogSource {
-        self.mapped.clear();
+        let _ = self.mapped.finish();
         self.batch = vec![Err(SourceError::ClusterLog(ClusterLogError::Io {
             path: self.name.clone().into(),
             source: e,
@@ -173,10 +150,9 @@ impl ClusterLogSource {
     /// The reader has sent its last batch: take what it counted and what
     /// the header said in the end.
     fn finish(&mut self) {
-        self.mapped.clear();
         // Every thread is waited for, then a panic (a bug) surfaces as it
         // would have without threads.
-        let mut panicked = join_all(self.mappers.drain(..));
+        let mut panicked = self.mapped.finish();
         if let Some(reader) = self.reader.take() {
             match reader.join() {
                 Ok(log) => {
@@ -198,10 +174,10 @@ impl ClusterLogSource {
 /// with its counts.
 fn read_entries(
     mut log: ClusterLog,
-    deal: &[SyncSender<Vec<EntryResult>>],
+    mut deal: Dealer<Vec<EntryResult>>,
     progress: &AtomicU64,
 ) -> ClusterLog {
-    for turn in (0..deal.len()).cycle() {
+    loop {
         let mut batch: Vec<EntryResult> = Vec::with_capacity(BATCH);
         let mut bytes = 0;
         while batch.len() < BATCH && bytes < BATCH_BYTES {
@@ -212,11 +188,10 @@ fn read_entries(
             batch.push(entry);
         }
         progress.store(log.bytes_read(), Ordering::Relaxed);
-        if batch.is_empty() || deal[turn].send(batch).is_err() {
-            break;
+        if batch.is_empty() || !deal.deal(batch) {
+            return log;
         }
     }
-    log
 }
 
 /// One entry as what it says: a record, or only a time.
@@ -240,10 +215,9 @@ fn map_entry(providers: &ProviderSet, entry: &Entry) -> Observed {
 /// stop, and with them the reader.
 impl Drop for ClusterLogSource {
     fn drop(&mut self) {
-        self.mapped.clear();
         // Their panics were reported as they happened; a drop that panics
         // again would abort.
-        let _ = join_all(self.mappers.drain(..));
+        let _ = self.mapped.finish();
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
@@ -260,15 +234,11 @@ impl EventSource for ClusterLogSource {
             if let Some(item) = self.batch.next() {
                 return Some(item);
             }
-            // The mapper whose turn it is has the next batch, or none: the
-            // reader dealt it none, so the log has ended.
-            let next = self.mapped.get(self.turn).map(Receiver::recv);
-            match next {
-                Some(Ok(batch)) => {
-                    self.batch = batch.into_iter();
-                    self.turn = (self.turn + 1) % self.mapped.len();
-                }
-                _ => {
+            // The matching thread whose turn it is has the next batch, or
+            // none: the reader dealt it none, so the log has ended.
+            match self.mapped.take() {
+                Some(batch) => self.batch = batch.into_iter(),
+                None => {
                     self.finish();
                     return None;
                 }

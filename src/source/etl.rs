@@ -9,16 +9,14 @@
 //! with no sorting. What needs that order (the stacks, from the context
 //! switches before each event) is done as the mapped events come back.
 
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::thread::JoinHandle;
-
 use crate::model::Record;
 use crate::providers::ProviderSet;
 use crate::read::etl::tracelogging::SchemaCache;
 use crate::read::etl::{EtlError, Event, Events, RecordBatch, Trace};
 
 use super::stacks::StackContext;
-use super::{join_all, EventSource, Observed, SourceError};
+use super::turns::{self, Dealer, Taker};
+use super::{EventSource, Observed, SourceError};
 
 /// Records per batch dealt to a mapping thread: the hand-over costs a lock
 /// a batch, not one an event.
@@ -28,9 +26,6 @@ const BATCH_BYTES: usize = 1 << 20;
 /// Batches dealt and not yet taken back, per mapping thread: enough that a
 /// thread finds its next batch waiting.
 const AHEAD: usize = 3;
-/// Mapping threads at most: past this the pairing, on one thread, is the
-/// limit.
-const MAX_MAPPERS: usize = 4;
 /// Buffers (64 KiB each, typically) below which a trace is mapped on the
 /// reading thread: threads would cost more than they save.
 const MIN_BUFFERS: usize = 16;
@@ -80,15 +75,8 @@ fn map_event(
 
 /// The mapping threads and the batches between them and the merge.
 struct Mappers {
-    /// Each thread's batches to map, dealt in turn.
-    deal: Vec<SyncSender<RecordBatch>>,
-    /// Each thread's mapped batches, taken back in the same turn.
-    mapped: Vec<Receiver<Vec<Mapped>>>,
-    threads: Vec<JoinHandle<()>>,
-    /// The thread the next batch goes to, and the one the next mapped
-    /// batch comes from.
-    deal_turn: usize,
-    take_turn: usize,
+    deal: Dealer<RecordBatch>,
+    mapped: Taker<Vec<Mapped>>,
     /// Batches dealt and not taken back.
     out: usize,
     /// The merge has reached the end of the trace.
@@ -97,49 +85,32 @@ struct Mappers {
 }
 
 impl Mappers {
-    /// Up to `count` threads mapping with copies of `providers`; None when
-    /// the OS gives none.
+    /// Up to `count` threads mapping with copies of `providers`; None for
+    /// none, or when the OS gives none.
     fn start(providers: &ProviderSet, count: usize) -> Option<Mappers> {
-        let mut mappers = Mappers {
-            deal: Vec::new(),
-            mapped: Vec::new(),
-            threads: Vec::new(),
-            deal_turn: 0,
-            take_turn: 0,
-            out: 0,
-            ended: false,
-            batch: Vec::new().into_iter(),
-        };
-        for k in 0..count {
-            // Sends never wait: no more than AHEAD batches per thread are
-            // out at a time, so the merge and the threads cannot wait on
-            // each other in a circle.
-            let (deal, batches) = mpsc::sync_channel::<RecordBatch>(AHEAD);
-            let (send_mapped, mapped) = mpsc::sync_channel(AHEAD);
+        if count == 0 {
+            return None;
+        }
+        let (deal, mapped) = turns::start("etl-map", count, AHEAD, || {
             // Each its own copy: a regex shared between threads makes them
             // take turns at its scratch space.
             let providers = providers.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("etl-map-{k}"))
-                .spawn(move || {
-                    let mut schemas = SchemaCache::default();
-                    for batch in batches {
-                        let out: Vec<Mapped> = batch
-                            .events()
-                            .map(|ev| map_event(&providers, &mut schemas, ev))
-                            .collect();
-                        if send_mapped.send(out).is_err() {
-                            return;
-                        }
-                    }
-                });
-            // A thread that cannot be started is a mapper fewer.
-            let Ok(thread) = spawned else { break };
-            mappers.deal.push(deal);
-            mappers.mapped.push(mapped);
-            mappers.threads.push(thread);
-        }
-        (!mappers.threads.is_empty()).then_some(mappers)
+            let mut schemas = SchemaCache::default();
+            move |batch: RecordBatch| -> Vec<Mapped> {
+                batch
+                    .events()
+                    .map(|ev| map_event(&providers, &mut schemas, ev))
+                    .collect()
+            }
+        })
+        .ok()?;
+        Some(Mappers {
+            deal,
+            mapped,
+            out: 0,
+            ended: false,
+            batch: Vec::new().into_iter(),
+        })
     }
 
     /// The next event mapped, None at the end of the trace.
@@ -148,8 +119,10 @@ impl Mappers {
             if let Some(m) = self.batch.next() {
                 return Some(m);
             }
-            let threads = self.deal.len();
-            while !self.ended && self.out < AHEAD * threads {
+            // Deals never wait: no more than AHEAD batches per thread are
+            // out at a time, so the merge and the threads cannot wait on
+            // each other in a circle.
+            while !self.ended && self.out < AHEAD * self.mapped.threads() {
                 let mut batch = RecordBatch::default();
                 while batch.len() < BATCH
                     && batch.byte_len() < BATCH_BYTES
@@ -159,31 +132,28 @@ impl Mappers {
                     self.ended = true;
                     break;
                 }
-                if self.deal[self.deal_turn].send(batch).is_err() {
+                if !self.deal.deal(batch) {
                     // The thread is gone (it panicked): the take below
                     // finds out why.
                     self.ended = true;
                     break;
                 }
-                self.deal_turn = (self.deal_turn + 1) % threads;
                 self.out += 1;
             }
             if self.out == 0 {
                 return None;
             }
-            match self.mapped[self.take_turn].recv() {
-                Ok(batch) => {
+            match self.mapped.take() {
+                Some(batch) => {
                     self.batch = batch.into_iter();
-                    self.take_turn = (self.take_turn + 1) % threads;
                     self.out -= 1;
                 }
-                Err(_) => {
+                None => {
                     // A thread ended with batches out: it panicked, a bug,
                     // which goes on (once every thread has ended) as it
                     // would have on one thread.
-                    self.deal.clear();
-                    self.mapped.clear();
-                    match join_all(self.threads.drain(..)) {
+                    self.deal.close();
+                    match self.mapped.finish() {
                         Some(panic) => std::panic::resume_unwind(panic),
                         // A thread only ends early by panicking: reading on
                         // as if the trace had ended would lose its events.
@@ -199,20 +169,17 @@ impl Mappers {
 /// source dropped half-read leaves nothing running.
 impl Drop for Mappers {
     fn drop(&mut self) {
-        self.deal.clear();
-        self.mapped.clear();
+        self.deal.close();
         // Their panics were reported as they happened; a drop that panics
         // again would abort.
-        let _ = join_all(self.threads.drain(..));
+        let _ = self.mapped.finish();
     }
 }
 
 impl<'t> EtlSource<'t> {
     pub fn new(trace: &'t Trace, providers: &'t ProviderSet) -> EtlSource<'t> {
         let threads = match trace.buffers().len() >= MIN_BUFFERS {
-            true => std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(MAX_MAPPERS),
+            true => turns::default_threads(),
             false => 0,
         };
         EtlSource::with_mappers(trace, providers, threads)

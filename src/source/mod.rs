@@ -14,6 +14,7 @@ pub mod merge;
 pub mod open;
 pub mod stacks;
 pub mod timeline;
+mod turns;
 
 use crate::model::Record;
 
