@@ -19,7 +19,7 @@ pub(super) fn call_facts(
     call: &ApiSpan,
     table: &UsageTable,
     waits: &WaitIndex<'_>,
-    workers: &WorkerIndex<'_>,
+    workers: &WorkerIndex,
     end: i64,
 ) -> CallFacts {
     let row = table.resolve(&call.api);
@@ -29,7 +29,7 @@ pub(super) fn call_facts(
     // thread's start, which may come before its creator says so).
     let thread_kind = match (entry, from_stack) {
         (Some(_), _) | (None, Some(_)) => ThreadKind::RhsEntryPoint,
-        (None, None) => match workers.at(call.pid, call.tid, call.begin_ns) {
+        (None, None) => match workers.at(&spans.workers, call.pid, call.tid, call.begin_ns) {
             Some(_) => ThreadKind::ClusterWorker,
             None => ThreadKind::Other,
         },
@@ -84,7 +84,7 @@ pub(super) struct Context<'a> {
     pub table: &'a UsageTable,
     pub cfg: &'a Config,
     pub waits: &'a WaitIndex<'a>,
-    pub workers: &'a WorkerIndex<'a>,
+    pub workers: &'a WorkerIndex,
     pub resources: &'a Resources,
     /// One per deadlock report, in the same order.
     pub incidents: &'a [Incident],
@@ -135,7 +135,10 @@ impl Context<'_> {
                 facts.thread_kind == ThreadKind::ClusterWorker,
             );
             let Some(severity) = severity else { continue };
-            let worker = || self.workers.at(call.pid, call.tid, call.begin_ns);
+            let worker = || {
+                self.workers
+                    .at(&self.spans.workers, call.pid, call.tid, call.begin_ns)
+            };
             let resource = entry
                 .map(|e| e.resource.to_string())
                 .or_else(|| worker().and_then(|w| w.resource.clone()));

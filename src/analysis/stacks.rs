@@ -19,7 +19,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::model::spans::{InferredCall, ThreadLife};
-use crate::model::{ApiSpan, EntryPoint, Frame, Spans, Stack, Worker};
+use crate::model::{ApiSpan, EntryPoint, Frame, Spans, Stack, Worker, WorkerIndex};
 use crate::providers::usage::UsageTable;
 
 /// Images of the cluster API the usage table's functions live in.
@@ -282,21 +282,13 @@ fn add_workers(spans: &mut Spans) {
         .collect();
     // Each thread's workers, the ones added here too: a look at a few, not
     // a walk over all of them for each life.
-    let mut by_thread: HashMap<(u32, u32), Vec<usize>> = HashMap::new();
-    for (i, w) in spans.workers.iter().enumerate() {
-        by_thread.entry((w.pid, w.tid)).or_default().push(i);
-    }
+    let mut index = WorkerIndex::new(&spans.workers);
     for t in lives {
         let begin = t.start_ns.unwrap_or(t.seen_ns);
-        let known = by_thread.entry((t.pid, t.tid)).or_default();
-        if known
-            .iter()
-            .any(|&i| spans.workers[i].is(t.pid, t.tid, begin))
-        {
+        if index.at(&spans.workers, t.pid, t.tid, begin).is_some() {
             continue;
         }
-        known.push(spans.workers.len());
-        spans.workers.push(Worker {
+        let worker = Worker {
             pid: t.pid,
             tid: t.tid,
             creator: 0,
@@ -304,7 +296,8 @@ fn add_workers(spans: &mut Spans) {
             created_ns: begin,
             started_ns: begin,
             exited_ns: t.end_ns,
-        });
+        };
+        index.push(&mut spans.workers, worker);
     }
 }
 

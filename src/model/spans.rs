@@ -240,32 +240,48 @@ impl Worker {
 /// A timeline's workers by thread: which worker a thread was at a time, in
 /// a look at that thread's few workers rather than a walk over all of them
 /// (a node's log announces one for each Online: thousands, and each call
-/// off an entry point asks).
-#[derive(Debug)]
-pub struct WorkerIndex<'a> {
-    workers: &'a [Worker],
-    /// (pid, tid) -> its workers' places in `workers`, in that order.
+/// off an entry point asks). It holds places in the workers' list, which
+/// is passed to each look, so the list can grow beside it.
+#[derive(Debug, Default)]
+pub struct WorkerIndex {
+    /// (pid, tid) -> its workers' places in the list, in its order.
     by_thread: HashMap<ThreadKey, Vec<usize>>,
 }
 
-impl<'a> WorkerIndex<'a> {
-    pub fn new(workers: &'a [Worker]) -> WorkerIndex<'a> {
-        let mut by_thread: HashMap<ThreadKey, Vec<usize>> = HashMap::new();
+impl WorkerIndex {
+    pub fn new(workers: &[Worker]) -> WorkerIndex {
+        let mut index = WorkerIndex::default();
         for (i, w) in workers.iter().enumerate() {
-            by_thread.entry((w.pid, w.tid)).or_default().push(i);
+            index.note(i, w);
         }
-        WorkerIndex { workers, by_thread }
+        index
     }
 
-    /// The first worker (in the timeline's order) that was the thread
-    /// `(pid, tid)` at `time_ns`.
-    pub fn at(&self, pid: u32, tid: u32, time_ns: i64) -> Option<&'a Worker> {
-        let workers = self.workers;
+    /// Notes that the list's worker at `i` is `w`.
+    fn note(&mut self, i: usize, w: &Worker) {
+        self.by_thread.entry((w.pid, w.tid)).or_default().push(i);
+    }
+
+    /// The first worker of `workers` (the list this indexes) that was the
+    /// thread `(pid, tid)` at `time_ns`.
+    pub fn at<'w>(
+        &self,
+        workers: &'w [Worker],
+        pid: u32,
+        tid: u32,
+        time_ns: i64,
+    ) -> Option<&'w Worker> {
         self.by_thread
             .get(&(pid, tid))?
             .iter()
-            .map(|&i| &workers[i])
+            .filter_map(|&i| workers.get(i))
             .find(|w| w.is(pid, tid, time_ns))
+    }
+
+    /// Adds `worker` to the end of `workers` (the list this indexes).
+    pub fn push(&mut self, workers: &mut Vec<Worker>, worker: Worker) {
+        self.note(workers.len(), &worker);
+        workers.push(worker);
     }
 }
 
@@ -414,18 +430,26 @@ mod tests {
             w(10, 7, 350, Some(400), 4),
             w(10, 8, 0, None, 5),
         ];
+        // Built at once, and grown a worker at a time.
         let index = WorkerIndex::new(&workers);
+        let (mut grown, mut pushed) = (WorkerIndex::default(), Vec::new());
+        for w in &workers {
+            grown.push(&mut pushed, w.clone());
+        }
+        assert_eq!(pushed, workers);
         for pid in [9, 10, 11] {
             for tid in [6, 7, 8] {
                 for t in [0, 99, 100, 150, 200, 250, 300, 360, 400, 1000] {
                     let walk = workers.iter().find(|w| w.is(pid, tid, t));
-                    let found = index.at(pid, tid, t);
+                    let found = index.at(&workers, pid, tid, t);
+                    assert_eq!(found.map(|w| w.creator), walk.map(|w| w.creator));
+                    let found = grown.at(&pushed, pid, tid, t);
                     assert_eq!(found.map(|w| w.creator), walk.map(|w| w.creator));
                 }
             }
         }
-        assert_eq!(index.at(10, 7, 360).map(|w| w.creator), Some(3));
-        assert_eq!(index.at(10, 7, 250), None);
-        assert_eq!(index.at(11, 7, 50), None);
+        assert_eq!(index.at(&workers, 10, 7, 360).map(|w| w.creator), Some(3));
+        assert_eq!(index.at(&workers, 10, 7, 250), None);
+        assert_eq!(index.at(&workers, 11, 7, 50), None);
     }
 }
